@@ -1,0 +1,1 @@
+//! W3C Trace Context, W3C Baggage and B3 codecs.
