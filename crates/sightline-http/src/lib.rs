@@ -1,1 +1,32 @@
-//! todo
+//! Tower middleware that gives axum services traces, RED metrics, request IDs and an access
+//! log, following the OpenTelemetry semantic conventions.
+//!
+//! Most users reach this crate through the `sightline` facade, which also sets up exporters.
+//! Used alone:
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use sightline_http::server::ServerLayer;
+//!
+//! let app: Router = Router::new()
+//!     .route("/users/{id}", get(|| async { "{}" }))
+//!     .layer(
+//!         ServerLayer::builder()
+//!             .tracer(opentelemetry::global::tracer("checkout"))
+//!             .build(),
+//!     );
+//! ```
+//!
+//! # Features
+//!
+//! | feature | default? | what it does |
+//! |---|---|---|
+//! | `metrics` | yes | `http.server.request.duration` and `http.server.active_requests` through the `metrics` facade |
+//! | `axum` | yes | route templates from axum's `MatchedPath`, client addresses from `ConnectInfo`, [`RequestId`](request_id::RequestId) as an extractor |
+
+pub mod request_id;
+mod semconv;
+pub mod server;
+
+pub use request_id::RequestId;
+pub use server::{ServerLayer, ServerLayerBuilder};

@@ -1,1 +1,547 @@
-//! todo
+//! Traces, RED metrics, request IDs and correlated JSON logs for axum services, in one
+//! builder and one layer.
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use sightline::Sightline;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let sightline = Sightline::builder().service_name("checkout").build()?;
+//! let app = Router::new()
+//!     .route("/users/{id}", get(|| async { "{}" }))
+//!     .route("/metrics", sightline.metrics_handler())
+//!     .layer(sightline.http_server_layer());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! [`SightlineBuilder::build`] sets up, with defaults right for a service behind Prometheus
+//! and an OpenTelemetry Collector:
+//!
+//! - **traces**: an OpenTelemetry tracer provider; OTLP export with a batch processor when
+//!   `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, or
+//!   [`SightlineBuilder::otlp_endpoint`]) is set, over gRPC or, with
+//!   `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`, HTTP. Without an endpoint spans still get
+//!   IDs, so log lines still correlate. Export runs on its own thread with a bounded queue:
+//!   a slow or dead collector loses spans, never blocks a request;
+//! - **metrics**: a Prometheus recorder for the `metrics` facade (semantic-convention
+//!   duration buckets, an upkeep thread so histogram memory stays bounded without scrapes);
+//! - **logs**: a global `tracing` subscriber writing JSON lines ([`sightline_logging`]) to
+//!   stdout through a non-blocking writer, filtered by `RUST_LOG` (default `info`), with
+//!   `tracing` spans bridged to OpenTelemetry so that handlers' spans join the trace;
+//! - **the server layer** ([`Sightline::http_server_layer`]): trace context, server span,
+//!   request ID, RED metrics and access log for every request.
+//!
+//! # Features
+//!
+//! | feature | default? | what it does |
+//! |---|---|---|
+//! | `prometheus` | yes | Prometheus exposition of the RED metrics |
+//! | `otlp` | yes | OTLP trace export over gRPC |
+//! | `otlp-http` | yes | OTLP trace export over HTTP/protobuf (`OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`) |
+//! | `axum` | yes | [`Sightline::metrics_handler`]; route templates from axum's `MatchedPath` |
+
+mod error;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+pub use error::Error;
+pub use sightline_http as http;
+pub use sightline_http::request_id::RequestId;
+pub use sightline_http::server::{ServerLayer, ServerLayerBuilder};
+pub use sightline_logging as logging;
+pub use sightline_propagation as propagation;
+
+/// The name of the instrumentation scope of Sightline's spans.
+pub const INSTRUMENTATION_SCOPE: &str = "sightline";
+
+/// Wire protocol of the OTLP exporter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OtlpProtocol {
+    /// OTLP over gRPC (default port 4317).
+    Grpc,
+    /// OTLP over HTTP with protobuf bodies (default port 4318).
+    HttpProtobuf,
+}
+
+/// Builder of [`Sightline`]; see [`Sightline::builder`].
+pub struct SightlineBuilder {
+    service_name: Option<String>,
+    service_version: Option<String>,
+    otlp_endpoint: Option<String>,
+    otlp_protocol: Option<OtlpProtocol>,
+    otlp_timeout: Duration,
+    export_interval: Duration,
+    log_writer: Option<BoxMakeWriter>,
+    log_filter: Option<String>,
+    json_logs: bool,
+    prometheus: bool,
+    server: Option<Box<dyn FnOnce(ServerLayerBuilder) -> ServerLayerBuilder>>,
+}
+
+impl std::fmt::Debug for SightlineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SightlineBuilder")
+            .field("service_name", &self.service_name)
+            .field("otlp_endpoint", &self.otlp_endpoint)
+            .field("otlp_protocol", &self.otlp_protocol)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SightlineBuilder {
+    fn default() -> Self {
+        Self {
+            service_name: None,
+            service_version: None,
+            otlp_endpoint: None,
+            otlp_protocol: None,
+            otlp_timeout: Duration::from_secs(10),
+            export_interval: Duration::from_secs(5),
+            log_writer: None,
+            log_filter: None,
+            json_logs: true,
+            prometheus: cfg!(feature = "prometheus"),
+            server: None,
+        }
+    }
+}
+
+impl SightlineBuilder {
+    /// The service's name: `service.name` on spans and on every log line.
+    ///
+    /// `OTEL_SERVICE_NAME`, when set, overrides it: it is how operators rename a deployment
+    /// (see `docs/adr/0002-service-name-from-environment.md`). Defaults to
+    /// `unknown_service:<executable>` as the OpenTelemetry resource specification says.
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = Some(name.into());
+        self
+    }
+
+    /// The service's version (`service.version`). Defaults to none.
+    pub fn service_version(mut self, version: impl Into<String>) -> Self {
+        self.service_version = Some(version.into());
+        self
+    }
+
+    /// Where to export spans: the collector's base URL (`http://127.0.0.1:4317` for gRPC,
+    /// `http://127.0.0.1:4318` for HTTP, to which `/v1/traces` is appended).
+    ///
+    /// Defaults to `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`;
+    /// with neither, spans are not exported (they still get IDs for log correlation).
+    pub fn otlp_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.otlp_endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// The OTLP protocol. Defaults to `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc` or
+    /// `http/protobuf`), else gRPC.
+    pub fn otlp_protocol(mut self, protocol: OtlpProtocol) -> Self {
+        self.otlp_protocol = Some(protocol);
+        self
+    }
+
+    /// How long one export may take. Defaults to 10 seconds.
+    pub fn otlp_timeout(mut self, timeout: Duration) -> Self {
+        self.otlp_timeout = timeout;
+        self
+    }
+
+    /// How often the batch processor exports. Defaults to 5 seconds.
+    pub fn export_interval(mut self, interval: Duration) -> Self {
+        self.export_interval = interval;
+        self
+    }
+
+    /// Where JSON log lines go. Defaults to stdout through a non-blocking writer.
+    pub fn log_writer<W>(mut self, writer: W) -> Self
+    where
+        W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+    {
+        self.log_writer = Some(BoxMakeWriter::new(writer));
+        self
+    }
+
+    /// The log filter, in `RUST_LOG` syntax. Defaults to `RUST_LOG`, else `info`.
+    pub fn log_filter(mut self, directives: impl Into<String>) -> Self {
+        self.log_filter = Some(directives.into());
+        self
+    }
+
+    /// Whether to install the global `tracing` subscriber (JSON lines, OpenTelemetry bridge).
+    ///
+    /// Defaults to `true`; turn it off to compose your own subscriber with
+    /// [`sightline_logging::JsonLayer`].
+    pub fn json_logs(mut self, enabled: bool) -> Self {
+        self.json_logs = enabled;
+        self
+    }
+
+    /// Whether to install the Prometheus recorder as the global `metrics` recorder.
+    ///
+    /// Defaults to `true` with the `prometheus` feature.
+    pub fn prometheus(mut self, enabled: bool) -> Self {
+        self.prometheus = enabled && cfg!(feature = "prometheus");
+        self
+    }
+
+    /// Adjusts the server layer (request ID header, access log, redaction, ...).
+    ///
+    /// ```
+    /// # fn f() -> Result<(), sightline::Error> {
+    /// let sightline = sightline::Sightline::builder()
+    ///     .server(|layer| layer.access_log(false))
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn server(
+        mut self,
+        configure: impl FnOnce(ServerLayerBuilder) -> ServerLayerBuilder + 'static,
+    ) -> Self {
+        self.server = Some(Box::new(configure));
+        self
+    }
+
+    /// Builds the tracer provider, installs the global `tracing` subscriber and `metrics`
+    /// recorder (errs if one exists), and makes the server layer.
+    ///
+    /// With OTLP over gRPC this must run inside a Tokio runtime.
+    pub fn build(self) -> Result<Sightline, Error> {
+        let service_name = resolve_service_name(self.service_name);
+        let mut resource = Resource::builder().with_service_name(service_name.clone());
+        if let Some(version) = &self.service_version {
+            resource = resource.with_attribute(KeyValue::new(
+                opentelemetry_semantic_conventions::attribute::SERVICE_VERSION,
+                version.clone(),
+            ));
+        }
+        let mut provider = SdkTracerProvider::builder().with_resource(resource.build());
+        #[cfg(feature = "otlp")]
+        if let Some(exporter) = otlp::span_exporter(
+            self.otlp_endpoint.as_deref(),
+            self.otlp_protocol,
+            self.otlp_timeout,
+        )? {
+            let processor = opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter)
+                .with_batch_config(
+                    opentelemetry_sdk::trace::BatchConfigBuilder::default()
+                        .with_scheduled_delay(self.export_interval)
+                        .build(),
+                )
+                .build();
+            provider = provider.with_span_processor(processor);
+        }
+        #[cfg(not(feature = "otlp"))]
+        if self.otlp_endpoint.is_some() {
+            return Err(Error::InvalidConfig(
+                "an OTLP endpoint is set but the `otlp` feature is off".into(),
+            ));
+        }
+        let provider = provider.build();
+        let tracer = provider.tracer(INSTRUMENTATION_SCOPE);
+        opentelemetry::global::set_tracer_provider(provider.clone());
+
+        let mut log_guard = None;
+        if self.json_logs {
+            let mut json = sightline_logging::JsonLayer::builder().service_name(&service_name);
+            match self.log_writer {
+                Some(writer) => json = json.writer(writer),
+                None => {
+                    let (writer, guard) = sightline_logging::NonBlocking::new(std::io::stdout());
+                    log_guard = Some(guard);
+                    json = json.writer(writer);
+                }
+            }
+            let filter = match &self.log_filter {
+                Some(directives) => tracing_subscriber::EnvFilter::try_new(directives)
+                    .map_err(|e| Error::InvalidConfig(format!("log filter: {e}")))?,
+                None => tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            };
+            // Sightline's own spans are made with the OpenTelemetry SDK directly; the bridge
+            // must not turn them into second, duplicate spans.
+            let bridge = tracing_opentelemetry::layer()
+                .with_tracer(tracer.clone())
+                .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+                    !meta.target().starts_with("sightline_http")
+                }));
+            let subscriber = tracing_subscriber::registry()
+                .with(filter)
+                .with(json.build())
+                .with(bridge);
+            tracing::subscriber::set_global_default(subscriber).map_err(Error::Subscriber)?;
+        }
+
+        #[cfg(feature = "prometheus")]
+        let prometheus = if self.prometheus {
+            Some(prometheus::install()?)
+        } else {
+            None
+        };
+
+        let mut server = ServerLayer::builder().tracer(tracer);
+        if let Some(configure) = self.server {
+            server = configure(server);
+        }
+        Ok(Sightline {
+            inner: Arc::new(Inner {
+                service_name,
+                provider,
+                server_layer: server.build(),
+                #[cfg(feature = "prometheus")]
+                prometheus,
+                _log_guard: log_guard,
+            }),
+        })
+    }
+}
+
+fn resolve_service_name(configured: Option<String>) -> String {
+    if let Some(name) = std::env::var("OTEL_SERVICE_NAME")
+        .ok()
+        .filter(|n| !n.trim().is_empty())
+    {
+        return name;
+    }
+    configured.unwrap_or_else(|| {
+        let exe = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_default();
+        format!("unknown_service:{exe}")
+    })
+}
+
+/// Sightline for one service: the tracer provider, the metrics recorder, the log writer and
+/// the middleware layers. Cheap to clone.
+///
+/// Dropping the last clone flushes and shuts down span export (bounded by the export timeout).
+#[derive(Clone)]
+pub struct Sightline {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    service_name: String,
+    provider: SdkTracerProvider,
+    server_layer: ServerLayer,
+    #[cfg(feature = "prometheus")]
+    prometheus: Option<prometheus::Exposition>,
+    _log_guard: Option<sightline_logging::WorkerGuard>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let _ = self.provider.shutdown();
+    }
+}
+
+impl std::fmt::Debug for Sightline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sightline")
+            .field("service_name", &self.inner.service_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sightline {
+    /// A builder with defaults right for production; see the [crate docs](crate).
+    pub fn builder() -> SightlineBuilder {
+        SightlineBuilder::default()
+    }
+
+    /// The resolved service name.
+    pub fn service_name(&self) -> &str {
+        &self.inner.service_name
+    }
+
+    /// The server middleware for an axum `Router` (apply it with `Router::layer`).
+    pub fn http_server_layer(&self) -> ServerLayer {
+        self.inner.server_layer.clone()
+    }
+
+    /// The tracer provider, for making spans of your own or adding processors.
+    pub fn tracer_provider(&self) -> &SdkTracerProvider {
+        &self.inner.provider
+    }
+
+    /// Exports every finished span now. Blocks: call it from `spawn_blocking` in async code.
+    pub fn force_flush(&self) -> Result<(), opentelemetry_sdk::error::OTelSdkError> {
+        self.inner.provider.force_flush()
+    }
+
+    /// The Prometheus text exposition of every metric, as `/metrics` serves it.
+    #[cfg(feature = "prometheus")]
+    pub fn render_metrics(&self) -> String {
+        self.inner
+            .prometheus
+            .as_ref()
+            .map(|p| p.handle.render())
+            .unwrap_or_default()
+    }
+
+    /// An axum handler serving the Prometheus exposition: mount it with
+    /// `.route("/metrics", sightline.metrics_handler())`.
+    #[cfg(all(feature = "prometheus", feature = "axum"))]
+    pub fn metrics_handler<S: Clone + Send + Sync + 'static>(&self) -> axum::routing::MethodRouter<S> {
+        let sightline = self.clone();
+        axum::routing::get(move || {
+            let body = sightline.render_metrics();
+            std::future::ready(
+                (
+                    [(
+                        ::http::header::CONTENT_TYPE,
+                        ::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                    )],
+                    body,
+                ),
+            )
+        })
+    }
+}
+
+#[cfg(feature = "prometheus")]
+mod prometheus {
+    use super::*;
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+    use sightline_http::server::{DURATION_BUCKETS, HTTP_SERVER_REQUEST_DURATION};
+
+    /// How often histogram samples are folded into buckets when nobody scrapes.
+    const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+    pub(crate) struct Exposition {
+        pub(crate) handle: PrometheusHandle,
+        stop: Arc<AtomicBool>,
+        upkeep: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Drop for Exposition {
+        fn drop(&mut self) {
+            self.stop.store(true, Ordering::Release);
+            if let Some(thread) = self.upkeep.take() {
+                thread.thread().unpark();
+                let _ = thread.join();
+            }
+        }
+    }
+
+    pub(crate) fn install() -> Result<Exposition, Error> {
+        let handle = PrometheusBuilder::new()
+            .with_recommended_naming(true)
+            .set_buckets_for_metric(
+                Matcher::Full(HTTP_SERVER_REQUEST_DURATION.to_owned()),
+                &DURATION_BUCKETS,
+            )
+            .map_err(Error::MetricsRecorder)?
+            .install_recorder()
+            .map_err(Error::MetricsRecorder)?;
+        sightline_http::server::describe_server_metrics();
+        metrics::describe_counter!(
+            "sightline.propagation.rejected",
+            metrics::Unit::Count,
+            "Trace context headers that were present but malformed, by header."
+        );
+
+        // metrics-exporter-prometheus keeps histogram samples until upkeep folds them into
+        // buckets; without scrapes and without this thread their memory would grow forever.
+        let stop = Arc::new(AtomicBool::new(false));
+        let upkeep = {
+            let handle = handle.clone();
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name("sightline-metrics-upkeep".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Acquire) {
+                        std::thread::park_timeout(UPKEEP_INTERVAL);
+                        handle.run_upkeep();
+                    }
+                })
+                .map_err(|e| Error::InvalidConfig(format!("cannot start the upkeep thread: {e}")))?
+        };
+        Ok(Exposition {
+            handle,
+            stop,
+            upkeep: Some(upkeep),
+        })
+    }
+}
+
+#[cfg(feature = "otlp")]
+mod otlp {
+    use super::*;
+    use opentelemetry_otlp::{SpanExporter, WithExportConfig as _};
+
+    fn env(name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    }
+
+    fn protocol(configured: Option<OtlpProtocol>) -> Result<OtlpProtocol, Error> {
+        if let Some(protocol) = configured {
+            return Ok(protocol);
+        }
+        let var = env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").or_else(|| env("OTEL_EXPORTER_OTLP_PROTOCOL"));
+        match var.as_deref() {
+            None | Some("grpc") => Ok(OtlpProtocol::Grpc),
+            Some("http/protobuf") => Ok(OtlpProtocol::HttpProtobuf),
+            Some(other) => Err(Error::InvalidConfig(format!(
+                "OTEL_EXPORTER_OTLP_PROTOCOL={other:?}: expected \"grpc\" or \"http/protobuf\""
+            ))),
+        }
+    }
+
+    /// The span exporter, or `None` when no endpoint is configured anywhere.
+    pub(crate) fn span_exporter(
+        endpoint: Option<&str>,
+        protocol_config: Option<OtlpProtocol>,
+        timeout: Duration,
+    ) -> Result<Option<SpanExporter>, Error> {
+        let from_env = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some()
+            || env("OTEL_EXPORTER_OTLP_ENDPOINT").is_some();
+        if endpoint.is_none() && !from_env {
+            return Ok(None);
+        }
+        let exporter = match protocol(protocol_config)? {
+            OtlpProtocol::Grpc => {
+                let mut builder = SpanExporter::builder().with_tonic().with_timeout(timeout);
+                if let Some(endpoint) = endpoint {
+                    builder = builder.with_endpoint(endpoint);
+                }
+                builder.build()
+            }
+            #[cfg(feature = "otlp-http")]
+            OtlpProtocol::HttpProtobuf => {
+                let mut builder = SpanExporter::builder()
+                    .with_http()
+                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                    .with_timeout(timeout);
+                if let Some(endpoint) = endpoint {
+                    // A programmatic endpoint is used as given by the exporter; make it the
+                    // traces URL as the environment variable would be.
+                    let base = endpoint.trim_end_matches('/');
+                    builder = builder.with_endpoint(format!("{base}/v1/traces"));
+                }
+                builder.build()
+            }
+            #[cfg(not(feature = "otlp-http"))]
+            OtlpProtocol::HttpProtobuf => {
+                return Err(Error::InvalidConfig(
+                    "OTLP over HTTP needs the `otlp-http` feature".into(),
+                ));
+            }
+        };
+        exporter.map(Some).map_err(Error::Exporter)
+    }
+}

@@ -1,1 +1,79 @@
-fn main() {}
+//! Quick start: an axum service with traces, RED metrics, request IDs and JSON logs from one
+//! builder and one layer.
+//!
+//! Run it with `cargo run -p example-quickstart` (listens on 127.0.0.1:3000, or on `ADDR`),
+//! then look at:
+//!
+//! - `curl -i 127.0.0.1:3000/users/7`: the `x-request-id` response header; on stdout, a
+//!   JSON line from the handler and an access-log line, both with the same `trace_id`,
+//!   `span_id` and `request_id`;
+//! - `curl -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+//!   127.0.0.1:3000/users/7`: the log lines now carry that trace id;
+//! - `curl 127.0.0.1:3000/fail`: a 500, logged at ERROR, counted with `error_type="500"`;
+//! - `curl 127.0.0.1:3000/metrics`: `http_server_request_duration_seconds` by
+//!   `http_route="/users/{id}"`, and `http_server_active_requests`;
+//! - with `OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317` (an OpenTelemetry Collector,
+//!   Jaeger or Tempo), the server spans `GET /users/{id}` in your trace viewer.
+
+use std::net::SocketAddr;
+
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use sightline::{RequestId, Sightline};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let sightline = Sightline::builder().service_name("quickstart").build()?;
+
+    let app = Router::new()
+        .route("/users/{id}", get(user))
+        .route("/fail", get(fail))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", sightline.metrics_handler())
+        .layer(sightline.http_server_layer());
+
+    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+
+    // Dropping the last handle flushes the spans still queued for export; that blocks.
+    tokio::task::spawn_blocking(move || drop(sightline)).await?;
+    Ok(())
+}
+
+/// A small JSON answer; its log line carries the request's trace and request IDs.
+async fn user(Path(id): Path<String>, request_id: RequestId) -> Json<serde_json::Value> {
+    tracing::info!(user.id = %id, "looking up user");
+    Json(serde_json::json!({ "id": id, "name": "Ada", "request_id": request_id.as_str() }))
+}
+
+/// Always fails: a 500, so the error rate has something to show.
+async fn fail() -> (StatusCode, &'static str) {
+    tracing::warn!("about to fail on purpose");
+    (StatusCode::INTERNAL_SERVER_ERROR, "failed on purpose")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => return ctrl_c.await.unwrap_or_default(),
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.unwrap_or_default();
+}

@@ -1,0 +1,100 @@
+//! The server middleware: trace context, a server span, a request ID, RED metrics and an
+//! access-log line for every request, in one layer.
+//!
+//! # What happens to a request
+//!
+//! When the request arrives ([`Server::call`](tower_service::Service::call)):
+//!
+//! 1. The request ID is read from `x-request-id` (kept if it is 1 to 128 visible ASCII
+//!    characters, replaced otherwise, generated when absent), written back to the request
+//!    headers and inserted as a [`RequestId`](crate::request_id::RequestId) extension.
+//! 2. With a tracer configured, the trace context is extracted (W3C `traceparent` and
+//!    `tracestate`, then B3; `baggage`). A malformed or duplicated header means "no remote
+//!    parent": a new trace starts, the rejection is counted in
+//!    `sightline.propagation.rejected` and logged at DEBUG.
+//! 3. An OpenTelemetry span of kind SERVER starts, named `{method} {http.route}` (the route
+//!    template from axum's `MatchedPath`, never the raw path; the method alone when no route
+//!    matched) with the stable HTTP semantic-convention attributes: `http.request.method`
+//!    (`_OTHER` plus `http.request.method_original` for unknown methods), `url.path`,
+//!    `url.scheme`, `url.query` (sensitive values replaced by `REDACTED`), `http.route`,
+//!    `network.protocol.version`, `server.address`, `server.port`, `client.address` (with
+//!    axum's `ConnectInfo<SocketAddr>`) and `user_agent.original`.
+//! 4. A `tracing` span (target `sightline_http::server`, level INFO) carrying `trace_id`,
+//!    `span_id`, `trace_flags` and `request_id` is entered around every poll of the inner
+//!    service, so every log line of the request carries the IDs; the OpenTelemetry span is
+//!    the current OpenTelemetry context at the same time, so spans made in handlers are its
+//!    children.
+//! 5. `http.server.active_requests` goes up by one.
+//!
+//! When the response head is ready, its status is noted and the request ID header is set on
+//! it. The request **ends when the response body ends**: at the last data frame (when the body
+//! says it is at its end), at the trailers, on a body error, or when the body is dropped
+//! early because the client went away. Then, exactly once:
+//!
+//! - `http.server.request.duration` records the time since the request arrived, labelled by
+//!   `http.request.method`, `http.route` (`unmatched` when no route matched), `url.scheme`,
+//!   `http.response.status_code` and `error.type`;
+//! - `http.server.active_requests` goes down by one;
+//! - the span gets `http.response.status_code`, and for 5xx answers `error.type` and status
+//!   Error, and ends;
+//! - one access-log event (target `sightline_http::access`) is emitted inside the request's
+//!   span: ERROR for 5xx, WARN for 4xx, INFO otherwise; health and metrics routes are left out.
+//!
+//! An error from the inner service passes through untouched (`error.type` `_OTHER`), and a
+//! request whose future is dropped before the response ends is recorded with `error.type`
+//! `cancelled` and no span error (the client left; the server did not fail).
+
+mod body;
+mod future;
+mod layer;
+#[cfg(feature = "metrics")]
+pub(crate) mod metrics;
+mod query;
+pub(crate) mod route;
+mod service;
+mod state;
+
+pub use body::ResponseBody;
+pub use future::ResponseFuture;
+pub use layer::{
+    DEFAULT_ACCESS_LOG_EXCLUDE, DEFAULT_SENSITIVE_QUERY_PARAMS, ServerLayer, ServerLayerBuilder,
+};
+#[cfg(feature = "metrics")]
+pub use metrics::{
+    DURATION_BUCKETS, HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION,
+    describe_server_metrics,
+};
+pub use route::UNMATCHED_ROUTE;
+pub use service::Server;
+
+use http::HeaderName;
+use opentelemetry::global::BoxedTracer;
+use sightline_propagation::Propagator;
+
+/// Configuration shared by every clone of a [`ServerLayer`] and the services it makes.
+pub(crate) struct Shared {
+    pub(crate) tracer: Option<BoxedTracer>,
+    pub(crate) propagator: Propagator,
+    pub(crate) request_id_header: Option<HeaderName>,
+    pub(crate) access_log: bool,
+    pub(crate) access_log_exclude: Vec<Box<str>>,
+    pub(crate) sensitive_query_params: Vec<Box<str>>,
+    pub(crate) default_scheme: &'static str,
+    pub(crate) attach_context: bool,
+    pub(crate) unmatched: route::RouteInfo,
+    #[cfg(feature = "metrics")]
+    pub(crate) active_requests: Option<metrics::ActiveRequests>,
+}
+
+impl Shared {
+    pub(crate) fn metrics_enabled(&self) -> bool {
+        #[cfg(feature = "metrics")]
+        return self.active_requests.is_some();
+        #[cfg(not(feature = "metrics"))]
+        false
+    }
+
+    pub(crate) fn logs_access_for(&self, route: &str) -> bool {
+        self.access_log && !self.access_log_exclude.iter().any(|r| &**r == route)
+    }
+}

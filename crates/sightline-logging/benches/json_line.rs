@@ -1,0 +1,111 @@
+//! Cost of one JSON log line: `JsonLayer` against tracing-subscriber's JSON fmt layer.
+//!
+//! Each iteration emits one INFO event with three fields (u64, f64, Display string) and a
+//! message, inside an entered span carrying `trace_id`, `span_id`, `trace_flags` and
+//! `request_id` (as the Sightline HTTP middleware records them). Both layers write to
+//! `std::io::sink`, so the figure is formatting cost without I/O. A registry with no layer
+//! is measured as the baseline of `tracing` itself.
+//!
+//! A second group measures a request's worth of span work: create the span, record a field
+//! later (as the middleware records the status code), emit one event, close the span.
+//!
+//! Run: `cargo bench -p sightline-logging --bench json_line`
+//!
+//! Last result (2 cores, shared VM, 2026-11-25, rustc 1.95, criterion medians):
+//! see crates/sightline-logging/CHANGELOG.md for the numbers this bench produced.
+
+use std::hint::black_box;
+use std::io;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use sightline_logging::JsonLayer;
+use tracing::Dispatch;
+use tracing_subscriber::prelude::*;
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const SPAN_ID: &str = "00f067aa0ba902b7";
+const REQUEST_ID: &str = "6f1c1c1e-8d3e-4b5e-9a43-51d6f2d3a8f0";
+
+fn request_span() -> tracing::Span {
+    tracing::info_span!(
+        target: "sightline_http::server",
+        "HTTP request",
+        trace_id = %TRACE_ID,
+        span_id = %SPAN_ID,
+        trace_flags = %"01",
+        request_id = %REQUEST_ID,
+        http.route = "/orders/{id}",
+        http.response.status_code = tracing::field::Empty,
+    )
+}
+
+fn event(i: u64) {
+    tracing::info!(order_id = i, total = 99.5, user = %"ann", "order placed");
+}
+
+fn dispatches() -> [(&'static str, Dispatch); 3] {
+    [
+        (
+            "sightline_json",
+            Dispatch::new(
+                tracing_subscriber::registry().with(
+                    JsonLayer::builder()
+                        .service_name("checkout")
+                        .writer(io::sink)
+                        .build(),
+                ),
+            ),
+        ),
+        (
+            "fmt_json",
+            Dispatch::new(
+                tracing_subscriber::registry().with(
+                    tracing_subscriber::fmt::layer()
+                        .json()
+                        .with_writer(io::sink),
+                ),
+            ),
+        ),
+        ("registry_only", Dispatch::new(tracing_subscriber::registry())),
+    ]
+}
+
+fn event_in_span(c: &mut Criterion) {
+    let mut group = c.benchmark_group("event_in_span");
+    for (name, dispatch) in dispatches() {
+        tracing::dispatcher::with_default(&dispatch, || {
+            let span = request_span();
+            let _entered = span.enter();
+            let mut i = 0u64;
+            group.bench_function(name, |b| {
+                b.iter(|| {
+                    i += 1;
+                    event(black_box(i));
+                })
+            });
+        });
+    }
+    group.finish();
+}
+
+fn request(c: &mut Criterion) {
+    let mut group = c.benchmark_group("span_record_event");
+    for (name, dispatch) in dispatches() {
+        tracing::dispatcher::with_default(&dispatch, || {
+            let mut i = 0u64;
+            group.bench_function(name, |b| {
+                b.iter(|| {
+                    i += 1;
+                    let span = request_span();
+                    let _entered = span.enter();
+                    event(black_box(i));
+                    span.record("http.response.status_code", 200);
+                })
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, event_in_span, request);
+criterion_main!(benches);

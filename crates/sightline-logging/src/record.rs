@@ -1,0 +1,287 @@
+//! Turning `tracing` field values into JSON: span fragments, correlation ids, event fields.
+
+use std::fmt::{self, Write as _};
+
+use tracing_core::field::{Field, Visit};
+
+use crate::escape::{EscapeWriter, Sink, escape_into, quoted_into};
+
+/// Bytes an id keeps inline: a W3C trace id is 32, a UUID request id 36.
+const INLINE: usize = 46;
+
+/// One correlation id, already JSON-escaped (without quotes), stored inline when short so
+/// reading it for an event is a copy, never a re-derivation or a heap access.
+#[derive(Clone)]
+pub(crate) enum IdValue {
+    Inline { len: u8, buf: [u8; INLINE] },
+    Heap(Vec<u8>),
+}
+
+impl IdValue {
+    const EMPTY: IdValue = IdValue::Inline {
+        len: 0,
+        buf: [0; INLINE],
+    };
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            IdValue::Inline { len, buf } => &buf[..*len as usize],
+            IdValue::Heap(v) => v,
+        }
+    }
+}
+
+impl Sink for IdValue {
+    fn push_bytes(&mut self, bytes: &[u8]) {
+        match self {
+            IdValue::Inline { len, buf } => {
+                let at = *len as usize;
+                if let Some(dst) = buf.get_mut(at..at + bytes.len()) {
+                    dst.copy_from_slice(bytes);
+                    *len += bytes.len() as u8;
+                } else {
+                    let mut v = Vec::with_capacity(at + bytes.len());
+                    v.extend_from_slice(&buf[..at]);
+                    v.extend_from_slice(bytes);
+                    *self = IdValue::Heap(v);
+                }
+            }
+            IdValue::Heap(v) => v.extend_from_slice(bytes),
+        }
+    }
+}
+
+/// Slot order of the correlation ids, in the order they are printed.
+pub(crate) const TRACE_ID: usize = 0;
+pub(crate) const SPAN_ID: usize = 1;
+pub(crate) const TRACE_FLAGS: usize = 2;
+pub(crate) const REQUEST_ID: usize = 3;
+
+/// What the layer keeps in each span's extensions.
+pub(crate) struct SpanData {
+    /// Which layer wrote this (several `JsonLayer`s may share one registry).
+    pub(crate) owner: u64,
+    /// The span's fields as a JSON object body: `"k":v,"k2":v2`, appended to by `on_record`.
+    pub(crate) fields: Vec<u8>,
+    /// trace_id, span_id, trace_flags, request_id as recorded on this span.
+    pub(crate) ids: [Option<IdValue>; 4],
+}
+
+impl SpanData {
+    pub(crate) fn new(owner: u64) -> Self {
+        SpanData {
+            owner,
+            fields: Vec::new(),
+            ids: [None, None, None, None],
+        }
+    }
+}
+
+/// Appends `,"key":` (no comma when `out` is empty).
+#[inline]
+fn key(out: &mut Vec<u8>, name: &str) {
+    if !out.is_empty() {
+        out.push(b',');
+    }
+    quoted_into(out, name);
+    out.push(b':');
+}
+
+#[inline]
+fn json_f64(out: &mut Vec<u8>, v: f64) {
+    if v.is_finite() {
+        out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
+    } else if v.is_nan() {
+        out.extend_from_slice(b"\"NaN\"");
+    } else if v > 0.0 {
+        out.extend_from_slice(b"\"inf\"");
+    } else {
+        out.extend_from_slice(b"\"-inf\"");
+    }
+}
+
+#[inline]
+fn json_debug(out: &mut Vec<u8>, v: &dyn fmt::Debug) {
+    out.push(b'"');
+    // Our writer never fails; a `Debug` impl that errs just leaves a shorter string.
+    let _ = write!(EscapeWriter(out), "{v:?}");
+    out.push(b'"');
+}
+
+/// Writes a value as (escaped) text, for ids and the message.
+fn text_debug(out: &mut impl Sink, v: &dyn fmt::Debug) {
+    let _ = write!(EscapeWriter(out), "{v:?}");
+}
+
+fn text_f64(out: &mut impl Sink, v: f64) {
+    if v.is_finite() {
+        out.push_bytes(ryu::Buffer::new().format_finite(v).as_bytes());
+    } else {
+        text_debug(out, &v);
+    }
+}
+
+/// Records a span's fields: correlation ids into their slots, the rest into the fragment.
+pub(crate) struct SpanVisitor<'a> {
+    pub(crate) data: &'a mut SpanData,
+    /// Span field names read as trace_id, span_id, trace_flags, request_id.
+    pub(crate) id_names: &'a [Box<str>; 4],
+    pub(crate) include_fields: bool,
+}
+
+impl SpanVisitor<'_> {
+    /// The slot for `field`, emptied for its new value; `None` if it is not an id field.
+    #[inline]
+    fn id_slot(&mut self, field: &Field) -> Option<&mut IdValue> {
+        let name = field.name();
+        let i = self.id_names.iter().position(|n| **n == *name)?;
+        let slot = self.data.ids[i].get_or_insert(IdValue::EMPTY);
+        match slot {
+            IdValue::Inline { len, .. } => *len = 0,
+            IdValue::Heap(v) => v.clear(),
+        }
+        Some(slot)
+    }
+
+    /// The fragment to append `field` to, with its key written; `None` if fields are off.
+    #[inline]
+    fn field_out(&mut self, field: &Field) -> Option<&mut Vec<u8>> {
+        if !self.include_fields {
+            return None;
+        }
+        key(&mut self.data.fields, field.name());
+        Some(&mut self.data.fields)
+    }
+}
+
+macro_rules! int_methods {
+    ($($method:ident: $ty:ty),*) => {$(
+        fn $method(&mut self, field: &Field, value: $ty) {
+            let mut buf = itoa::Buffer::new();
+            let text = buf.format(value).as_bytes();
+            if let Some(slot) = self.id_slot(field) {
+                slot.push_bytes(text);
+            } else if let Some(out) = self.field_out(field) {
+                out.extend_from_slice(text);
+            }
+        }
+    )*};
+}
+
+impl Visit for SpanVisitor<'_> {
+    int_methods!(record_i64: i64, record_u64: u64, record_i128: i128, record_u128: u128);
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if let Some(slot) = self.id_slot(field) {
+            text_f64(slot, value);
+        } else if let Some(out) = self.field_out(field) {
+            json_f64(out, value);
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        let text: &[u8] = if value { b"true" } else { b"false" };
+        if let Some(slot) = self.id_slot(field) {
+            slot.push_bytes(text);
+        } else if let Some(out) = self.field_out(field) {
+            out.extend_from_slice(text);
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if let Some(slot) = self.id_slot(field) {
+            escape_into(slot, value);
+        } else if let Some(out) = self.field_out(field) {
+            quoted_into(out, value);
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.record_debug(field, &format_args!("{value}"));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if let Some(slot) = self.id_slot(field) {
+            text_debug(slot, value);
+        } else if let Some(out) = self.field_out(field) {
+            json_debug(out, value);
+        }
+    }
+}
+
+/// Records an event's fields: `message` as escaped text, the rest as a JSON object body.
+pub(crate) struct EventVisitor<'a> {
+    pub(crate) message: &'a mut Vec<u8>,
+    pub(crate) has_message: bool,
+    pub(crate) fields: &'a mut Vec<u8>,
+}
+
+impl EventVisitor<'_> {
+    /// The message buffer, emptied, if `field` is the message.
+    #[inline]
+    fn message(&mut self, field: &Field) -> Option<&mut Vec<u8>> {
+        if field.name() == "message" {
+            self.has_message = true;
+            self.message.clear();
+            Some(self.message)
+        } else {
+            None
+        }
+    }
+
+    #[inline]
+    fn field_out(&mut self, field: &Field) -> &mut Vec<u8> {
+        key(self.fields, field.name());
+        self.fields
+    }
+}
+
+macro_rules! event_int_methods {
+    ($($method:ident: $ty:ty),*) => {$(
+        fn $method(&mut self, field: &Field, value: $ty) {
+            let mut buf = itoa::Buffer::new();
+            let text = buf.format(value).as_bytes();
+            match self.message(field) {
+                Some(m) => m.extend_from_slice(text),
+                None => self.field_out(field).extend_from_slice(text),
+            }
+        }
+    )*};
+}
+
+impl Visit for EventVisitor<'_> {
+    event_int_methods!(record_i64: i64, record_u64: u64, record_i128: i128, record_u128: u128);
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        match self.message(field) {
+            Some(m) => text_f64(m, value),
+            None => json_f64(self.field_out(field), value),
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        let text: &[u8] = if value { b"true" } else { b"false" };
+        match self.message(field) {
+            Some(m) => m.extend_from_slice(text),
+            None => self.field_out(field).extend_from_slice(text),
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match self.message(field) {
+            Some(m) => escape_into(m, value),
+            None => quoted_into(self.field_out(field), value),
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.record_debug(field, &format_args!("{value}"));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        match self.message(field) {
+            Some(m) => text_debug(m, value),
+            None => json_debug(self.field_out(field), value),
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Header access without depending on `http`.
+
+/// Read access to request or message headers.
+///
+/// Implemented for `http::HeaderMap` (feature `http`), and for lists of `(name, value)` pairs:
+/// slices, arrays and `Vec`s of `(&str, &str)` or `(String, String)`, which suit tests and
+/// non-HTTP transports.
+pub trait HeaderSource {
+    /// Calls `f` with every value of the header `name`, in order.
+    ///
+    /// `name` is lowercase; implementations match it ASCII case-insensitively. A header that
+    /// appears on several lines yields each line separately (a line is not split on `,`).
+    fn get_all<'a>(&'a self, name: &'static str, f: &mut dyn FnMut(&'a [u8]));
+}
+
+/// Write access to request or message headers.
+pub trait HeaderSink {
+    /// Sets the header `name` (lowercase) to `value`, replacing any existing value.
+    ///
+    /// Must not panic: an implementation skips a value its transport cannot carry.
+    fn set(&mut self, name: &'static str, value: &str);
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> HeaderSource for [(K, V)] {
+    fn get_all<'a>(&'a self, name: &'static str, f: &mut dyn FnMut(&'a [u8])) {
+        for (k, v) in self {
+            if k.as_ref().eq_ignore_ascii_case(name) {
+                f(v.as_ref().as_bytes());
+            }
+        }
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>, const N: usize> HeaderSource for [(K, V); N] {
+    fn get_all<'a>(&'a self, name: &'static str, f: &mut dyn FnMut(&'a [u8])) {
+        self.as_slice().get_all(name, f);
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> HeaderSource for Vec<(K, V)> {
+    fn get_all<'a>(&'a self, name: &'static str, f: &mut dyn FnMut(&'a [u8])) {
+        self.as_slice().get_all(name, f);
+    }
+}
+
+impl HeaderSink for Vec<(String, String)> {
+    fn set(&mut self, name: &'static str, value: &str) {
+        self.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        self.push((name.to_owned(), value.to_owned()));
+    }
+}
+
+#[cfg(feature = "http")]
+impl HeaderSource for http::HeaderMap {
+    fn get_all<'a>(&'a self, name: &'static str, f: &mut dyn FnMut(&'a [u8])) {
+        for v in http::HeaderMap::get_all(self, name) {
+            f(v.as_bytes());
+        }
+    }
+}
+
+#[cfg(feature = "http")]
+impl HeaderSink for http::HeaderMap {
+    fn set(&mut self, name: &'static str, value: &str) {
+        let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_str(value),
+        ) else {
+            return;
+        };
+        self.insert(name, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect<H: HeaderSource + ?Sized>(h: &H, name: &'static str) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        h.get_all(name, &mut |v| out.push(v.to_vec()));
+        out
+    }
+
+    #[test]
+    fn pairs_are_case_insensitive_and_keep_every_line() {
+        let h = [("Baggage", "a=1"), ("x", "y"), ("BAGGAGE", "b=2")];
+        assert_eq!(collect(&h, "baggage"), [b"a=1".to_vec(), b"b=2".to_vec()]);
+        assert_eq!(collect(&h[..], "missing"), Vec::<Vec<u8>>::new());
+        let owned: Vec<(String, String)> = vec![("B3".into(), "0".into())];
+        assert_eq!(collect(&owned, "b3"), [b"0".to_vec()]);
+    }
+
+    #[test]
+    fn vec_sink_replaces() {
+        let mut h: Vec<(String, String)> = vec![("Traceparent".into(), "old".into())];
+        h.set("traceparent", "new");
+        assert_eq!(h, [("traceparent".to_owned(), "new".to_owned())]);
+    }
+
+    #[cfg(feature = "http")]
+    #[test]
+    fn header_map() {
+        let mut map = http::HeaderMap::new();
+        map.append("baggage", http::HeaderValue::from_static("a=1"));
+        map.append("baggage", http::HeaderValue::from_static("b=2"));
+        assert_eq!(collect(&map, "baggage").len(), 2);
+        map.set("tracestate", "a=1");
+        map.set("tracestate", "bad\nvalue");
+        map.set("bad name", "x");
+        map.set("X-B3-Flags", "1");
+        assert_eq!(map.get("tracestate").map(|v| v.as_bytes()), Some(&b"a=1"[..]));
+        assert_eq!(map.get("x-b3-flags").map(|v| v.as_bytes()), Some(&b"1"[..]));
+        assert_eq!(map.len(), 4);
+    }
+}

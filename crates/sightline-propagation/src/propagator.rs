@@ -1,0 +1,527 @@
+//! [`Propagator`]: the configured combination of codecs a middleware calls per request.
+
+use crate::b3::{self, B3Context, B3Single, Sampling};
+use crate::{
+    Baggage, HeaderSink, HeaderSource, SpanId, TraceFlags, TraceId, TraceState, Traceparent,
+    TraceparentError,
+};
+
+/// The `traceparent` header name.
+pub const TRACEPARENT: &str = "traceparent";
+/// The `tracestate` header name.
+pub const TRACESTATE: &str = "tracestate";
+/// The `baggage` header name.
+pub const BAGGAGE: &str = "baggage";
+
+/// The default for [`PropagatorBuilder::max_tracestate_len`]: the 512 characters the W3C
+/// specification asks every vendor to propagate at least.
+pub const DEFAULT_MAX_TRACESTATE_LEN: usize = 512;
+
+/// The trace-context formats a [`Propagator`] reads and writes. Baggage is configured apart,
+/// with [`PropagatorBuilder::baggage`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Format {
+    /// W3C Trace Context: `traceparent` and `tracestate`.
+    TraceContext,
+    /// B3 single header: `b3`.
+    B3Single,
+    /// B3 multi-header: `x-b3-traceid`, `x-b3-spanid`, `x-b3-parentspanid`, `x-b3-sampled`,
+    /// `x-b3-flags`.
+    B3Multi,
+}
+
+/// A trace context received from the caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteContext {
+    /// The caller's trace id; continue it.
+    pub trace_id: TraceId,
+    /// The caller's span id: the parent of the span you start.
+    pub span_id: SpanId,
+    /// `sampled` and `random`; other bits are cleared. From B3: sampled for accept and debug,
+    /// cleared for deny and for a deferred decision.
+    pub flags: TraceFlags,
+    /// The received `tracestate` (W3C only), already truncated to
+    /// [`max_tracestate_len`](PropagatorBuilder::max_tracestate_len); `None` if absent, empty or
+    /// rejected.
+    pub tracestate: Option<TraceState>,
+    /// The format it was read from.
+    pub format: Format,
+    /// B3 debug (`d`, or `X-B3-Flags: 1`): record this trace whatever the sampler says.
+    pub b3_debug: bool,
+}
+
+/// What was present in the headers but rejected, so the middleware can count it.
+///
+/// A header that is absent is not an error.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExtractErrors {
+    /// `traceparent` was present but invalid (or sent on several lines).
+    pub traceparent: bool,
+    /// `tracestate` was present but rejected, or dropped because `traceparent` was invalid.
+    pub tracestate: bool,
+    /// At least one `baggage` member was dropped (invalid or past the limits).
+    pub baggage: bool,
+    /// A B3 header (single or multi) was present but invalid.
+    pub b3: bool,
+    /// Why `traceparent` was rejected.
+    pub traceparent_error: Option<TraceparentError>,
+    /// Why the B3 header was rejected.
+    pub b3_error: Option<b3::B3Error>,
+    /// How many baggage members were dropped.
+    pub baggage_dropped: usize,
+}
+
+impl ExtractErrors {
+    /// Returns `true` if anything was rejected.
+    pub fn any(&self) -> bool {
+        self.traceparent || self.tracestate || self.baggage || self.b3
+    }
+}
+
+/// The result of [`Propagator::extract`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Extracted {
+    /// The remote parent; `None` means start a new trace.
+    pub parent: Option<RemoteContext>,
+    /// The received baggage, if any member was valid and baggage is enabled.
+    pub baggage: Option<Baggage>,
+    /// In [`public_endpoint`](PropagatorBuilder::public_endpoint) mode, the received context,
+    /// to link to a new trace instead of continuing it; `parent` is then `None`.
+    pub link: Option<RemoteContext>,
+    /// What was present but rejected.
+    pub errors: ExtractErrors,
+    /// A B3 header that carried only a sampling decision (e.g. `b3: 0`, "do not sample"),
+    /// when no format gave a parent.
+    pub b3_sampling_only: Option<Sampling>,
+}
+
+/// What [`Propagator::inject`] writes: the span making the outgoing call.
+#[derive(Clone, Copy, Debug)]
+pub struct InjectContext<'a> {
+    /// The trace id.
+    pub trace_id: TraceId,
+    /// The id of the span making the call: your new client span, never the id you received.
+    /// B3 in particular expects each hop to send its own span id.
+    pub span_id: SpanId,
+    /// `sampled` and `random`; other bits are not written.
+    pub flags: TraceFlags,
+    /// The `tracestate` to send on, if any.
+    pub tracestate: Option<&'a TraceState>,
+    /// The baggage to send on, if any.
+    pub baggage: Option<&'a Baggage>,
+    /// Sends B3 debug (`d` in single, `x-b3-flags: 1` in multi); ignored by W3C.
+    pub b3_debug: bool,
+}
+
+/// The configured codec a middleware uses: which formats to read and write, baggage on or off.
+///
+/// Built once, cheap to call. [`Propagator::new`] reads W3C Trace Context, then B3 single, then
+/// B3 multi (the first format that yields a valid context wins), reads and writes baggage, and
+/// writes W3C Trace Context.
+///
+/// ```
+/// use sightline_propagation::{Format, InjectContext, Propagator, SpanId, TraceFlags};
+///
+/// let propagator = Propagator::new();
+/// let incoming = [
+///     ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+///     ("tracestate", "congo=t61rcWkgMzE"),
+///     ("baggage", "userId=alice"),
+/// ];
+/// let extracted = propagator.extract(&incoming);
+/// let parent = extracted.parent.expect("valid traceparent");
+/// assert_eq!(parent.format, Format::TraceContext);
+/// assert!(parent.flags.is_sampled());
+///
+/// // a client span of our own, then the outgoing request
+/// let ctx = InjectContext {
+///     trace_id: parent.trace_id,
+///     span_id: SpanId([0x11; 8]),
+///     flags: parent.flags,
+///     tracestate: parent.tracestate.as_ref(),
+///     baggage: extracted.baggage.as_ref(),
+///     b3_debug: false,
+/// };
+/// let mut outgoing: Vec<(String, String)> = Vec::new();
+/// propagator.inject(&ctx, &mut outgoing);
+/// assert_eq!(outgoing[0].1, "00-4bf92f3577b34da6a3ce929d0e0e4736-1111111111111111-01");
+/// assert_eq!(outgoing[1], ("tracestate".into(), "congo=t61rcWkgMzE".into()));
+/// assert_eq!(outgoing[2], ("baggage".into(), "userId=alice".into()));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Propagator {
+    extract: Vec<Format>,
+    inject: Vec<Format>,
+    baggage: bool,
+    max_tracestate_len: usize,
+    public_endpoint: bool,
+}
+
+impl Default for Propagator {
+    fn default() -> Self {
+        Propagator::new()
+    }
+}
+
+/// Builds a [`Propagator`]; from [`Propagator::builder`].
+#[derive(Clone, Debug)]
+pub struct PropagatorBuilder {
+    inner: Propagator,
+}
+
+fn dedup(formats: &[Format]) -> Vec<Format> {
+    let mut out: Vec<Format> = Vec::with_capacity(formats.len());
+    for f in formats {
+        if !out.contains(f) {
+            out.push(*f);
+        }
+    }
+    out
+}
+
+impl PropagatorBuilder {
+    /// The formats read, in order of preference: the first that yields a valid context wins.
+    /// An empty list reads no trace context.
+    ///
+    /// Defaults to `[TraceContext, B3Single, B3Multi]`.
+    pub fn extract_formats(mut self, formats: &[Format]) -> Self {
+        self.inner.extract = dedup(formats);
+        self
+    }
+
+    /// The formats written. For B3, pass [`Format::B3Single`] or [`Format::B3Multi`].
+    ///
+    /// Defaults to `[TraceContext]`.
+    pub fn inject_formats(mut self, formats: &[Format]) -> Self {
+        self.inner.inject = dedup(formats);
+        self
+    }
+
+    /// Whether to read and write the `baggage` header.
+    ///
+    /// Defaults to `true`.
+    pub fn baggage(mut self, enabled: bool) -> Self {
+        self.inner.baggage = enabled;
+        self
+    }
+
+    /// The longest `tracestate` kept on extraction and sent on injection; longer values lose
+    /// whole members (see [`TraceState::truncate_to`]).
+    ///
+    /// Defaults to [`DEFAULT_MAX_TRACESTATE_LEN`] (512).
+    pub fn max_tracestate_len(mut self, max: usize) -> Self {
+        self.inner.max_tracestate_len = max;
+        self
+    }
+
+    /// For services facing untrusted callers: a received context becomes
+    /// [`Extracted::link`] and [`Extracted::parent`] stays `None`, so every request starts a new
+    /// trace linked to the caller's. Baggage is still extracted.
+    ///
+    /// Defaults to `false`.
+    pub fn public_endpoint(mut self, enabled: bool) -> Self {
+        self.inner.public_endpoint = enabled;
+        self
+    }
+
+    /// Builds the propagator. Every configuration is valid, so this cannot fail.
+    pub fn build(self) -> Propagator {
+        self.inner
+    }
+}
+
+/// The first line of a header and how many lines it had, without allocating.
+fn first_line<'a, H: HeaderSource + ?Sized>(
+    headers: &'a H,
+    name: &'static str,
+) -> (Option<&'a [u8]>, usize) {
+    let mut first = None;
+    let mut count = 0;
+    headers.get_all(name, &mut |v| {
+        if count == 0 {
+            first = Some(v);
+        }
+        count += 1;
+    });
+    (first, count)
+}
+
+fn all_lines<'a, H: HeaderSource + ?Sized>(headers: &'a H, name: &'static str) -> Vec<&'a [u8]> {
+    let mut lines = Vec::new();
+    headers.get_all(name, &mut |v| lines.push(v));
+    lines
+}
+
+fn from_b3(ctx: B3Context, format: Format) -> RemoteContext {
+    RemoteContext {
+        trace_id: ctx.trace_id,
+        span_id: ctx.span_id,
+        flags: TraceFlags::default().with_sampled(ctx.sampling.is_sampled() == Some(true)),
+        tracestate: None,
+        format,
+        b3_debug: ctx.sampling == Sampling::Debug,
+    }
+}
+
+impl Propagator {
+    /// The default propagator: extracts W3C `traceparent` + `tracestate`, then B3 single, then B3
+    /// multi; baggage on; injects W3C Trace Context and baggage.
+    pub fn new() -> Self {
+        Propagator {
+            extract: vec![Format::TraceContext, Format::B3Single, Format::B3Multi],
+            inject: vec![Format::TraceContext],
+            baggage: true,
+            max_tracestate_len: DEFAULT_MAX_TRACESTATE_LEN,
+            public_endpoint: false,
+        }
+    }
+
+    /// Starts from the [default](Propagator::new) configuration.
+    ///
+    /// ```
+    /// use sightline_propagation::{Format, Propagator};
+    ///
+    /// let propagator = Propagator::builder()
+    ///     .extract_formats(&[Format::B3Single, Format::TraceContext])
+    ///     .inject_formats(&[Format::TraceContext, Format::B3Multi])
+    ///     .baggage(false)
+    ///     .build();
+    /// let extracted = propagator.extract(&[("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-d")]);
+    /// assert!(extracted.parent.expect("valid b3").b3_debug);
+    /// ```
+    pub fn builder() -> PropagatorBuilder {
+        PropagatorBuilder {
+            inner: Propagator::new(),
+        }
+    }
+
+    /// The header names this propagator may read or write, lowercase (for CORS lists or
+    /// carriers that must know them in advance).
+    pub fn fields(&self) -> impl Iterator<Item = &'static str> + '_ {
+        let formats = self.extract.iter().chain(&self.inject);
+        let mut names: Vec<&'static str> = Vec::new();
+        for f in formats {
+            let add: &[&'static str] = match f {
+                Format::TraceContext => &[TRACEPARENT, TRACESTATE],
+                Format::B3Single => &[b3::B3],
+                Format::B3Multi => &[
+                    b3::X_B3_TRACE_ID,
+                    b3::X_B3_SPAN_ID,
+                    b3::X_B3_PARENT_SPAN_ID,
+                    b3::X_B3_SAMPLED,
+                    b3::X_B3_FLAGS,
+                ],
+            };
+            for n in add {
+                if !names.contains(n) {
+                    names.push(n);
+                }
+            }
+        }
+        if self.baggage {
+            names.push(BAGGAGE);
+        }
+        names.into_iter()
+    }
+
+    /// Reads the caller's context and baggage.
+    ///
+    /// Formats are tried in the configured order; the first valid one wins and the others are
+    /// not read. A format present but invalid is recorded in [`Extracted::errors`] and the next
+    /// format is tried. W3C rules: exactly one `traceparent` line (several lines are invalid and
+    /// mean a new trace), and `tracestate` is read only with a valid `traceparent`.
+    ///
+    /// Allocates only when `tracestate` or `baggage` headers are present.
+    pub fn extract<H: HeaderSource + ?Sized>(&self, headers: &H) -> Extracted {
+        let mut out = Extracted::default();
+        let mut found = None;
+        for format in &self.extract {
+            let ctx = match format {
+                Format::TraceContext => self.extract_w3c(headers, &mut out),
+                Format::B3Single => Self::extract_b3_single(headers, &mut out),
+                Format::B3Multi => Self::extract_b3_multi(headers, &mut out),
+            };
+            if ctx.is_some() {
+                found = ctx;
+                break;
+            }
+        }
+        if found.is_some() {
+            out.b3_sampling_only = None;
+        }
+        if self.public_endpoint {
+            out.link = found;
+        } else {
+            out.parent = found;
+        }
+        if self.baggage {
+            let lines = all_lines(headers, BAGGAGE);
+            if !lines.is_empty() {
+                let (baggage, dropped) = Baggage::parse(lines);
+                out.errors.baggage = dropped > 0;
+                out.errors.baggage_dropped = dropped;
+                out.baggage = (!baggage.is_empty()).then_some(baggage);
+            }
+        }
+        out
+    }
+
+    fn extract_w3c<H: HeaderSource + ?Sized>(
+        &self,
+        headers: &H,
+        out: &mut Extracted,
+    ) -> Option<RemoteContext> {
+        let (line, count) = first_line(headers, TRACEPARENT);
+        let line = line?;
+        let parsed = if count > 1 {
+            Err(TraceparentError::MultipleHeaders)
+        } else {
+            Traceparent::parse(line)
+        };
+        let tp = match parsed {
+            Ok(tp) => tp,
+            Err(e) => {
+                out.errors.traceparent = true;
+                out.errors.traceparent_error.get_or_insert(e);
+                // the tracestate belongs to the rejected traceparent: drop it too
+                let (tracestate, _) = first_line(headers, TRACESTATE);
+                out.errors.tracestate |= tracestate.is_some();
+                return None;
+            }
+        };
+        let lines = all_lines(headers, TRACESTATE);
+        let tracestate = if lines.is_empty() {
+            None
+        } else {
+            match TraceState::parse(lines) {
+                Ok(mut ts) => {
+                    ts.truncate_to(self.max_tracestate_len);
+                    (!ts.is_empty()).then_some(ts)
+                }
+                Err(_) => {
+                    out.errors.tracestate = true;
+                    None
+                }
+            }
+        };
+        Some(RemoteContext {
+            trace_id: tp.trace_id,
+            span_id: tp.parent_id,
+            flags: tp.flags.known(),
+            tracestate,
+            format: Format::TraceContext,
+            b3_debug: false,
+        })
+    }
+
+    fn b3_result(
+        result: Result<B3Single, b3::B3Error>,
+        format: Format,
+        out: &mut Extracted,
+    ) -> Option<RemoteContext> {
+        match result {
+            Ok(B3Single::Context(ctx)) => Some(from_b3(ctx, format)),
+            Ok(B3Single::SamplingOnly(s)) => {
+                out.b3_sampling_only.get_or_insert(s);
+                None
+            }
+            Err(e) => {
+                out.errors.b3 = true;
+                out.errors.b3_error.get_or_insert(e);
+                None
+            }
+        }
+    }
+
+    fn extract_b3_single<H: HeaderSource + ?Sized>(
+        headers: &H,
+        out: &mut Extracted,
+    ) -> Option<RemoteContext> {
+        let (line, count) = first_line(headers, b3::B3);
+        let line = line?;
+        let result = if count > 1 {
+            Err(b3::B3Error::Malformed)
+        } else {
+            b3::parse_single(line)
+        };
+        Self::b3_result(result, Format::B3Single, out)
+    }
+
+    fn extract_b3_multi<H: HeaderSource + ?Sized>(
+        headers: &H,
+        out: &mut Extracted,
+    ) -> Option<RemoteContext> {
+        let trace = first_line(headers, b3::X_B3_TRACE_ID).0;
+        let span = first_line(headers, b3::X_B3_SPAN_ID).0;
+        let sampled = first_line(headers, b3::X_B3_SAMPLED).0;
+        let flags = first_line(headers, b3::X_B3_FLAGS).0;
+        let parent = first_line(headers, b3::X_B3_PARENT_SPAN_ID).0;
+        if trace.is_none() && span.is_none() && sampled.is_none() && flags.is_none() {
+            return None;
+        }
+        let result = b3::parse_multi(trace, span, sampled, flags, parent);
+        Self::b3_result(result, Format::B3Multi, out)
+    }
+
+    /// Writes the configured formats and baggage for an outgoing request.
+    ///
+    /// Nothing trace-related is written when the trace id or span id is invalid (all zeros).
+    /// `tracestate` is written only when non-empty, truncated to
+    /// [`max_tracestate_len`](PropagatorBuilder::max_tracestate_len); `baggage` only when it
+    /// encodes to something. W3C writes version `00` with only the `sampled` and `random` flags.
+    /// B3 writes [`InjectContext::span_id`] as the span id and no parent.
+    pub fn inject<H: HeaderSink + ?Sized>(&self, ctx: &InjectContext<'_>, headers: &mut H) {
+        if ctx.trace_id.is_valid() && ctx.span_id.is_valid() {
+            for format in &self.inject {
+                match format {
+                    Format::TraceContext => self.inject_w3c(ctx, headers),
+                    Format::B3Single | Format::B3Multi => {
+                        let b3 = B3Context {
+                            trace_id: ctx.trace_id,
+                            span_id: ctx.span_id,
+                            parent_span_id: None,
+                            sampling: if ctx.b3_debug {
+                                Sampling::Debug
+                            } else if ctx.flags.is_sampled() {
+                                Sampling::Accept
+                            } else {
+                                Sampling::Deny
+                            },
+                        };
+                        if *format == Format::B3Single {
+                            headers.set(b3::B3, b3::encode_single(&b3).as_str());
+                        } else {
+                            b3::encode_multi(&b3, &mut |name, value| headers.set(name, value));
+                        }
+                    }
+                }
+            }
+        }
+        if self.baggage {
+            if let Some(baggage) = ctx.baggage.filter(|b| !b.is_empty()) {
+                let value = baggage.header_value();
+                if !value.is_empty() {
+                    headers.set(BAGGAGE, &value);
+                }
+            }
+        }
+    }
+
+    fn inject_w3c<H: HeaderSink + ?Sized>(&self, ctx: &InjectContext<'_>, headers: &mut H) {
+        let tp = Traceparent::new(ctx.trace_id, ctx.span_id, ctx.flags);
+        headers.set(TRACEPARENT, tp.encode().as_str());
+        let Some(ts) = ctx.tracestate.filter(|ts| !ts.is_empty()) else {
+            return;
+        };
+        if ts.header_value().len() <= self.max_tracestate_len {
+            headers.set(TRACESTATE, ts.header_value());
+        } else {
+            let mut ts = ts.clone();
+            ts.truncate_to(self.max_tracestate_len);
+            if !ts.is_empty() {
+                headers.set(TRACESTATE, ts.header_value());
+            }
+        }
+    }
+}
