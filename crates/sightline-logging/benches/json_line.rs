@@ -66,7 +66,10 @@ fn dispatches() -> [(&'static str, Dispatch); 3] {
                 ),
             ),
         ),
-        ("registry_only", Dispatch::new(tracing_subscriber::registry())),
+        (
+            "registry_only",
+            Dispatch::new(tracing_subscriber::registry()),
+        ),
     ]
 }
 

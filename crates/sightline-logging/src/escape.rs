@@ -159,10 +159,18 @@ mod tests {
             ("\u{85}", "\\u0085", "NEL, a C1 line break"),
             ("\u{9b}31m", "\\u009b31m", "CSI, a C1 ANSI escape"),
             ("\u{80}\u{9f}", "\\u0080\\u009f", "C1 range bounds"),
-            ("\u{a0}\u{bf}", "\u{a0}\u{bf}", "printable Latin-1 after C1 is kept"),
+            (
+                "\u{a0}\u{bf}",
+                "\u{a0}\u{bf}",
+                "printable Latin-1 after C1 is kept",
+            ),
             ("\u{2028}", "\\u2028", "line separator"),
             ("\u{2029}", "\\u2029", "paragraph separator"),
-            ("\u{2027}\u{202a}→", "\u{2027}\u{202a}→", "neighbours are kept"),
+            (
+                "\u{2027}\u{202a}→",
+                "\u{2027}\u{202a}→",
+                "neighbours are kept",
+            ),
         ];
         for (input, want, why) in cases {
             assert_eq!(esc(input), format!("\"{want}\""), "{why}");
@@ -173,10 +181,7 @@ mod tests {
     fn every_char_round_trips_and_no_raw_control_survives() {
         let all: String = (0u32..0x3000).filter_map(char::from_u32).collect();
         let out = esc(&all);
-        assert!(
-            !out.bytes()
-                .any(|b| b < 0x20 || b == 0x7f)
-        );
+        assert!(!out.bytes().any(|b| b < 0x20 || b == 0x7f));
         assert!(!out.contains(['\u{85}', '\u{2028}', '\u{2029}']));
         let back: String = serde_json::from_str(&out).expect("valid JSON string");
         assert_eq!(back, all);

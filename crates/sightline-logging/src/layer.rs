@@ -13,7 +13,9 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::escape::{escape_into, quoted_into};
 use crate::non_blocking::{NonBlocking, WorkerGuard};
-use crate::record::{EventVisitor, REQUEST_ID, SPAN_ID, SpanData, SpanVisitor, TRACE_FLAGS, TRACE_ID};
+use crate::record::{
+    EventVisitor, REQUEST_ID, SPAN_ID, SpanData, SpanVisitor, TRACE_FLAGS, TRACE_ID,
+};
 use crate::time;
 
 /// Output key names of a line: rename them for Loki, ECS or an existing pipeline.
@@ -284,7 +286,8 @@ impl JsonLayerBuilder {
             writer,
             guard,
             include_span_fields: self.include_span_fields,
-            id_names: [s.trace_id, s.span_id, s.trace_flags, s.request_id].map(String::into_boxed_str),
+            id_names: [s.trace_id, s.span_id, s.trace_flags, s.request_id]
+                .map(String::into_boxed_str),
             keys: Keys {
                 timestamp: prefixed(b"{", &n.timestamp, b"\""),
                 level: prefixed(b"\",", &n.level, b"\""),
@@ -471,7 +474,12 @@ impl Scratch {
     const KEEP_BYTES: usize = 64 * 1024;
 
     fn trim(&mut self) {
-        for v in [&mut self.line, &mut self.message, &mut self.fields, &mut self.spans] {
+        for v in [
+            &mut self.line,
+            &mut self.message,
+            &mut self.fields,
+            &mut self.spans,
+        ] {
             if v.capacity() > Self::KEEP_BYTES {
                 v.clear();
                 v.shrink_to(Self::KEEP_BYTES / 16);
@@ -687,7 +695,10 @@ mod tests {
         fn lines(&self) -> Vec<Value> {
             let bytes = self.0.lock().expect("capture lock").clone();
             let text = String::from_utf8(bytes).expect("UTF-8 output");
-            assert!(text.is_empty() || text.ends_with('\n'), "unterminated: {text:?}");
+            assert!(
+                text.is_empty() || text.ends_with('\n'),
+                "unterminated: {text:?}"
+            );
             text.lines()
                 .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
                 .collect()
@@ -727,7 +738,15 @@ mod tests {
         let before = lines[0].as_object().expect("object");
         assert_eq!(before["message"], "before");
         assert_eq!(before["service.name"], "checkout");
-        for absent in ["trace_id", "span_id", "trace_flags", "request_id", "fields", "span", "spans"] {
+        for absent in [
+            "trace_id",
+            "span_id",
+            "trace_flags",
+            "request_id",
+            "fields",
+            "span",
+            "spans",
+        ] {
             assert!(!before.contains_key(absent), "{absent} outside spans");
         }
 
@@ -737,29 +756,51 @@ mod tests {
         assert_eq!(lines[1]["request_id"], "req-1");
         assert_eq!(lines[1]["fields"], json!({"n": 1}));
         // Ids are top-level only, not repeated in the span object.
-        assert_eq!(lines[1]["span"], json!({"name": "HTTP request", "http.route": "/orders"}));
+        assert_eq!(
+            lines[1]["span"],
+            json!({"name": "HTTP request", "http.route": "/orders"})
+        );
 
         let inner = &lines[2];
         assert_eq!(inner["level"], "WARN");
         assert_eq!(inner["trace_id"], TRACE, "from the outer span");
-        assert_eq!(inner["span_id"], "1111111111111111", "the nearest span wins");
+        assert_eq!(
+            inner["span_id"], "1111111111111111",
+            "the nearest span wins"
+        );
         assert_eq!(inner["request_id"], "req-1");
         assert_eq!(inner["span"], json!({"name": "db", "table": "orders"}));
         assert_eq!(
             inner["spans"],
             json!([{"name": "HTTP request", "http.route": "/orders"}, {"name": "db", "table": "orders"}])
         );
-        let keys: Vec<&str> = inner.as_object().expect("object").keys().map(String::as_str).collect();
+        let keys: Vec<&str> = inner
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
         assert!(keys.contains(&"timestamp") && keys.contains(&"target"));
     }
 
     #[test]
     fn key_order_follows_the_schema() {
         let out = Capture::default();
-        let subscriber = tracing_subscriber::registry()
-            .with(JsonLayer::builder().service_name("s").writer(out.clone()).build());
+        let subscriber = tracing_subscriber::registry().with(
+            JsonLayer::builder()
+                .service_name("s")
+                .writer(out.clone())
+                .build(),
+        );
         tracing::subscriber::with_default(subscriber, || {
-            let span = tracing::info_span!("req", trace_id = "t", span_id = "s", trace_flags = "01", request_id = "r", a = 1);
+            let span = tracing::info_span!(
+                "req",
+                trace_id = "t",
+                span_id = "s",
+                trace_flags = "01",
+                request_id = "r",
+                a = 1
+            );
             span.in_scope(|| tracing::info!(b = 2, "m"));
         });
         let text = String::from_utf8(out.0.lock().expect("lock").clone()).expect("UTF-8");
@@ -785,7 +826,13 @@ mod tests {
     #[test]
     fn on_record_after_creation() {
         let lines = capture(JsonLayer::builder(), || {
-            let span = tracing::info_span!("req", trace_id = Empty, request_id = Empty, user = Empty, status = Empty);
+            let span = tracing::info_span!(
+                "req",
+                trace_id = Empty,
+                request_id = Empty,
+                user = Empty,
+                status = Empty
+            );
             let _e = span.enter();
             tracing::info!("unrecorded");
             span.record("trace_id", "aaaa");
@@ -800,9 +847,15 @@ mod tests {
         assert_eq!(lines[0]["span"], json!({"name": "req"}));
         assert_eq!(lines[1]["trace_id"], "aaaa");
         assert_eq!(lines[1]["span"], json!({"name": "req", "user": "ann"}));
-        assert_eq!(lines[2]["trace_id"], TRACE, "a re-recorded id replaces the old one");
+        assert_eq!(
+            lines[2]["trace_id"], TRACE,
+            "a re-recorded id replaces the old one"
+        );
         assert_eq!(lines[2]["request_id"], "r-9");
-        assert_eq!(lines[2]["span"], json!({"name": "req", "user": "ann", "status": 200}));
+        assert_eq!(
+            lines[2]["span"],
+            json!({"name": "req", "user": "ann", "status": 200})
+        );
     }
 
     #[derive(Debug)]
@@ -825,7 +878,8 @@ mod tests {
     #[test]
     fn field_types() {
         let out = Capture::default();
-        let subscriber = tracing_subscriber::registry().with(JsonLayer::builder().writer(out.clone()).build());
+        let subscriber =
+            tracing_subscriber::registry().with(JsonLayer::builder().writer(out.clone()).build());
         tracing::subscriber::with_default(subscriber, || {
             let err = Failure;
             tracing::info!(
@@ -846,7 +900,8 @@ mod tests {
                 "value {}", 7
             );
             tracing::info!(answer = 42);
-            let span = tracing::info_span!("typed", n = 3u8, f = 0.25, ok = false, trace_id = 12u64);
+            let span =
+                tracing::info_span!("typed", n = 3u8, f = 0.25, ok = false, trace_id = 12u64);
             span.in_scope(|| tracing::info!("x"));
         });
         let lines = out.lines();
@@ -870,7 +925,10 @@ mod tests {
         assert_eq!(f["err"], "disk \"full\"");
         assert!(lines[1].get("message").is_none(), "no message, no key");
         assert_eq!(lines[1]["fields"], json!({"answer": 42}));
-        assert_eq!(lines[2]["span"], json!({"name": "typed", "n": 3, "f": 0.25, "ok": false}));
+        assert_eq!(
+            lines[2]["span"],
+            json!({"name": "typed", "n": 3, "f": 0.25, "ok": false})
+        );
         assert_eq!(lines[2]["trace_id"], "12", "ids are always strings");
     }
 
@@ -901,7 +959,8 @@ mod tests {
     #[test]
     fn hostile_output_has_no_raw_controls() {
         let out = Capture::default();
-        let subscriber = tracing_subscriber::registry().with(JsonLayer::builder().writer(out.clone()).build());
+        let subscriber =
+            tracing_subscriber::registry().with(JsonLayer::builder().writer(out.clone()).build());
         let all: String = (0u32..0x2100).filter_map(char::from_u32).collect();
         tracing::subscriber::with_default(subscriber, || tracing::info!(v = %all, "{all}"));
         let bytes = out.0.lock().expect("lock").clone();
@@ -935,11 +994,22 @@ mod tests {
             .request_id("http.request.id")
             .service_name("service")
             .fields("attrs");
-        let read = SpanFieldNames::default().trace_id("otel.trace_id").request_id("req_id");
+        let read = SpanFieldNames::default()
+            .trace_id("otel.trace_id")
+            .request_id("req_id");
         let lines = capture(
-            JsonLayer::builder().service_name("svc").field_names(names).span_field_names(read),
+            JsonLayer::builder()
+                .service_name("svc")
+                .field_names(names)
+                .span_field_names(read),
             || {
-                let span = tracing::info_span!("req", otel.trace_id = TRACE, req_id = 7, span_id = "abc", trace_id = "ignored");
+                let span = tracing::info_span!(
+                    "req",
+                    otel.trace_id = TRACE,
+                    req_id = 7,
+                    span_id = "abc",
+                    trace_id = "ignored"
+                );
                 span.in_scope(|| tracing::info!(a = 1, "x"));
             },
         );
@@ -979,7 +1049,11 @@ mod tests {
         });
         for lines in [a.lines(), b.lines()] {
             assert_eq!(lines[0]["trace_id"], TRACE);
-            assert_eq!(lines[0]["span"], json!({"name": "req", "user": "ann"}), "recorded once");
+            assert_eq!(
+                lines[0]["span"],
+                json!({"name": "req", "user": "ann"}),
+                "recorded once"
+            );
         }
     }
 

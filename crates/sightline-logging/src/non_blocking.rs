@@ -443,7 +443,10 @@ mod tests {
         for i in 1..=10 {
             w.write_all(&line(i)).expect("never fails");
         }
-        assert!(started.elapsed() < Duration::from_secs(1), "writes never block");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "writes never block"
+        );
         assert_eq!(writer.dropped_lines(), 7);
 
         release.send(()).expect("worker waits");
@@ -484,7 +487,11 @@ mod tests {
         drop(guard);
         let text = rec.text();
         assert_eq!(text.lines().count(), 2, "{text}");
-        assert!(text.lines().nth(1).is_some_and(|l| l.contains("\"dropped\":1}")));
+        assert!(
+            text.lines()
+                .nth(1)
+                .is_some_and(|l| l.contains("\"dropped\":1}"))
+        );
         assert_eq!(writer.dropped_lines(), 3);
     }
 
@@ -513,7 +520,9 @@ mod tests {
                 release: release_rx,
             });
         (&writer).write_all(b"line\n").expect("never fails");
-        entered.recv_timeout(Duration::from_secs(5)).expect("writing");
+        entered
+            .recv_timeout(Duration::from_secs(5))
+            .expect("writing");
         let started = Instant::now();
         drop(guard);
         assert!(started.elapsed() < Duration::from_secs(2));

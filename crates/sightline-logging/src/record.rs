@@ -149,6 +149,10 @@ impl SpanVisitor<'_> {
         if !self.include_fields {
             return None;
         }
+        if self.data.fields.capacity() == 0 {
+            // One allocation sized for a typical request span instead of growing 8, 16, 32..
+            self.data.fields.reserve(128);
+        }
         key(&mut self.data.fields, field.name());
         Some(&mut self.data.fields)
     }

@@ -115,7 +115,10 @@ mod tests {
             assert!(next_day || next_month || next_year, "{prev:?} -> {cur:?}");
             if cur.1 == 2 && cur.2 == 29 {
                 let y = cur.0;
-                assert!(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0), "{y} is not leap");
+                assert!(
+                    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0),
+                    "{y} is not leap"
+                );
             }
             prev = cur;
         }

@@ -181,7 +181,11 @@ fn parse_trace_id(s: &[u8]) -> Result<TraceId, B3Error> {
 
 fn parse_span_id(s: &[u8], otherwise: B3Error) -> Result<SpanId, B3Error> {
     let id = SpanId(decode_hex(s).map_err(|e| id_error(e, otherwise))?);
-    if id.is_valid() { Ok(id) } else { Err(otherwise) }
+    if id.is_valid() {
+        Ok(id)
+    } else {
+        Err(otherwise)
+    }
 }
 
 fn parse_single_sampling(s: &[u8]) -> Result<Sampling, B3Error> {
@@ -439,34 +443,130 @@ mod tests {
         use B3Error::*;
         use Sampling::*;
         let cases: Vec<(String, Result<B3Single, B3Error>, &str)> = vec![
-            (format!("{T128}-{S}-1-{P}"), ctx(T128, Accept, Some(P)), "all four fields"),
-            (format!("{T128}-{S}"), ctx(T128, Defer, None), "sampling and parent are optional; absent = defer"),
+            (
+                format!("{T128}-{S}-1-{P}"),
+                ctx(T128, Accept, Some(P)),
+                "all four fields",
+            ),
+            (
+                format!("{T128}-{S}"),
+                ctx(T128, Defer, None),
+                "sampling and parent are optional; absent = defer",
+            ),
             (format!("{T128}-{S}-0"), ctx(T128, Deny, None), "0 = deny"),
             (format!("{T128}-{S}-d"), ctx(T128, Debug, None), "d = debug"),
-            (format!("{T64}-{S}-1"), ctx(T64, Accept, None), "64-bit trace id, left-padded"),
-            ("0".into(), Ok(B3Single::SamplingOnly(Deny)), "bare 0 is a deny decision"),
-            ("1".into(), Ok(B3Single::SamplingOnly(Accept)), "bare 1 is an accept decision"),
-            ("d".into(), Ok(B3Single::SamplingOnly(Debug)), "bare d is a debug decision"),
-            ("x".into(), Err(InvalidSampling), "bare value must be 0, 1 or d"),
+            (
+                format!("{T64}-{S}-1"),
+                ctx(T64, Accept, None),
+                "64-bit trace id, left-padded",
+            ),
+            (
+                "0".into(),
+                Ok(B3Single::SamplingOnly(Deny)),
+                "bare 0 is a deny decision",
+            ),
+            (
+                "1".into(),
+                Ok(B3Single::SamplingOnly(Accept)),
+                "bare 1 is an accept decision",
+            ),
+            (
+                "d".into(),
+                Ok(B3Single::SamplingOnly(Debug)),
+                "bare d is a debug decision",
+            ),
+            (
+                "x".into(),
+                Err(InvalidSampling),
+                "bare value must be 0, 1 or d",
+            ),
             ("".into(), Err(Malformed), "empty value"),
             (T128.into(), Err(Malformed), "trace id alone"),
-            (format!("{T128}-{S}-1-{P}-x"), Err(Malformed), "more than four fields"),
-            (format!("{T128}-{S}-true"), Err(InvalidSampling), "single header sampling is 0, 1 or d"),
-            (format!("{T128}-{S}-{P}"), Err(InvalidSampling), "third field is sampling, not a parent"),
-            (format!("{T128}-{S}-"), Err(InvalidSampling), "empty sampling field"),
-            (format!("{}-{S}", T128.to_uppercase()), Err(UppercaseHex), "ids are lowercase hex"),
-            (format!("{T128}-{}", S.to_uppercase()), Err(UppercaseHex), "span id is lowercase hex"),
-            (format!("{}-{S}", &T128[..31]), Err(InvalidTraceId), "trace id is 16 or 32 digits"),
-            (format!("{}0-{S}", T64), Err(InvalidTraceId), "17-digit trace id"),
-            (format!("{}-{S}", "0".repeat(32)), Err(InvalidTraceId), "all-zero trace id"),
-            (format!("{}-{S}", "0".repeat(16)), Err(InvalidTraceId), "all-zero 64-bit trace id"),
-            (format!("{T128}-{}", "0".repeat(16)), Err(InvalidSpanId), "all-zero span id"),
-            (format!("{T128}-{}", &S[..15]), Err(InvalidSpanId), "span id is 16 digits"),
-            (format!("{T128}-{S}1"), Err(InvalidSpanId), "17-digit span id"),
-            (format!("{T128}-{S}-1-{}", "0".repeat(16)), Err(InvalidParentSpanId), "all-zero parent"),
-            (format!("{T128}-{S}-1-xyz"), Err(InvalidParentSpanId), "parent is 16 hex digits"),
-            (format!("{T128}-{S}-1-"), Err(InvalidParentSpanId), "empty parent"),
-            (format!("{}-{S}", "g".repeat(32)), Err(InvalidTraceId), "non-hex trace id"),
+            (
+                format!("{T128}-{S}-1-{P}-x"),
+                Err(Malformed),
+                "more than four fields",
+            ),
+            (
+                format!("{T128}-{S}-true"),
+                Err(InvalidSampling),
+                "single header sampling is 0, 1 or d",
+            ),
+            (
+                format!("{T128}-{S}-{P}"),
+                Err(InvalidSampling),
+                "third field is sampling, not a parent",
+            ),
+            (
+                format!("{T128}-{S}-"),
+                Err(InvalidSampling),
+                "empty sampling field",
+            ),
+            (
+                format!("{}-{S}", T128.to_uppercase()),
+                Err(UppercaseHex),
+                "ids are lowercase hex",
+            ),
+            (
+                format!("{T128}-{}", S.to_uppercase()),
+                Err(UppercaseHex),
+                "span id is lowercase hex",
+            ),
+            (
+                format!("{}-{S}", &T128[..31]),
+                Err(InvalidTraceId),
+                "trace id is 16 or 32 digits",
+            ),
+            (
+                format!("{}0-{S}", T64),
+                Err(InvalidTraceId),
+                "17-digit trace id",
+            ),
+            (
+                format!("{}-{S}", "0".repeat(32)),
+                Err(InvalidTraceId),
+                "all-zero trace id",
+            ),
+            (
+                format!("{}-{S}", "0".repeat(16)),
+                Err(InvalidTraceId),
+                "all-zero 64-bit trace id",
+            ),
+            (
+                format!("{T128}-{}", "0".repeat(16)),
+                Err(InvalidSpanId),
+                "all-zero span id",
+            ),
+            (
+                format!("{T128}-{}", &S[..15]),
+                Err(InvalidSpanId),
+                "span id is 16 digits",
+            ),
+            (
+                format!("{T128}-{S}1"),
+                Err(InvalidSpanId),
+                "17-digit span id",
+            ),
+            (
+                format!("{T128}-{S}-1-{}", "0".repeat(16)),
+                Err(InvalidParentSpanId),
+                "all-zero parent",
+            ),
+            (
+                format!("{T128}-{S}-1-xyz"),
+                Err(InvalidParentSpanId),
+                "parent is 16 hex digits",
+            ),
+            (
+                format!("{T128}-{S}-1-"),
+                Err(InvalidParentSpanId),
+                "empty parent",
+            ),
+            (
+                format!("{}-{S}", "g".repeat(32)),
+                Err(InvalidTraceId),
+                "non-hex trace id",
+            ),
         ];
         for (input, want, rule) in cases {
             assert_eq!(parse_single(input.as_bytes()), want, "{rule}: {input:?}");
@@ -479,24 +579,96 @@ mod tests {
         use Sampling::*;
         type Case<'a> = ([Option<&'a str>; 5], Result<B3Single, B3Error>, &'a str);
         let cases: Vec<Case<'_>> = vec![
-            ([Some(T128), Some(S), Some("1"), None, Some(P)], ctx(T128, Accept, Some(P)), "all headers"),
-            ([Some(T128), Some(S), None, None, None], ctx(T128, Defer, None), "no sampled header = defer"),
-            ([Some(T64), Some(S), Some("0"), None, None], ctx(T64, Deny, None), "X-B3-Sampled: 0 and a 64-bit id"),
-            ([Some(T128), Some(S), Some("true"), None, None], ctx(T128, Accept, None), "true is accepted"),
-            ([Some(T128), Some(S), Some("false"), None, None], ctx(T128, Deny, None), "false is accepted"),
-            ([Some(T128), Some(S), None, Some("1"), None], ctx(T128, Debug, None), "X-B3-Flags: 1 = debug"),
-            ([Some(T128), Some(S), Some("0"), Some("1"), None], ctx(T128, Debug, None), "debug wins over sampled"),
-            ([Some(T128), Some(S), Some("1"), Some("0"), None], ctx(T128, Accept, None), "other flags values are ignored"),
-            ([Some(T128), Some(S), Some("yes"), None, None], Err(InvalidSampling), "sampled is 1/0/true/false"),
-            ([Some(T128), Some(S), Some("d"), None, None], Err(InvalidSampling), "d is not a multi-header value"),
-            ([None, None, Some("0"), None, None], Ok(B3Single::SamplingOnly(Deny)), "sampling-only deny"),
-            ([None, None, None, Some("1"), None], Ok(B3Single::SamplingOnly(Debug)), "sampling-only debug"),
-            ([None, None, None, None, None], Err(Malformed), "nothing present"),
-            ([Some(T128), None, None, None, None], Err(MissingSpanId), "trace id without span id"),
-            ([None, Some(S), None, None, None], Err(MissingTraceId), "span id without trace id"),
-            ([Some("xyz"), Some(S), None, None, None], Err(InvalidTraceId), "bad trace id"),
-            ([Some(T128), Some(&S[1..]), None, None, None], Err(InvalidSpanId), "bad span id"),
-            ([Some(T128), Some(S), None, None, Some("0000000000000000")], Err(InvalidParentSpanId), "bad parent"),
+            (
+                [Some(T128), Some(S), Some("1"), None, Some(P)],
+                ctx(T128, Accept, Some(P)),
+                "all headers",
+            ),
+            (
+                [Some(T128), Some(S), None, None, None],
+                ctx(T128, Defer, None),
+                "no sampled header = defer",
+            ),
+            (
+                [Some(T64), Some(S), Some("0"), None, None],
+                ctx(T64, Deny, None),
+                "X-B3-Sampled: 0 and a 64-bit id",
+            ),
+            (
+                [Some(T128), Some(S), Some("true"), None, None],
+                ctx(T128, Accept, None),
+                "true is accepted",
+            ),
+            (
+                [Some(T128), Some(S), Some("false"), None, None],
+                ctx(T128, Deny, None),
+                "false is accepted",
+            ),
+            (
+                [Some(T128), Some(S), None, Some("1"), None],
+                ctx(T128, Debug, None),
+                "X-B3-Flags: 1 = debug",
+            ),
+            (
+                [Some(T128), Some(S), Some("0"), Some("1"), None],
+                ctx(T128, Debug, None),
+                "debug wins over sampled",
+            ),
+            (
+                [Some(T128), Some(S), Some("1"), Some("0"), None],
+                ctx(T128, Accept, None),
+                "other flags values are ignored",
+            ),
+            (
+                [Some(T128), Some(S), Some("yes"), None, None],
+                Err(InvalidSampling),
+                "sampled is 1/0/true/false",
+            ),
+            (
+                [Some(T128), Some(S), Some("d"), None, None],
+                Err(InvalidSampling),
+                "d is not a multi-header value",
+            ),
+            (
+                [None, None, Some("0"), None, None],
+                Ok(B3Single::SamplingOnly(Deny)),
+                "sampling-only deny",
+            ),
+            (
+                [None, None, None, Some("1"), None],
+                Ok(B3Single::SamplingOnly(Debug)),
+                "sampling-only debug",
+            ),
+            (
+                [None, None, None, None, None],
+                Err(Malformed),
+                "nothing present",
+            ),
+            (
+                [Some(T128), None, None, None, None],
+                Err(MissingSpanId),
+                "trace id without span id",
+            ),
+            (
+                [None, Some(S), None, None, None],
+                Err(MissingTraceId),
+                "span id without trace id",
+            ),
+            (
+                [Some("xyz"), Some(S), None, None, None],
+                Err(InvalidTraceId),
+                "bad trace id",
+            ),
+            (
+                [Some(T128), Some(&S[1..]), None, None, None],
+                Err(InvalidSpanId),
+                "bad span id",
+            ),
+            (
+                [Some(T128), Some(S), None, None, Some("0000000000000000")],
+                Err(InvalidParentSpanId),
+                "bad parent",
+            ),
         ];
         for ([t, s, sampled, flags, parent], want, rule) in cases {
             let got = parse_multi(
@@ -518,10 +690,22 @@ mod tests {
             parent_span_id: Some(span(P)),
             sampling: Sampling::Defer,
         };
-        assert_eq!(encode_single(&base).as_str(), format!("{T128}-{S}"), "defer drops the parent");
-        let debug = B3Context { sampling: Sampling::Debug, ..base };
+        assert_eq!(
+            encode_single(&base).as_str(),
+            format!("{T128}-{S}"),
+            "defer drops the parent"
+        );
+        let debug = B3Context {
+            sampling: Sampling::Debug,
+            ..base
+        };
         assert_eq!(encode_single(&debug).as_str(), format!("{T128}-{S}-d-{P}"));
-        let short = B3Context { trace_id: trace(T64), sampling: Sampling::Deny, parent_span_id: None, ..base };
+        let short = B3Context {
+            trace_id: trace(T64),
+            sampling: Sampling::Deny,
+            parent_span_id: None,
+            ..base
+        };
         assert_eq!(encode_single(&short).as_str(), format!("{T64}-{S}-0"));
 
         let mut got = Vec::new();
@@ -543,7 +727,12 @@ mod tests {
             any::<bool>(),
             any::<[u8; 8]>(),
             proptest::option::of(any::<[u8; 8]>()),
-            prop_oneof![Just(Sampling::Deny), Just(Sampling::Accept), Just(Sampling::Debug), Just(Sampling::Defer)],
+            prop_oneof![
+                Just(Sampling::Deny),
+                Just(Sampling::Accept),
+                Just(Sampling::Debug),
+                Just(Sampling::Defer)
+            ],
         )
             .prop_filter_map("ids must be valid", |(mut t, short, s, p, sampling)| {
                 if short {

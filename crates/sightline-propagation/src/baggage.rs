@@ -414,16 +414,52 @@ mod tests {
     fn parse_table() {
         let cases: Vec<(&str, Want, &str)> = vec![
             ("k=v", (vec![("k", "v", "")], 0), "single member"),
-            ("k1=v1,k2=v2", (vec![("k1", "v1", ""), ("k2", "v2", "")], 0), "list of members"),
-            (" k1 = v1 ,\tk2=v2\t", (vec![("k1", "v1", ""), ("k2", "v2", "")], 0), "OWS around keys, values and members is trimmed"),
-            ("k=", (vec![("k", "", "")], 0), "empty value is allowed (value = *baggage-octet)"),
-            ("k=a=b", (vec![("k", "a=b", "")], 0), "values may contain '='"),
-            ("k=DF%2028", (vec![("k", "DF 28", "")], 0), "values are percent-decoded"),
-            ("k=%e2%9c%93", (vec![("k", "✓", "")], 0), "lowercase percent hex decodes UTF-8"),
-            ("k=a+b", (vec![("k", "a+b", "")], 0), "'+' is a literal plus, not a space"),
-            ("k=%ff", (vec![], 1), "invalid UTF-8 after decoding drops the member"),
+            (
+                "k1=v1,k2=v2",
+                (vec![("k1", "v1", ""), ("k2", "v2", "")], 0),
+                "list of members",
+            ),
+            (
+                " k1 = v1 ,\tk2=v2\t",
+                (vec![("k1", "v1", ""), ("k2", "v2", "")], 0),
+                "OWS around keys, values and members is trimmed",
+            ),
+            (
+                "k=",
+                (vec![("k", "", "")], 0),
+                "empty value is allowed (value = *baggage-octet)",
+            ),
+            (
+                "k=a=b",
+                (vec![("k", "a=b", "")], 0),
+                "values may contain '='",
+            ),
+            (
+                "k=DF%2028",
+                (vec![("k", "DF 28", "")], 0),
+                "values are percent-decoded",
+            ),
+            (
+                "k=%e2%9c%93",
+                (vec![("k", "✓", "")], 0),
+                "lowercase percent hex decodes UTF-8",
+            ),
+            (
+                "k=a+b",
+                (vec![("k", "a+b", "")], 0),
+                "'+' is a literal plus, not a space",
+            ),
+            (
+                "k=%ff",
+                (vec![], 1),
+                "invalid UTF-8 after decoding drops the member",
+            ),
             ("k=50%", (vec![], 1), "a bare '%' drops the member"),
-            ("k=%zz", (vec![], 1), "'%' must be followed by two hex digits"),
+            (
+                "k=%zz",
+                (vec![], 1),
+                "'%' must be followed by two hex digits",
+            ),
             ("k=a b", (vec![], 1), "space is not a baggage-octet"),
             ("k=a\"b", (vec![], 1), "DQUOTE is not a baggage-octet"),
             ("k=a\\b", (vec![], 1), "backslash is not a baggage-octet"),
@@ -432,16 +468,56 @@ mod tests {
             ("k v=1", (vec![], 1), "key is a token"),
             ("k(=1", (vec![], 1), "'(' is not a tchar"),
             ("kv", (vec![], 1), "member without '='"),
-            ("a=1,,b=2", (vec![("a", "1", ""), ("b", "2", "")], 0), "empty list members are skipped"),
-            ("a=1,bad,b=2", (vec![("a", "1", ""), ("b", "2", "")], 1), "an invalid member is dropped, others kept"),
-            ("k=v;p1;p2=x", (vec![("k", "v", "p1;p2=x")], 0), "properties are kept raw"),
-            ("k=v ; p1 ; p2 = x", (vec![("k", "v", "p1;p2=x")], 0), "OWS around properties is trimmed"),
-            ("k=v;p=%41", (vec![("k", "v", "p=%41")], 0), "property values are not decoded"),
-            ("k=v;", (vec![("k", "v", "")], 0), "an empty property is skipped"),
-            ("k=v;p q", (vec![], 1), "an invalid property drops the member"),
-            ("k=v;p=a b", (vec![], 1), "an invalid property value drops the member"),
-            ("a=1,a=2", (vec![("a", "1", ""), ("a", "2", "")], 0), "duplicate keys are kept in order"),
-            ("Key-With.!#$&'*+^_`|~=v", (vec![("Key-With.!#$&'*+^_`|~", "v", "")], 0), "all tchars are valid in keys"),
+            (
+                "a=1,,b=2",
+                (vec![("a", "1", ""), ("b", "2", "")], 0),
+                "empty list members are skipped",
+            ),
+            (
+                "a=1,bad,b=2",
+                (vec![("a", "1", ""), ("b", "2", "")], 1),
+                "an invalid member is dropped, others kept",
+            ),
+            (
+                "k=v;p1;p2=x",
+                (vec![("k", "v", "p1;p2=x")], 0),
+                "properties are kept raw",
+            ),
+            (
+                "k=v ; p1 ; p2 = x",
+                (vec![("k", "v", "p1;p2=x")], 0),
+                "OWS around properties is trimmed",
+            ),
+            (
+                "k=v;p=%41",
+                (vec![("k", "v", "p=%41")], 0),
+                "property values are not decoded",
+            ),
+            (
+                "k=v;",
+                (vec![("k", "v", "")], 0),
+                "an empty property is skipped",
+            ),
+            (
+                "k=v;p q",
+                (vec![], 1),
+                "an invalid property drops the member",
+            ),
+            (
+                "k=v;p=a b",
+                (vec![], 1),
+                "an invalid property value drops the member",
+            ),
+            (
+                "a=1,a=2",
+                (vec![("a", "1", ""), ("a", "2", "")], 0),
+                "duplicate keys are kept in order",
+            ),
+            (
+                "Key-With.!#$&'*+^_`|~=v",
+                (vec![("Key-With.!#$&'*+^_`|~", "v", "")], 0),
+                "all tchars are valid in keys",
+            ),
         ];
         for (input, (want, want_dropped), rule) in cases {
             let (b, dropped) = Baggage::parse([input.as_bytes()]);
@@ -453,12 +529,20 @@ mod tests {
 
     #[test]
     fn lines_are_combined() {
-        let lines: [&[u8]; 3] = [b"userId=alice", b"", b"serverNode=DF%2028,isProduction=false"];
+        let lines: [&[u8]; 3] = [
+            b"userId=alice",
+            b"",
+            b"serverNode=DF%2028,isProduction=false",
+        ];
         let (b, dropped) = Baggage::parse(lines);
         assert_eq!(dropped, 0);
         assert_eq!(
             b.iter().collect::<Vec<_>>(),
-            [("userId", "alice"), ("serverNode", "DF 28"), ("isProduction", "false")]
+            [
+                ("userId", "alice"),
+                ("serverNode", "DF 28"),
+                ("isProduction", "false")
+            ]
         );
     }
 

@@ -109,7 +109,10 @@ mod tests {
         map.set("tracestate", "bad\nvalue");
         map.set("bad name", "x");
         map.set("X-B3-Flags", "1");
-        assert_eq!(map.get("tracestate").map(|v| v.as_bytes()), Some(&b"a=1"[..]));
+        assert_eq!(
+            map.get("tracestate").map(|v| v.as_bytes()),
+            Some(&b"a=1"[..])
+        );
         assert_eq!(map.get("x-b3-flags").map(|v| v.as_bytes()), Some(&b"1"[..]));
         assert_eq!(map.len(), 4);
     }

@@ -204,9 +204,14 @@ mod tests {
 
     #[test]
     fn hex_table() {
-        let cases: &[(&[u8], Result<[u8; 2], HexError>, &str)] = &[
+        type Case = (&'static [u8], Result<[u8; 2], HexError>, &'static str);
+        let cases: &[Case] = &[
             (b"00ff", Ok([0, 255]), "lowercase digits decode"),
-            (b"00FF", Err(HexError::Uppercase), "uppercase is its own error"),
+            (
+                b"00FF",
+                Err(HexError::Uppercase),
+                "uppercase is its own error",
+            ),
             (b"00fg", Err(HexError::Invalid), "non-hex digit"),
             (b"00f", Err(HexError::Invalid), "wrong length"),
             (b"", Err(HexError::Invalid), "empty"),
@@ -229,7 +234,7 @@ mod tests {
             let id = TraceId(bytes);
             let hex = id.to_hex();
             prop_assert_eq!(decode_hex::<16>(&hex), Ok(bytes));
-            prop_assert_eq!(id.to_string().as_bytes(), &hex[..]);
+            prop_assert_eq!(id.to_string(), String::from_utf8_lossy(&hex));
         }
 
         #[test]

@@ -274,7 +274,10 @@ mod tests {
         p.inject_context(&cx, &mut out);
         assert_eq!(out.get("traceparent").map(String::as_str), Some(TP));
         assert_eq!(out.get("tracestate").map(String::as_str), Some("a=1,b=2"));
-        assert_eq!(p.fields().collect::<Vec<_>>(), ["traceparent", "tracestate"]);
+        assert_eq!(
+            p.fields().collect::<Vec<_>>(),
+            ["traceparent", "tracestate"]
+        );
     }
 
     #[test]

@@ -231,7 +231,19 @@ impl PropagatorBuilder {
     }
 }
 
-/// The first line of a header and how many lines it had, without allocating.
+// RFC 7230 §3.2.4: a field value excludes leading and trailing whitespace. HTTP libraries
+// strip it; other carriers may not (the W3C test suite sends " 00-...").
+fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// The first line of a header, trimmed, and how many lines it had, without allocating.
 fn first_line<'a, H: HeaderSource + ?Sized>(
     headers: &'a H,
     name: &'static str,
@@ -240,7 +252,7 @@ fn first_line<'a, H: HeaderSource + ?Sized>(
     let mut count = 0;
     headers.get_all(name, &mut |v| {
         if count == 0 {
-            first = Some(v);
+            first = Some(trim_ows(v));
         }
         count += 1;
     });
@@ -498,12 +510,10 @@ impl Propagator {
                 }
             }
         }
-        if self.baggage {
-            if let Some(baggage) = ctx.baggage.filter(|b| !b.is_empty()) {
-                let value = baggage.header_value();
-                if !value.is_empty() {
-                    headers.set(BAGGAGE, &value);
-                }
+        if let Some(baggage) = ctx.baggage.filter(|b| self.baggage && !b.is_empty()) {
+            let value = baggage.header_value();
+            if !value.is_empty() {
+                headers.set(BAGGAGE, &value);
             }
         }
     }
@@ -522,6 +532,372 @@ impl Propagator {
             if !ts.is_empty() {
                 headers.set(TRACESTATE, ts.header_value());
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const B3S: &str = "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1";
+
+    fn extract(p: &Propagator, h: &[(&str, &str)]) -> Extracted {
+        p.extract(h)
+    }
+
+    #[test]
+    fn w3c_extract_table() {
+        let p = Propagator::new();
+        type Check = fn(&Extracted) -> bool;
+        type Case<'a> = (Vec<(&'a str, &'a str)>, Check, &'a str);
+        let cases: Vec<Case<'_>> = vec![
+            (
+                vec![("traceparent", TP)],
+                |e| {
+                    e.parent
+                        .as_ref()
+                        .is_some_and(|p| p.format == Format::TraceContext)
+                        && !e.errors.any()
+                },
+                "valid traceparent continues the trace",
+            ),
+            (
+                vec![("traceparent", TP), ("traceparent", TP)],
+                |e| {
+                    e.parent.is_none()
+                        && e.errors.traceparent_error == Some(TraceparentError::MultipleHeaders)
+                },
+                "two traceparent lines: new trace",
+            ),
+            (
+                vec![("traceparent", &TP[..54])],
+                |e| {
+                    e.parent.is_none()
+                        && e.errors.traceparent_error == Some(TraceparentError::Length)
+                },
+                "invalid traceparent: new trace, reason kept",
+            ),
+            (
+                vec![
+                    (
+                        "traceparent",
+                        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+                    ),
+                    ("tracestate", "a=1"),
+                ],
+                |e| e.parent.is_none() && e.errors.traceparent && e.errors.tracestate,
+                "invalid traceparent drops tracestate",
+            ),
+            (
+                vec![
+                    ("traceparent", TP),
+                    ("tracestate", "a=1"),
+                    ("tracestate", "b=2"),
+                ],
+                |e| {
+                    e.parent
+                        .as_ref()
+                        .and_then(|p| p.tracestate.as_ref())
+                        .is_some_and(|t| t.header_value() == "a=1,b=2")
+                },
+                "tracestate lines combined",
+            ),
+            (
+                vec![("traceparent", TP), ("tracestate", "a=1,a=2")],
+                |e| {
+                    e.parent.as_ref().is_some_and(|p| p.tracestate.is_none())
+                        && e.errors.tracestate
+                        && !e.errors.traceparent
+                },
+                "invalid tracestate dropped, traceparent kept",
+            ),
+            (
+                vec![("traceparent", TP), ("tracestate", " , ")],
+                |e| e.parent.as_ref().is_some_and(|p| p.tracestate.is_none()) && !e.errors.any(),
+                "empty tracestate is none, not an error",
+            ),
+            (
+                vec![(
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff",
+                )],
+                |e| {
+                    e.parent
+                        .as_ref()
+                        .is_some_and(|p| p.flags == TraceFlags(0x03))
+                },
+                "random flag kept, unknown bits cleared",
+            ),
+            (
+                vec![("TraceParent", TP)],
+                |e| e.parent.is_some(),
+                "header names are case-insensitive",
+            ),
+            (
+                vec![],
+                |e| *e == Extracted::default(),
+                "nothing present: nothing extracted, no error",
+            ),
+        ];
+        for (headers, check, rule) in cases {
+            let e = extract(&p, &headers);
+            assert!(check(&e), "{rule}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn format_order_and_fallback() {
+        let p = Propagator::new();
+        let e = extract(&p, &[("b3", B3S), ("traceparent", TP)]);
+        assert_eq!(
+            e.parent.map(|p| p.format),
+            Some(Format::TraceContext),
+            "W3C first by default"
+        );
+
+        let e = extract(
+            &p,
+            &[
+                ("b3", B3S),
+                ("x-b3-traceid", "64fe8b2a57d3eff7"),
+                ("x-b3-spanid", "e457b5a2e4d86bd1"),
+            ],
+        );
+        assert_eq!(
+            e.parent.map(|p| p.format),
+            Some(Format::B3Single),
+            "single header wins over multi"
+        );
+
+        let e = extract(&p, &[("traceparent", "garbage"), ("b3", B3S)]);
+        assert_eq!(
+            e.parent.map(|p| p.format),
+            Some(Format::B3Single),
+            "invalid W3C falls back to B3"
+        );
+        assert!(e.errors.traceparent);
+
+        let e = extract(
+            &p,
+            &[
+                ("b3", "bad"),
+                ("x-b3-traceid", "64fe8b2a57d3eff7"),
+                ("x-b3-spanid", "e457b5a2e4d86bd1"),
+                ("x-b3-flags", "1"),
+            ],
+        );
+        let parent = e.parent.expect("multi");
+        assert!(parent.b3_debug && parent.flags.is_sampled());
+        assert_eq!(
+            parent.trace_id.to_string(),
+            "000000000000000064fe8b2a57d3eff7"
+        );
+        assert!(e.errors.b3);
+
+        let e = extract(&p, &[("b3", "0")]);
+        assert!(e.parent.is_none());
+        assert_eq!(
+            e.b3_sampling_only,
+            Some(Sampling::Deny),
+            "b3: 0 is a deny decision"
+        );
+
+        let e = extract(
+            &p,
+            &[("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1")],
+        );
+        assert!(
+            !e.parent.expect("deferred").flags.is_sampled(),
+            "deferred is not sampled"
+        );
+
+        let only_b3 = Propagator::builder()
+            .extract_formats(&[Format::B3Multi])
+            .build();
+        assert!(extract(&only_b3, &[("traceparent", TP)]).parent.is_none());
+    }
+
+    #[test]
+    fn public_endpoint_links() {
+        let p = Propagator::builder().public_endpoint(true).build();
+        let e = extract(&p, &[("traceparent", TP), ("baggage", "a=1")]);
+        assert!(e.parent.is_none());
+        assert!(e.link.is_some());
+        assert!(e.baggage.is_some());
+    }
+
+    #[test]
+    fn baggage_extract() {
+        let p = Propagator::new();
+        let e = extract(&p, &[("baggage", "a=1, bad"), ("baggage", "b=%20")]);
+        let b = e.baggage.expect("baggage");
+        assert_eq!(b.get("b"), Some(" "));
+        assert!(e.errors.baggage);
+        assert_eq!(e.errors.baggage_dropped, 1);
+        let e = extract(&p, &[("baggage", "bad")]);
+        assert!(e.baggage.is_none() && e.errors.baggage);
+        let off = Propagator::builder().baggage(false).build();
+        assert!(extract(&off, &[("baggage", "a=1")]).baggage.is_none());
+    }
+
+    fn ctx<'a>(
+        ts: Option<&'a TraceState>,
+        bg: Option<&'a Baggage>,
+        flags: u8,
+        debug: bool,
+    ) -> InjectContext<'a> {
+        InjectContext {
+            trace_id: TraceId([0xab; 16]),
+            span_id: SpanId([0x01; 8]),
+            flags: TraceFlags(flags),
+            tracestate: ts,
+            baggage: bg,
+            b3_debug: debug,
+        }
+    }
+
+    fn inject(p: &Propagator, c: &InjectContext<'_>) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        p.inject(c, &mut out);
+        out
+    }
+
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn inject_table() {
+        let ab = "abababababababababababababababab";
+        let ts = TraceState::parse([&b"a=1,b=2"[..]]).expect("valid");
+        let (bg, _) = Baggage::parse([&b"k=v%20w"[..]]);
+        let w3c = Propagator::new();
+        let b3s = Propagator::builder()
+            .inject_formats(&[Format::B3Single])
+            .baggage(false)
+            .build();
+        let b3m = Propagator::builder()
+            .inject_formats(&[Format::B3Multi])
+            .baggage(false)
+            .build();
+        let tiny = Propagator::builder().max_tracestate_len(3).build();
+        type Headers = Vec<(String, String)>;
+        let cases: Vec<(Headers, Headers, &str)> = vec![
+            (
+                inject(&w3c, &ctx(None, None, 0x01, false)),
+                pairs(&[("traceparent", &format!("00-{ab}-0101010101010101-01"))]),
+                "W3C, sampled",
+            ),
+            (
+                inject(&w3c, &ctx(None, None, 0xff, false)),
+                pairs(&[("traceparent", &format!("00-{ab}-0101010101010101-03"))]),
+                "unknown flag bits zeroed, random kept",
+            ),
+            (
+                inject(&w3c, &ctx(Some(&ts), Some(&bg), 0, false)),
+                pairs(&[
+                    ("traceparent", &format!("00-{ab}-0101010101010101-00")),
+                    ("tracestate", "a=1,b=2"),
+                    ("baggage", "k=v%20w"),
+                ]),
+                "tracestate and baggage written",
+            ),
+            (
+                inject(&tiny, &ctx(Some(&ts), None, 0, false)),
+                pairs(&[
+                    ("traceparent", &format!("00-{ab}-0101010101010101-00")),
+                    ("tracestate", "a=1"),
+                ]),
+                "tracestate truncated to max length",
+            ),
+            (
+                inject(&b3s, &ctx(None, None, 0x01, false)),
+                pairs(&[("b3", &format!("{ab}-0101010101010101-1"))]),
+                "B3 single, sampled",
+            ),
+            (
+                inject(&b3s, &ctx(None, None, 0x00, false)),
+                pairs(&[("b3", &format!("{ab}-0101010101010101-0"))]),
+                "B3 single, not sampled",
+            ),
+            (
+                inject(&b3s, &ctx(None, None, 0x00, true)),
+                pairs(&[("b3", &format!("{ab}-0101010101010101-d"))]),
+                "B3 debug kept as d",
+            ),
+            (
+                inject(&b3m, &ctx(None, None, 0x01, true)),
+                pairs(&[
+                    ("x-b3-traceid", ab),
+                    ("x-b3-spanid", "0101010101010101"),
+                    ("x-b3-flags", "1"),
+                ]),
+                "B3 multi debug is X-B3-Flags: 1",
+            ),
+            (
+                inject(&b3m, &ctx(None, None, 0x01, false)),
+                pairs(&[
+                    ("x-b3-traceid", ab),
+                    ("x-b3-spanid", "0101010101010101"),
+                    ("x-b3-sampled", "1"),
+                ]),
+                "B3 multi sampled",
+            ),
+        ];
+        for (got, want, rule) in cases {
+            assert_eq!(got, want, "{rule}");
+        }
+        let invalid = InjectContext {
+            trace_id: TraceId::INVALID,
+            ..ctx(None, Some(&bg), 1, false)
+        };
+        assert_eq!(
+            inject(&w3c, &invalid),
+            pairs(&[("baggage", "k=v%20w")]),
+            "invalid ids: no trace headers"
+        );
+    }
+
+    #[test]
+    fn fields_lists_every_header() {
+        let p = Propagator::builder()
+            .inject_formats(&[Format::B3Multi])
+            .build();
+        let fields: Vec<_> = p.fields().collect();
+        assert_eq!(fields.len(), 9);
+        assert!(fields.contains(&"x-b3-flags") && fields.contains(&"baggage"));
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip_through_headers(trace in any::<[u8; 16]>(), span in any::<[u8; 8]>(), flags in 0u8..4, debug in any::<bool>()) {
+            prop_assume!(trace != [0; 16] && span != [0; 8]);
+            for format in [Format::TraceContext, Format::B3Single, Format::B3Multi] {
+                let p = Propagator::builder().inject_formats(&[format]).extract_formats(&[format]).build();
+                let c = InjectContext { trace_id: TraceId(trace), span_id: SpanId(span), flags: TraceFlags(flags), tracestate: None, baggage: None, b3_debug: debug };
+                let mut headers: Vec<(String, String)> = Vec::new();
+                p.inject(&c, &mut headers);
+                let got = p.extract(&headers).parent.expect("round trip");
+                prop_assert_eq!(got.trace_id, c.trace_id);
+                prop_assert_eq!(got.span_id, c.span_id);
+                if format == Format::TraceContext {
+                    prop_assert_eq!(got.flags, TraceFlags(flags));
+                } else {
+                    prop_assert_eq!(got.flags.is_sampled(), debug || flags & 1 == 1);
+                    prop_assert_eq!(got.b3_debug, debug);
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_headers_never_panic(values in proptest::collection::vec(("(traceparent|tracestate|baggage|b3|x-b3-traceid|x-b3-spanid|x-b3-sampled|x-b3-flags|x-b3-parentspanid)", any::<String>()), 0..8)) {
+            let e = Propagator::new().extract(&values);
+            let _ = e.errors.any();
         }
     }
 }

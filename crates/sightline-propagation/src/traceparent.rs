@@ -276,38 +276,154 @@ mod tests {
     fn parse_table() {
         use TraceparentError::*;
         let cases: &[(&str, Result<Traceparent, TraceparentError>, &str)] = &[
-            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", ok(0, 1), "valid, sampled"),
-            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", ok(0, 0), "valid, not sampled"),
-            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03", ok(0, 3), "random flag kept (Level 2 §3.2.2.5)"),
-            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff", ok(0, 0xff), "unknown flags kept on parse"),
-            ("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", Err(UppercaseHex), "trace-id is lowercase hex (§3.2.2.3)"),
-            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01", Err(UppercaseHex), "parent-id is lowercase hex (§3.2.2.4)"),
-            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0A", Err(UppercaseHex), "trace-flags are lowercase hex (§3.2.2.5)"),
-            ("0A-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", Err(UppercaseHex), "version is lowercase hex (§3.2.2.1)"),
-            ("00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01", Err(InvalidHex), "trace-id is hex"),
-            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902bz-01", Err(InvalidHex), "parent-id is hex"),
-            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0x", Err(InvalidHex), "trace-flags are hex"),
-            ("0x-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", Err(InvalidHex), "version is hex"),
-            ("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", Err(InvalidVersion), "version ff is invalid (§3.2.2.1)"),
-            ("00-00000000000000000000000000000000-00f067aa0ba902b7-01", Err(AllZeroTraceId), "all-zero trace-id is invalid (§3.2.2.3)"),
-            ("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", Err(AllZeroParentId), "all-zero parent-id is invalid (§3.2.2.4)"),
-            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-", Err(Length), "version 00 is exactly 55 characters"),
-            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", Err(Length), "version 00 has no extra fields"),
-            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1", Err(Length), "short flags"),
-            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7", Err(Length), "missing flags"),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                ok(0, 1),
+                "valid, sampled",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+                ok(0, 0),
+                "valid, not sampled",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03",
+                ok(0, 3),
+                "random flag kept (Level 2 §3.2.2.5)",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff",
+                ok(0, 0xff),
+                "unknown flags kept on parse",
+            ),
+            (
+                "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+                Err(UppercaseHex),
+                "trace-id is lowercase hex (§3.2.2.3)",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01",
+                Err(UppercaseHex),
+                "parent-id is lowercase hex (§3.2.2.4)",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0A",
+                Err(UppercaseHex),
+                "trace-flags are lowercase hex (§3.2.2.5)",
+            ),
+            (
+                "0A-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                Err(UppercaseHex),
+                "version is lowercase hex (§3.2.2.1)",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",
+                Err(InvalidHex),
+                "trace-id is hex",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902bz-01",
+                Err(InvalidHex),
+                "parent-id is hex",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0x",
+                Err(InvalidHex),
+                "trace-flags are hex",
+            ),
+            (
+                "0x-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                Err(InvalidHex),
+                "version is hex",
+            ),
+            (
+                "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                Err(InvalidVersion),
+                "version ff is invalid (§3.2.2.1)",
+            ),
+            (
+                "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                Err(AllZeroTraceId),
+                "all-zero trace-id is invalid (§3.2.2.3)",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+                Err(AllZeroParentId),
+                "all-zero parent-id is invalid (§3.2.2.4)",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-",
+                Err(Length),
+                "version 00 is exactly 55 characters",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+                Err(Length),
+                "version 00 has no extra fields",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
+                Err(Length),
+                "short flags",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+                Err(Length),
+                "missing flags",
+            ),
             ("", Err(Length), "empty value"),
-            ("00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", Err(MissingDelimiter), "'-' after version"),
-            ("00-4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7-01", Err(MissingDelimiter), "'-' after trace-id"),
-            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7_01", Err(MissingDelimiter), "'-' after parent-id"),
-            ("00-4bf92f3577b34da6a3ce929d0e0e47361-0f067aa0ba902b7-01", Err(MissingDelimiter), "fields in the wrong place"),
-            ("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", ok(1, 1), "future version, 55 characters"),
-            ("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future-will-be-like", ok(0xcc, 1), "future version, extra fields after '-' (§3.2.4)"),
-            ("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01.what", Err(MissingDelimiter), "future version: 56th character must be '-' (§3.2.4)"),
-            ("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0", Err(Length), "future version is at least 55 characters"),
-            ("fe-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", ok(0xfe, 1), "fe is the last valid version"),
+            (
+                "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                Err(MissingDelimiter),
+                "'-' after version",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7-01",
+                Err(MissingDelimiter),
+                "'-' after trace-id",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7_01",
+                Err(MissingDelimiter),
+                "'-' after parent-id",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e47361-0f067aa0ba902b7-01",
+                Err(MissingDelimiter),
+                "fields in the wrong place",
+            ),
+            (
+                "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                ok(1, 1),
+                "future version, 55 characters",
+            ),
+            (
+                "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future-will-be-like",
+                ok(0xcc, 1),
+                "future version, extra fields after '-' (§3.2.4)",
+            ),
+            (
+                "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01.what",
+                Err(MissingDelimiter),
+                "future version: 56th character must be '-' (§3.2.4)",
+            ),
+            (
+                "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0",
+                Err(Length),
+                "future version is at least 55 characters",
+            ),
+            (
+                "fe-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                ok(0xfe, 1),
+                "fe is the last valid version",
+            ),
         ];
         for (input, want, rule) in cases {
-            assert_eq!(Traceparent::parse(input.as_bytes()), *want, "{rule}: {input:?}");
+            assert_eq!(
+                Traceparent::parse(input.as_bytes()),
+                *want,
+                "{rule}: {input:?}"
+            );
         }
     }
 

@@ -300,11 +300,7 @@ impl TraceState {
             return Err(TracestateError::InvalidValue);
         }
         let rest = self.members().filter(|(k, _)| *k != key);
-        let rebuilt = Self::rebuild(
-            core::iter::once((key, value))
-                .chain(rest)
-                .take(MAX_MEMBERS),
-        );
+        let rebuilt = Self::rebuild(core::iter::once((key, value)).chain(rest).take(MAX_MEMBERS));
         *self = rebuilt;
         Ok(())
     }
@@ -354,43 +350,147 @@ mod tests {
         let m32: Vec<String> = (0..32).map(|i| format!("k{i}=v")).collect();
         let m33: Vec<String> = (0..33).map(|i| format!("k{i}=v")).collect();
         let cases: Vec<(String, Result<String, TracestateError>, &str)> = vec![
-            ("congo=t61rcWkgMzE".into(), Ok("congo=t61rcWkgMzE".into()), "simple member"),
-            ("a=1 , b=2\t,c=3".into(), Ok("a=1,b=2,c=3".into()), "OWS around members is tolerated"),
-            ("a=1,,b=2,".into(), Ok("a=1,b=2".into()), "empty list members are tolerated"),
-            ("".into(), Ok(String::new()), "empty header is an empty tracestate"),
+            (
+                "congo=t61rcWkgMzE".into(),
+                Ok("congo=t61rcWkgMzE".into()),
+                "simple member",
+            ),
+            (
+                "a=1 , b=2\t,c=3".into(),
+                Ok("a=1,b=2,c=3".into()),
+                "OWS around members is tolerated",
+            ),
+            (
+                "a=1,,b=2,".into(),
+                Ok("a=1,b=2".into()),
+                "empty list members are tolerated",
+            ),
+            (
+                "".into(),
+                Ok(String::new()),
+                "empty header is an empty tracestate",
+            ),
             (" , ".into(), Ok(String::new()), "only empty members"),
-            ("fw529a3039@dt=x".into(), Ok("fw529a3039@dt=x".into()), "tenant@system key (§3.3.1.3.1)"),
-            ("1tenant@sys=x".into(), Ok("1tenant@sys=x".into()), "tenant id may start with a digit"),
-            ("a_-*/0=x".into(), Ok("a_-*/0=x".into()), "key characters _ - * / and digits"),
-            (format!("{k256}=x"), Ok(format!("{k256}=x")), "simple key up to 256 characters"),
-            (format!("{k257}=x"), Err(InvalidKey), "simple key over 256 characters"),
-            (format!("{t241}=x"), Ok(format!("{t241}=x")), "tenant id up to 241 characters"),
-            (format!("{t242}=x"), Err(InvalidKey), "tenant id over 241 characters"),
-            ("t@abcdefghijklmn=x".into(), Ok("t@abcdefghijklmn=x".into()), "system id up to 14 characters"),
-            ("t@abcdefghijklmno=x".into(), Err(InvalidKey), "system id over 14 characters"),
-            ("t@1sys=x".into(), Err(InvalidKey), "system id starts with lcalpha"),
+            (
+                "fw529a3039@dt=x".into(),
+                Ok("fw529a3039@dt=x".into()),
+                "tenant@system key (§3.3.1.3.1)",
+            ),
+            (
+                "1tenant@sys=x".into(),
+                Ok("1tenant@sys=x".into()),
+                "tenant id may start with a digit",
+            ),
+            (
+                "a_-*/0=x".into(),
+                Ok("a_-*/0=x".into()),
+                "key characters _ - * / and digits",
+            ),
+            (
+                format!("{k256}=x"),
+                Ok(format!("{k256}=x")),
+                "simple key up to 256 characters",
+            ),
+            (
+                format!("{k257}=x"),
+                Err(InvalidKey),
+                "simple key over 256 characters",
+            ),
+            (
+                format!("{t241}=x"),
+                Ok(format!("{t241}=x")),
+                "tenant id up to 241 characters",
+            ),
+            (
+                format!("{t242}=x"),
+                Err(InvalidKey),
+                "tenant id over 241 characters",
+            ),
+            (
+                "t@abcdefghijklmn=x".into(),
+                Ok("t@abcdefghijklmn=x".into()),
+                "system id up to 14 characters",
+            ),
+            (
+                "t@abcdefghijklmno=x".into(),
+                Err(InvalidKey),
+                "system id over 14 characters",
+            ),
+            (
+                "t@1sys=x".into(),
+                Err(InvalidKey),
+                "system id starts with lcalpha",
+            ),
             ("@sys=x".into(), Err(InvalidKey), "empty tenant id"),
             ("t@=x".into(), Err(InvalidKey), "empty system id"),
             ("a@b@c=x".into(), Err(InvalidKey), "two '@'"),
-            ("1abc=x".into(), Err(InvalidKey), "simple key starts with lcalpha"),
+            (
+                "1abc=x".into(),
+                Err(InvalidKey),
+                "simple key starts with lcalpha",
+            ),
             ("Abc=x".into(), Err(InvalidKey), "keys are lowercase"),
-            ("a.b=x".into(), Err(InvalidKey), "'.' is not a key character"),
+            (
+                "a.b=x".into(),
+                Err(InvalidKey),
+                "'.' is not a key character",
+            ),
             ("=x".into(), Err(InvalidKey), "empty key"),
             ("a b=x".into(), Err(InvalidKey), "space inside the key"),
-            ("a=".into(), Err(InvalidValue), "value has at least one character"),
+            (
+                "a=".into(),
+                Err(InvalidValue),
+                "value has at least one character",
+            ),
             ("a=x y".into(), Ok("a=x y".into()), "space inside a value"),
-            ("a= x".into(), Ok("a= x".into()), "value may start with a space"),
-            ("a=x\ty".into(), Err(InvalidValue), "tab is not a value character"),
+            (
+                "a= x".into(),
+                Ok("a= x".into()),
+                "value may start with a space",
+            ),
+            (
+                "a=x\ty".into(),
+                Err(InvalidValue),
+                "tab is not a value character",
+            ),
             ("a=é".into(), Err(InvalidValue), "values are ASCII"),
-            ("a=x=y".into(), Err(MissingEquals), "'=' is not a value character"),
+            (
+                "a=x=y".into(),
+                Err(MissingEquals),
+                "'=' is not a value character",
+            ),
             ("abc".into(), Err(MissingEquals), "member without '='"),
-            (format!("a={v256}"), Ok(format!("a={v256}")), "value up to 256 characters"),
-            (format!("a={v257}"), Err(InvalidValue), "value over 256 characters"),
-            ("a=1,a=2".into(), Err(DuplicateKey), "duplicate keys discard the header"),
-            ("a=1,b=2,c=3,b=4".into(), Err(DuplicateKey), "duplicate keys anywhere"),
+            (
+                format!("a={v256}"),
+                Ok(format!("a={v256}")),
+                "value up to 256 characters",
+            ),
+            (
+                format!("a={v257}"),
+                Err(InvalidValue),
+                "value over 256 characters",
+            ),
+            (
+                "a=1,a=2".into(),
+                Err(DuplicateKey),
+                "duplicate keys discard the header",
+            ),
+            (
+                "a=1,b=2,c=3,b=4".into(),
+                Err(DuplicateKey),
+                "duplicate keys anywhere",
+            ),
             (m32.join(","), Ok(m32.join(",")), "32 members are allowed"),
-            (m33.join(","), Err(TooManyMembers), "more than 32 members discard the header (§3.3.1.4)"),
-            ("a=1,bad key=2".into(), Err(InvalidKey), "one invalid member discards the header"),
+            (
+                m33.join(","),
+                Err(TooManyMembers),
+                "more than 32 members discard the header (§3.3.1.4)",
+            ),
+            (
+                "a=1,bad key=2".into(),
+                Err(InvalidKey),
+                "one invalid member discards the header",
+            ),
         ];
         for (input, want, rule) in cases {
             assert_eq!(parse_one(&input), want, "{rule}: {input:?}");
@@ -423,7 +523,11 @@ mod tests {
         assert_eq!(ts.header_value(), "d=4,b=9,a=1,c=3");
         assert_eq!(ts.insert("D", "4"), Err(TracestateError::InvalidKey));
         assert_eq!(ts.insert("d", "x "), Err(TracestateError::InvalidValue));
-        assert_eq!(ts.header_value(), "d=4,b=9,a=1,c=3", "unchanged after an error");
+        assert_eq!(
+            ts.header_value(),
+            "d=4,b=9,a=1,c=3",
+            "unchanged after an error"
+        );
 
         let full: Vec<String> = (0..32).map(|i| format!("k{i}=v")).collect();
         let mut ts = TraceState::parse([full.join(",").as_bytes()]).expect("valid");
@@ -442,19 +546,43 @@ mod tests {
         let bigger = "y".repeat(140);
         let cases: Vec<(String, usize, String, &str)> = vec![
             ("a=1,b=2".into(), 7, "a=1,b=2".into(), "fits: unchanged"),
-            ("a=1,b=2,c=3".into(), 8, "a=1,b=2".into(), "drop from the end"),
+            (
+                "a=1,b=2,c=3".into(),
+                8,
+                "a=1,b=2".into(),
+                "drop from the end",
+            ),
             ("a=1,b=2,c=3".into(), 3, "a=1".into(), "down to one member"),
             ("a=1,b=2,c=3".into(), 2, String::new(), "nothing fits"),
-            (format!("a=1,k={big},b=2"), 7, "a=1,b=2".into(), "members over 128 characters go first"),
-            (format!("k={big},a=1,j={bigger},b=2"), 140, format!("k={big},a=1,b=2"), "the longest of them first"),
-            (format!("k={},a=1", "x".repeat(126)), 128, format!("k={}", "x".repeat(126)), "a 128-character member is not long"),
+            (
+                format!("a=1,k={big},b=2"),
+                7,
+                "a=1,b=2".into(),
+                "members over 128 characters go first",
+            ),
+            (
+                format!("k={big},a=1,j={bigger},b=2"),
+                140,
+                format!("k={big},a=1,b=2"),
+                "the longest of them first",
+            ),
+            (
+                format!("k={},a=1", "x".repeat(126)),
+                128,
+                format!("k={}", "x".repeat(126)),
+                "a 128-character member is not long",
+            ),
         ];
         for (input, max, want, rule) in cases {
             let mut ts = TraceState::parse([input.as_bytes()]).expect("valid");
             ts.truncate_to(max);
             assert_eq!(ts.header_value(), want, "{rule}");
             assert!(ts.header_value().len() <= max, "{rule}");
-            assert_eq!(ts, TraceState::parse([want.as_bytes()]).expect("valid"), "{rule}: index rebuilt");
+            assert_eq!(
+                ts,
+                TraceState::parse([want.as_bytes()]).expect("valid"),
+                "{rule}: index rebuilt"
+            );
         }
     }
 

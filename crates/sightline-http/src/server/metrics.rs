@@ -99,16 +99,6 @@ pub(crate) enum ErrorClass {
     Cancelled = 2,
 }
 
-impl ErrorClass {
-    pub(crate) fn as_str(self) -> Option<&'static str> {
-        match self {
-            ErrorClass::None => None,
-            ErrorClass::Other => Some("_OTHER"),
-            ErrorClass::Cancelled => Some("cancelled"),
-        }
-    }
-}
-
 /// The labels of one finished request.
 pub(crate) struct RequestLabels<'a> {
     pub(crate) method: usize,

@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use http::{Request, Response};
 use opentelemetry::trace::{
+    Span as _,
     SpanBuilder, SpanContext, SpanKind, TraceContextExt as _, TraceFlags, TraceId, SpanId,
     TraceState, Tracer as _,
 };

@@ -113,7 +113,8 @@ impl RequestState {
         }
 
         if self.shared.logs_access_for(self.route_str()) {
-            self.log_access(elapsed.as_secs_f64() * 1e3, error_type);
+            // Whole microseconds: a binary fraction of a millisecond prints as 0.45517399999999997.
+            self.log_access(elapsed.as_micros() as f64 / 1e3, error_type);
         }
     }
 
@@ -172,22 +173,20 @@ impl RequestState {
             .user_agent
             .as_ref()
             .and_then(|ua| ua.to_str().ok());
-        let request_id = self.request_id.as_ref().map(RequestId::as_str);
         macro_rules! access {
             ($level:ident) => {
                 tracing::$level!(
                     target: "sightline_http::access",
                     parent: &self.span,
-                    http.request.method = method,
-                    http.route = route,
-                    http.response.status_code = status,
+                    method,
+                    route,
+                    status,
                     duration_ms,
-                    http.response.body.size = bytes,
-                    http.request.body.size = request_bytes,
-                    client.address = client,
-                    user_agent.original = user_agent,
-                    error.type = error_type,
-                    request_id,
+                    response_bytes = bytes,
+                    request_bytes,
+                    client_address = client,
+                    user_agent,
+                    error_type,
                     "request completed"
                 )
             };
