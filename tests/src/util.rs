@@ -74,7 +74,8 @@ pub fn random_span_id() -> String {
 /// Whether `s` is `len` lowercase hex digits, not all zero (a valid W3C trace or span id).
 pub fn is_valid_hex_id(s: &str, len: usize) -> bool {
     s.len() == len
-        && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         && s.bytes().any(|b| b != b'0')
 }
 

@@ -184,9 +184,10 @@ impl NonBlockingBuilder {
         self
     }
 
-    /// Least time between two "dropped log lines" reports. Defaults to 10 seconds.
+    /// Least time between two "dropped log lines" reports. Defaults to 10 seconds; values
+    /// under 1 ms are raised to 1 ms (it is also how often an idle worker wakes up).
     pub fn drop_warning_interval(mut self, interval: Duration) -> Self {
-        self.drop_warning_interval = interval;
+        self.drop_warning_interval = interval.max(Duration::from_millis(1));
         self
     }
 

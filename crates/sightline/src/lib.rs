@@ -396,19 +396,19 @@ impl Sightline {
     /// An axum handler serving the Prometheus exposition: mount it with
     /// `.route("/metrics", sightline.metrics_handler())`.
     #[cfg(all(feature = "prometheus", feature = "axum"))]
-    pub fn metrics_handler<S: Clone + Send + Sync + 'static>(&self) -> axum::routing::MethodRouter<S> {
+    pub fn metrics_handler<S: Clone + Send + Sync + 'static>(
+        &self,
+    ) -> axum::routing::MethodRouter<S> {
         let sightline = self.clone();
         axum::routing::get(move || {
             let body = sightline.render_metrics();
-            std::future::ready(
-                (
-                    [(
-                        ::http::header::CONTENT_TYPE,
-                        ::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-                    )],
-                    body,
-                ),
-            )
+            std::future::ready((
+                [(
+                    ::http::header::CONTENT_TYPE,
+                    ::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                )],
+                body,
+            ))
         })
     }
 }
@@ -492,7 +492,8 @@ mod otlp {
         if let Some(protocol) = configured {
             return Ok(protocol);
         }
-        let var = env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").or_else(|| env("OTEL_EXPORTER_OTLP_PROTOCOL"));
+        let var = env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+            .or_else(|| env("OTEL_EXPORTER_OTLP_PROTOCOL"));
         match var.as_deref() {
             None | Some("grpc") => Ok(OtlpProtocol::Grpc),
             Some("http/protobuf") => Ok(OtlpProtocol::HttpProtobuf),

@@ -65,7 +65,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = match mode.as_str() {
         "bare" => router,
         "metrics-id" => {
-            let _handle = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+            let _handle =
+                metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
             let layer = sightline::ServerLayer::builder().access_log(false).build();
             router.layer(layer)
         }

@@ -65,8 +65,7 @@ where
             Ok(response) => {
                 let (mut parts, body) = response.into_parts();
                 state.status = Some(parts.status);
-                if let (Some(name), Some(id)) =
-                    (&state.shared.request_id_header, &state.request_id)
+                if let (Some(name), Some(id)) = (&state.shared.request_id_header, &state.request_id)
                 {
                     parts.headers.insert(name, id.header_value().clone());
                 }

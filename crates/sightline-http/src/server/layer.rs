@@ -105,7 +105,10 @@ impl Default for ServerLayerBuilder {
             request_id_header: Some(X_REQUEST_ID),
             metrics: cfg!(feature = "metrics"),
             access_log: true,
-            access_log_exclude: DEFAULT_ACCESS_LOG_EXCLUDE.iter().map(|&r| r.into()).collect(),
+            access_log_exclude: DEFAULT_ACCESS_LOG_EXCLUDE
+                .iter()
+                .map(|&r| r.into())
+                .collect(),
             sensitive_query_params: DEFAULT_SENSITIVE_QUERY_PARAMS
                 .iter()
                 .map(|&p| p.into())

@@ -149,7 +149,11 @@ impl RequestLabels<'_> {
 }
 
 /// Records one finished request's duration, through `cache` when it has room.
-pub(crate) fn record_duration(cache: &HandleCache<Histogram>, labels: &RequestLabels<'_>, secs: f64) {
+pub(crate) fn record_duration(
+    cache: &HandleCache<Histogram>,
+    labels: &RequestLabels<'_>,
+    secs: f64,
+) {
     match cache.get_or_insert_with(labels.cache_key(), || labels.register()) {
         Some(histogram) => histogram.record(secs),
         None => labels.register().record(secs),
@@ -183,7 +187,10 @@ mod tests {
     fn cache_returns_same_handle_and_reports_full() {
         let cache: HandleCache<u32> = HandleCache::default();
         for key in 1..=SLOTS as u32 {
-            assert_eq!(cache.get_or_insert_with(key, || key * 10), Some(&(key * 10)));
+            assert_eq!(
+                cache.get_or_insert_with(key, || key * 10),
+                Some(&(key * 10))
+            );
         }
         for key in 1..=SLOTS as u32 {
             assert_eq!(cache.get_or_insert_with(key, || 0), Some(&(key * 10)));

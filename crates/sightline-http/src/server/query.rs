@@ -31,7 +31,10 @@ mod tests {
     #[test]
     fn redacts_only_sensitive_values() {
         let sensitive: Vec<Box<str>> = vec!["sig".into(), "token".into()];
-        assert_eq!(redact("a=1&sig=abc&b=2", &sensitive), "a=1&sig=REDACTED&b=2");
+        assert_eq!(
+            redact("a=1&sig=abc&b=2", &sensitive),
+            "a=1&sig=REDACTED&b=2"
+        );
         assert_eq!(redact("TOKEN=x&token", &sensitive), "TOKEN=REDACTED&token");
         assert_eq!(redact("", &sensitive), "");
         assert_eq!(redact("q=%20&&x", &sensitive), "q=%20&&x");

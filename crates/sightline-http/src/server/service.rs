@@ -4,9 +4,8 @@ use std::time::Instant;
 
 use http::{Request, Response};
 use opentelemetry::trace::{
-    Span as _,
-    SpanBuilder, SpanContext, SpanKind, TraceContextExt as _, TraceFlags, TraceId, SpanId,
-    TraceState, Tracer as _,
+    Span as _, SpanBuilder, SpanContext, SpanId, SpanKind, TraceContextExt as _, TraceFlags,
+    TraceId, TraceState, Tracer as _,
 };
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute;
@@ -204,7 +203,10 @@ fn start_spans<B>(state: &mut RequestState, req: &mut Request<B>) {
 }
 
 /// The `tracing` span of a request: the IDs every log line of the request carries.
-fn request_span(ids: Option<&SpanContext>, request_id: Option<&request_id::RequestId>) -> tracing::Span {
+fn request_span(
+    ids: Option<&SpanContext>,
+    request_id: Option<&request_id::RequestId>,
+) -> tracing::Span {
     use tracing::field::{Empty, display};
 
     let span = tracing::info_span!(
@@ -287,7 +289,10 @@ fn request_attributes<B>(state: &RequestState, req: &Request<B>) -> Vec<KeyValue
             req.method().as_str().to_owned(),
         ));
     }
-    attrs.push(KeyValue::new(attribute::URL_PATH, req.uri().path().to_owned()));
+    attrs.push(KeyValue::new(
+        attribute::URL_PATH,
+        req.uri().path().to_owned(),
+    ));
     attrs.push(KeyValue::new(attribute::URL_SCHEME, state.scheme));
     if let Some(query) = req.uri().query() {
         attrs.push(KeyValue::new(
@@ -317,8 +322,14 @@ fn request_attributes<B>(state: &RequestState, req: &Request<B>) -> Vec<KeyValue
         }
     }
     if let Some(addr) = state.client_addr {
-        attrs.push(KeyValue::new(attribute::CLIENT_ADDRESS, addr.ip().to_string()));
-        attrs.push(KeyValue::new(attribute::CLIENT_PORT, i64::from(addr.port())));
+        attrs.push(KeyValue::new(
+            attribute::CLIENT_ADDRESS,
+            addr.ip().to_string(),
+        ));
+        attrs.push(KeyValue::new(
+            attribute::CLIENT_PORT,
+            i64::from(addr.port()),
+        ));
     }
     if let Some(ua) = state.user_agent.as_ref().and_then(|ua| ua.to_str().ok()) {
         attrs.push(KeyValue::new(attribute::USER_AGENT_ORIGINAL, ua.to_owned()));
@@ -358,7 +369,10 @@ mod tests {
 
     #[test]
     fn host_and_port() {
-        assert_eq!(split_host_port("example.com:8080"), Some(("example.com", Some(8080))));
+        assert_eq!(
+            split_host_port("example.com:8080"),
+            Some(("example.com", Some(8080)))
+        );
         assert_eq!(split_host_port("example.com"), Some(("example.com", None)));
         assert_eq!(split_host_port("[::1]:3000"), Some(("::1", Some(3000))));
         assert_eq!(split_host_port("[::1]"), Some(("::1", None)));

@@ -168,11 +168,11 @@ impl RequestState {
         let status = self.status.map_or(0, |s| s.as_u16());
         let bytes = self.response_bytes;
         let request_bytes = self.request_bytes;
-        let client = self.client_addr.as_ref().map(|a| tracing::field::display(a.ip()));
-        let user_agent = self
-            .user_agent
+        let client = self
+            .client_addr
             .as_ref()
-            .and_then(|ua| ua.to_str().ok());
+            .map(|a| tracing::field::display(a.ip()));
+        let user_agent = self.user_agent.as_ref().and_then(|ua| ua.to_str().ok());
         macro_rules! access {
             ($level:ident) => {
                 tracing::$level!(

@@ -1,0 +1,85 @@
+//! Per-request cost of the server middleware, in-process (no sockets): one axum route
+//! `GET /users/{id}` called through `Router::oneshot`, bare and with the layer, so the
+//! difference is our overhead without I/O.
+//!
+//! - `bare`: the router alone;
+//! - `metrics_request_id`: request IDs and RED metrics into a real Prometheus recorder;
+//! - `full`: plus a recorded server span (SDK tracer provider, no exporter) and the access
+//!   log event (no subscriber installed, so the event is not formatted here: the log line's
+//!   cost is measured by `sightline-logging`'s `json_line` bench).
+//!
+//! Run: `cargo bench -p sightline-http --bench server`. Last result: see docs/performance.md.
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use criterion::{Criterion, criterion_group, criterion_main};
+use opentelemetry::trace::TracerProvider as _;
+use tower::{Service, ServiceExt as _};
+
+fn router() -> Router {
+    Router::new().route(
+        "/users/{id}",
+        get(|| async { "{\"id\":7,\"name\":\"Ada\"}" }),
+    )
+}
+
+fn request() -> http::Request<Body> {
+    http::Request::get("/users/7")
+        .header("host", "127.0.0.1:3000")
+        .header("user-agent", "bench")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .body(Body::empty())
+        .expect("valid request")
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let _ = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+
+    let variants = [
+        ("bare", router()),
+        (
+            "metrics_request_id",
+            router().layer(
+                sightline_http::ServerLayer::builder()
+                    .access_log(false)
+                    .build(),
+            ),
+        ),
+        (
+            "full",
+            router().layer(
+                sightline_http::ServerLayer::builder()
+                    .tracer(provider.tracer("bench"))
+                    .build(),
+            ),
+        ),
+    ];
+    let mut group = c.benchmark_group("server");
+    for (name, app) in variants {
+        let mut svc = app.into_service::<Body>();
+        group.bench_function(name, |b| {
+            b.to_async(&runtime).iter(|| {
+                let call = svc.call(request());
+                async move {
+                    let response = call.await.expect("infallible");
+                    http_body_util::BodyExt::collect(response.into_body())
+                        .await
+                        .expect("body")
+                }
+            })
+        });
+        let _ = svc.ready();
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,7 @@
+//! The server middleware on a real axum router, driven in-process: spans exported through
+//! the SDK's in-memory exporter, metrics through a real Prometheus recorder.
+
+mod lifecycle;
+mod metrics;
+mod spans;
+mod support;

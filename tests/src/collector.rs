@@ -1,0 +1,491 @@
+//! An in-process OpenTelemetry collector: OTLP/gRPC and OTLP/HTTP (protobuf) receivers that
+//! store every export request, decoded with the `opentelemetry-proto` types.
+//!
+//! Both receivers accept traces and logs; [`OtlpCollector::spans`] and
+//! [`OtlpCollector::log_records`] flatten what arrived into records that keep their resource,
+//! so a test can assert on `service.name` next to the span it found.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message as _;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::util::{hex, poll_until};
+
+/// How an export request reached the collector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// OTLP/gRPC (`TraceService/Export`, `LogsService/Export`).
+    Grpc,
+    /// OTLP/HTTP with a protobuf body (`POST /v1/traces`, `POST /v1/logs`).
+    HttpProtobuf,
+}
+
+/// One export request as received.
+#[derive(Clone, Debug)]
+pub struct Received<T> {
+    /// Which receiver got it.
+    pub transport: Transport,
+    /// The decoded request.
+    pub request: T,
+}
+
+#[derive(Debug, Default)]
+struct Store {
+    traces: Mutex<Vec<Received<ExportTraceServiceRequest>>>,
+    logs: Mutex<Vec<Received<ExportLogsServiceRequest>>>,
+    /// Requests the HTTP receiver refused, with the reason (wrong content type, bad body).
+    rejected: Mutex<Vec<String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking test thread must not hide what the collector received.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// An OTLP receiver on two ports of 127.0.0.1: gRPC and HTTP/protobuf.
+///
+/// ```no_run
+/// # async fn demo() {
+/// use std::time::Duration;
+/// use sightline_tests::collector::OtlpCollector;
+///
+/// let collector = OtlpCollector::start().await;
+/// // give `collector.grpc_endpoint()` to the process under test as OTEL_EXPORTER_OTLP_ENDPOINT
+/// let spans = collector
+///     .wait_for_spans(|s| s.span.name == "GET /users/{id}", Duration::from_secs(10))
+///     .await;
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct OtlpCollector {
+    grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+    store: Arc<Store>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+#[derive(Clone, Debug)]
+struct GrpcReceiver(Arc<Store>);
+
+#[tonic::async_trait]
+impl TraceService for GrpcReceiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        lock(&self.0.traces).push(Received {
+            transport: Transport::Grpc,
+            request: request.into_inner(),
+        });
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for GrpcReceiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        lock(&self.0.logs).push(Received {
+            transport: Transport::Grpc,
+            request: request.into_inner(),
+        });
+        Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
+    }
+}
+
+fn protobuf_response(msg: &impl prost::Message) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/x-protobuf")],
+        msg.encode_to_vec(),
+    )
+        .into_response()
+}
+
+/// `Some(rejection)` unless the body is declared as protobuf.
+fn reject_non_protobuf(store: &Store, headers: &HeaderMap) -> Option<Response> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ct.split(';').next().map(str::trim) == Some("application/x-protobuf") {
+        None
+    } else {
+        lock(&store.rejected).push(format!("unsupported content-type {ct:?}"));
+        Some(
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "expected application/x-protobuf",
+            )
+                .into_response(),
+        )
+    }
+}
+
+async fn http_traces(State(store): State<Arc<Store>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(r) = reject_non_protobuf(&store, &headers) {
+        return r;
+    }
+    match ExportTraceServiceRequest::decode(body) {
+        Ok(request) => {
+            lock(&store.traces).push(Received {
+                transport: Transport::HttpProtobuf,
+                request,
+            });
+            protobuf_response(&ExportTraceServiceResponse::default())
+        }
+        Err(e) => {
+            lock(&store.rejected).push(format!("undecodable /v1/traces body: {e}"));
+            (StatusCode::BAD_REQUEST, e.to_string()).into_response()
+        }
+    }
+}
+
+async fn http_logs(State(store): State<Arc<Store>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(r) = reject_non_protobuf(&store, &headers) {
+        return r;
+    }
+    match ExportLogsServiceRequest::decode(body) {
+        Ok(request) => {
+            lock(&store.logs).push(Received {
+                transport: Transport::HttpProtobuf,
+                request,
+            });
+            protobuf_response(&ExportLogsServiceResponse::default())
+        }
+        Err(e) => {
+            lock(&store.rejected).push(format!("undecodable /v1/logs body: {e}"));
+            (StatusCode::BAD_REQUEST, e.to_string()).into_response()
+        }
+    }
+}
+
+impl OtlpCollector {
+    /// Starts both receivers on `127.0.0.1:0` in the current Tokio runtime.
+    ///
+    /// Use a multi-threaded runtime (`#[tokio::test(flavor = "multi_thread")]`) if the test
+    /// also blocks.
+    pub async fn start() -> Self {
+        let store = Arc::new(Store::default());
+
+        let grpc_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("bind the OTLP/gRPC receiver on 127.0.0.1:0");
+        let grpc_addr = grpc_listener.local_addr().expect("bound address");
+        let receiver = GrpcReceiver(store.clone());
+        let grpc = tokio::spawn(async move {
+            let incoming = tonic::transport::server::TcpIncoming::from(grpc_listener);
+            let result = tonic::transport::Server::builder()
+                .add_service(TraceServiceServer::new(receiver.clone()))
+                .add_service(LogsServiceServer::new(receiver))
+                .serve_with_incoming(incoming)
+                .await;
+            if let Err(e) = result {
+                eprintln!("OTLP/gRPC receiver stopped: {e}");
+            }
+        });
+
+        let http_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("bind the OTLP/HTTP receiver on 127.0.0.1:0");
+        let http_addr = http_listener.local_addr().expect("bound address");
+        let app = axum::Router::new()
+            .route("/v1/traces", post(http_traces))
+            .route("/v1/logs", post(http_logs))
+            .with_state(store.clone());
+        let http = tokio::spawn(async move {
+            if let Err(e) = axum::serve(http_listener, app).await {
+                eprintln!("OTLP/HTTP receiver stopped: {e}");
+            }
+        });
+
+        Self {
+            grpc_addr,
+            http_addr,
+            store,
+            tasks: vec![grpc, http],
+        }
+    }
+
+    /// `http://127.0.0.1:<port>` of the gRPC receiver (for `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub fn grpc_endpoint(&self) -> String {
+        format!("http://{}", self.grpc_addr)
+    }
+
+    /// `http://127.0.0.1:<port>` of the HTTP receiver; exporters append `/v1/traces`.
+    pub fn http_endpoint(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+
+    /// The endpoint for `transport`.
+    pub fn endpoint(&self, transport: Transport) -> String {
+        match transport {
+            Transport::Grpc => self.grpc_endpoint(),
+            Transport::HttpProtobuf => self.http_endpoint(),
+        }
+    }
+
+    /// Every trace export request received so far.
+    pub fn trace_requests(&self) -> Vec<Received<ExportTraceServiceRequest>> {
+        lock(&self.store.traces).clone()
+    }
+
+    /// Every log export request received so far.
+    pub fn log_requests(&self) -> Vec<Received<ExportLogsServiceRequest>> {
+        lock(&self.store.logs).clone()
+    }
+
+    /// Requests the HTTP receiver refused, with the reason.
+    pub fn rejected(&self) -> Vec<String> {
+        lock(&self.store.rejected).clone()
+    }
+
+    /// Every span received so far, with its resource and scope.
+    pub fn spans(&self) -> Vec<SpanRecord> {
+        let mut out = Vec::new();
+        for received in lock(&self.store.traces).iter() {
+            for rs in &received.request.resource_spans {
+                let resource = rs
+                    .resource
+                    .as_ref()
+                    .map(|r| r.attributes.clone())
+                    .unwrap_or_default();
+                for ss in &rs.scope_spans {
+                    for span in &ss.spans {
+                        out.push(SpanRecord {
+                            transport: received.transport,
+                            resource: resource.clone(),
+                            scope: ss.scope.clone(),
+                            span: span.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Every log record received so far, with its resource and scope.
+    pub fn log_records(&self) -> Vec<LogRecordEntry> {
+        let mut out = Vec::new();
+        for received in lock(&self.store.logs).iter() {
+            for rl in &received.request.resource_logs {
+                let resource = rl
+                    .resource
+                    .as_ref()
+                    .map(|r| r.attributes.clone())
+                    .unwrap_or_default();
+                for sl in &rl.scope_logs {
+                    for record in &sl.log_records {
+                        out.push(LogRecordEntry {
+                            transport: received.transport,
+                            resource: resource.clone(),
+                            scope: sl.scope.clone(),
+                            record: record.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Polls until at least one received span matches `pred` or `timeout` passes, then returns
+    /// every matching span (empty on time-out).
+    pub async fn wait_for_spans(
+        &self,
+        pred: impl Fn(&SpanRecord) -> bool,
+        timeout: Duration,
+    ) -> Vec<SpanRecord> {
+        self.wait_for_span_count(pred, 1, timeout).await
+    }
+
+    /// Polls until at least `n` received spans match `pred` or `timeout` passes, then returns
+    /// every matching span (possibly fewer than `n` on time-out).
+    pub async fn wait_for_span_count(
+        &self,
+        pred: impl Fn(&SpanRecord) -> bool,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<SpanRecord> {
+        let found = poll_until(timeout, Duration::from_millis(50), || {
+            let matching: Vec<_> = self.spans().into_iter().filter(|s| pred(s)).collect();
+            std::future::ready((matching.len() >= n).then_some(matching))
+        })
+        .await;
+        found.unwrap_or_else(|| self.spans().into_iter().filter(|s| pred(s)).collect())
+    }
+
+    /// Polls until at least one received log record matches `pred` or `timeout` passes, then
+    /// returns every matching record (empty on time-out).
+    pub async fn wait_for_log_records(
+        &self,
+        pred: impl Fn(&LogRecordEntry) -> bool,
+        timeout: Duration,
+    ) -> Vec<LogRecordEntry> {
+        let found = poll_until(timeout, Duration::from_millis(50), || {
+            let matching: Vec<_> = self.log_records().into_iter().filter(|r| pred(r)).collect();
+            std::future::ready((!matching.is_empty()).then_some(matching))
+        })
+        .await;
+        found.unwrap_or_default()
+    }
+}
+
+impl Drop for OtlpCollector {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// A received span with the resource and scope it was exported under.
+#[derive(Clone, Debug)]
+pub struct SpanRecord {
+    /// Which receiver got it.
+    pub transport: Transport,
+    /// The resource attributes (`service.name`, ...).
+    pub resource: Vec<KeyValue>,
+    /// The instrumentation scope.
+    pub scope: Option<InstrumentationScope>,
+    /// The span.
+    pub span: Span,
+}
+
+impl SpanRecord {
+    /// The trace id as 32 lowercase hex digits.
+    pub fn trace_id(&self) -> String {
+        hex(&self.span.trace_id)
+    }
+
+    /// The span id as 16 lowercase hex digits.
+    pub fn span_id(&self) -> String {
+        hex(&self.span.span_id)
+    }
+
+    /// The parent span id as lowercase hex; empty for a root span.
+    pub fn parent_span_id(&self) -> String {
+        hex(&self.span.parent_span_id)
+    }
+
+    /// A span attribute.
+    pub fn attr(&self, key: &str) -> Option<&AnyValue> {
+        attr(&self.span.attributes, key)
+    }
+
+    /// A span attribute that is a string.
+    pub fn attr_str(&self, key: &str) -> Option<&str> {
+        attr_str(&self.span.attributes, key)
+    }
+
+    /// A span attribute that is an integer.
+    pub fn attr_i64(&self, key: &str) -> Option<i64> {
+        attr_i64(&self.span.attributes, key)
+    }
+
+    /// A resource attribute that is a string (`service.name`).
+    pub fn resource_str(&self, key: &str) -> Option<&str> {
+        attr_str(&self.resource, key)
+    }
+
+    /// The span's attribute keys, sorted.
+    pub fn attr_keys(&self) -> Vec<&str> {
+        let mut keys: Vec<_> = self
+            .span
+            .attributes
+            .iter()
+            .map(|kv| kv.key.as_str())
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+}
+
+/// A received log record with the resource and scope it was exported under.
+#[derive(Clone, Debug)]
+pub struct LogRecordEntry {
+    /// Which receiver got it.
+    pub transport: Transport,
+    /// The resource attributes.
+    pub resource: Vec<KeyValue>,
+    /// The instrumentation scope.
+    pub scope: Option<InstrumentationScope>,
+    /// The log record.
+    pub record: LogRecord,
+}
+
+impl LogRecordEntry {
+    /// The trace id as lowercase hex; empty when the record has none.
+    pub fn trace_id(&self) -> String {
+        hex(&self.record.trace_id)
+    }
+
+    /// The span id as lowercase hex; empty when the record has none.
+    pub fn span_id(&self) -> String {
+        hex(&self.record.span_id)
+    }
+
+    /// A record attribute that is a string.
+    pub fn attr_str(&self, key: &str) -> Option<&str> {
+        attr_str(&self.record.attributes, key)
+    }
+
+    /// The body when it is a string.
+    pub fn body_str(&self) -> Option<&str> {
+        match self.record.body.as_ref()?.value.as_ref()? {
+            Value::StringValue(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// The value of `key` among `attributes`.
+pub fn attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
+    attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+}
+
+/// The value of `key` among `attributes` if it is a string.
+pub fn attr_str<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    match attr(attributes, key)?.value.as_ref()? {
+        Value::StringValue(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// The value of `key` among `attributes` if it is an integer.
+pub fn attr_i64(attributes: &[KeyValue], key: &str) -> Option<i64> {
+    match attr(attributes, key)?.value.as_ref()? {
+        Value::IntValue(i) => Some(*i),
+        _ => None,
+    }
+}
