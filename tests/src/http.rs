@@ -75,6 +75,18 @@ impl HttpClient {
 
     /// `GET url` with `headers` (raw values; names may repeat, each becomes its own line).
     pub async fn get(&self, url: &str, headers: &[(&str, &[u8])]) -> Result<HttpResponse, String> {
+        self.request("GET", url, headers).await
+    }
+
+    /// `<method> url` with `headers` and no body; `method` may be any token (`PURGE`, `X1`).
+    pub async fn request(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &[u8])],
+    ) -> Result<HttpResponse, String> {
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|e| format!("method {method:?}: {e}"))?;
         let mut map = reqwest::header::HeaderMap::new();
         for (name, value) in headers {
             let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
@@ -85,11 +97,11 @@ impl HttpClient {
         }
         let response = self
             .inner
-            .get(url)
+            .request(method.clone(), url)
             .headers(map)
             .send()
             .await
-            .map_err(|e| format!("GET {url}: {e:?}"))?;
+            .map_err(|e| format!("{method} {url}: {e:?}"))?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -99,7 +111,7 @@ impl HttpClient {
         let body = response
             .bytes()
             .await
-            .map_err(|e| format!("GET {url} body: {e:?}"))?
+            .map_err(|e| format!("{method} {url} body: {e:?}"))?
             .to_vec();
         Ok(HttpResponse {
             status,

@@ -15,7 +15,7 @@ use axum::body::Body;
 use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::trace::TracerProvider as _;
-use tower::{Service, ServiceExt as _};
+use tower::Service;
 
 fn router() -> Router {
     Router::new().route(
@@ -76,7 +76,6 @@ fn bench(c: &mut Criterion) {
                 }
             })
         });
-        let _ = svc.ready();
     }
     group.finish();
 }

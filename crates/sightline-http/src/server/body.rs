@@ -67,10 +67,10 @@ impl<B: Body> Body for ResponseBody<B> {
                 (frame.is_trailers() || this.inner.is_end_stream()).then_some(Outcome::Completed)
             }
         };
-        if let Some(outcome) = outcome {
-            if let Some(mut state) = this.state.take() {
-                state.finish(outcome);
-            }
+        if let Some(outcome) = outcome
+            && let Some(mut state) = this.state.take()
+        {
+            state.finish(outcome);
         }
         polled
     }

@@ -170,7 +170,7 @@ async fn client_going_away_mid_body_ends_the_request_once() {
 async fn dropped_future_before_the_response_is_cancelled() {
     let spans = Spans::new();
     let app = Router::new()
-        .route("/hang", put(|| std::future::pending::<&'static str>()))
+        .route("/hang", put(std::future::pending::<&'static str>))
         .layer(spans.layer());
 
     let call = app

@@ -1,0 +1,11 @@
+//! End-to-end suites: the quick-start example run as a user runs it, observed only from the
+//! outside (HTTP answers, stdout, a real Prometheus, an OTLP collector).
+//!
+//! Build the example first: `cargo build -p example-quickstart` (scripts/test does it).
+
+mod bad_input;
+mod cardinality;
+mod log_correlation;
+mod otlp_export;
+mod prometheus_scrape;
+mod support;
