@@ -21,9 +21,25 @@ struct State {
     buf: Vec<u8>,
     /// Set by the [`WorkerGuard`]; later lines are dropped and counted.
     closed: bool,
-    /// The worker sleeps on the condvar: only then is a wake-up (a syscall) worth making.
-    worker_waiting: bool,
+    /// What the worker is doing; decides whether a new line is worth a wake-up (a syscall).
+    worker: WorkerState,
 }
+
+/// The worker's state, as producers see it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum WorkerState {
+    /// Writing a batch: it looks at the buffer again when done.
+    Busy,
+    /// Letting a batch build up for a few milliseconds after a write: woken only when the
+    /// buffer passes its high-water mark. Under load this is where it lives, so a line costs
+    /// no wake-up and a batch costs one `write`.
+    Lingering,
+    /// Asleep with nothing to write: the next line wakes it.
+    Idle,
+}
+
+/// How long the worker lets lines accumulate after a write before writing again.
+const LINGER: Duration = Duration::from_millis(5);
 
 struct Shared {
     state: Mutex<State>,
@@ -49,7 +65,14 @@ impl Shared {
             return;
         }
         st.buf.extend_from_slice(line);
-        let wake = mem::replace(&mut st.worker_waiting, false);
+        let wake = match st.worker {
+            WorkerState::Idle => true,
+            WorkerState::Lingering => st.buf.len() >= self.capacity / 2,
+            WorkerState::Busy => false,
+        };
+        if wake {
+            st.worker = WorkerState::Busy;
+        }
         drop(st);
         if wake {
             self.wake.notify_one();
@@ -208,7 +231,7 @@ impl NonBlockingBuilder {
             state: Mutex::new(State {
                 buf: Vec::new(),
                 closed: false,
-                worker_waiting: false,
+                worker: WorkerState::Busy,
             }),
             wake: Condvar::new(),
             capacity: self.capacity_bytes,
@@ -261,18 +284,30 @@ impl<W: Write> Worker<W> {
         let mut batch = Vec::new();
         let mut reported = 0u64;
         let mut last_report = Instant::now();
+        let mut just_wrote = false;
         loop {
             let closed = {
                 let mut st = self.shared.lock();
-                if st.buf.is_empty() && !st.closed {
-                    st.worker_waiting = true;
-                    st = self
-                        .shared
-                        .wake
-                        .wait_timeout(st, self.interval)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0;
-                    st.worker_waiting = false;
+                if !st.closed {
+                    // After a write, linger so that the next batch builds up; with nothing
+                    // written and nothing buffered, sleep until a line arrives.
+                    let (state, wait) = if just_wrote {
+                        (WorkerState::Lingering, LINGER)
+                    } else if st.buf.is_empty() {
+                        (WorkerState::Idle, self.interval)
+                    } else {
+                        (WorkerState::Busy, Duration::ZERO)
+                    };
+                    if !wait.is_zero() {
+                        st.worker = state;
+                        st = self
+                            .shared
+                            .wake
+                            .wait_timeout(st, wait)
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .0;
+                    }
+                    st.worker = WorkerState::Busy;
                 }
                 mem::swap(&mut st.buf, &mut batch);
                 st.closed
@@ -294,6 +329,7 @@ impl<W: Write> Worker<W> {
             if wrote || closed {
                 let _ = self.sink.flush();
             }
+            just_wrote = wrote;
             if closed {
                 return;
             }

@@ -93,6 +93,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;
-    drop(keep);
+    // Shutting the provider down flushes through the in-process sink: not on a runtime thread.
+    tokio::task::spawn_blocking(move || drop(keep)).await?;
     Ok(())
 }

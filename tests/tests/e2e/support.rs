@@ -49,8 +49,9 @@ pub(crate) fn is_uuid(id: &str) -> bool {
 pub(crate) async fn access_line(app: &ExampleProcess, request_id: &str) -> Option<LogLine> {
     app.wait_for_stdout(
         |l| {
-            LogLine::parse(l.as_bytes())
-                .is_ok_and(|l| l.target() == Some(ACCESS_TARGET) && l.request_id() == Some(request_id))
+            LogLine::parse(l.as_bytes()).is_ok_and(|l| {
+                l.target() == Some(ACCESS_TARGET) && l.request_id() == Some(request_id)
+            })
         },
         LOG_TIMEOUT,
     )

@@ -107,9 +107,37 @@ fn main() {
             steady_state_event_in_a_span_allocates_nothing,
         ),
     ];
-    for (name, test) in tests {
-        test();
-        println!("test {name} ... ok");
-    }
-    println!("\ntest result: ok. {} passed; 0 failed", tests.len());
+    run_tests(&tests);
 }
+
+/// A minimal libtest-compatible runner (`harness = false` is needed for a process-wide
+/// allocation counter): answers nextest's `--list --format terse`, runs one test by exact
+/// name, or all of them.
+fn run_tests(tests: &[(&str, fn())]) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        if !args.iter().any(|a| a == "--ignored") {
+            for (name, _) in tests {
+                println!("{name}: test");
+            }
+        }
+        return;
+    }
+    let filter = args.iter().find(|a| !a.starts_with("--"));
+    let exact = args.iter().any(|a| a == "--exact");
+    let mut passed = 0;
+    for (name, test) in tests {
+        let selected = match filter {
+            None => true,
+            Some(f) if exact => name == f,
+            Some(f) => name.contains(f.as_str()),
+        };
+        if selected {
+            test();
+            println!("test {name} ... ok");
+            passed += 1;
+        }
+    }
+    println!("\ntest result: ok. {passed} passed; 0 failed");
+}
+

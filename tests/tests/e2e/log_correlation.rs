@@ -1,0 +1,228 @@
+//! The JSON lines on stdout name the span a trace viewer shows: every line of a request has
+//! the exported span's `trace_id` and `span_id` and the answered `x-request-id`.
+
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use sightline_tests::collector::OtlpCollector;
+use sightline_tests::http::HttpClient;
+use sightline_tests::util::{is_valid_hex_id, random_span_id, random_trace_id};
+
+use crate::support::{
+    ACCESS_TARGET, USERS_ROUTE, access_line, json_lines, quickstart, traceparent,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_lines_carry_the_exported_span_and_request_ids() {
+    let collector = OtlpCollector::start().await;
+    let service = format!("e2e-logs-{}", &random_span_id()[..8]);
+    let endpoint = collector.grpc_endpoint();
+    let mut app = quickstart(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("OTEL_SERVICE_NAME", &service),
+    ])
+    .await;
+    let client = HttpClient::new();
+
+    let (trace_id, parent_id) = (random_trace_id(), random_span_id());
+    let response = client
+        .get_with(
+            &app.url("/users/7"),
+            &[("traceparent", &traceparent(&trace_id, &parent_id))],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status, 200, "{}", response.text());
+    let request_id = response
+        .header("x-request-id")
+        .expect("the response carries x-request-id");
+    let body = response.json().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(body["id"], "7");
+    assert_eq!(
+        body["request_id"],
+        request_id.as_str(),
+        "the handler sees the answered request id"
+    );
+    assert!(
+        access_line(&app, &request_id).await.is_some(),
+        "no access-log line for request {request_id}\n{}",
+        app.output_report()
+    );
+
+    let (status, by_itself) = app.terminate().await;
+    assert!(
+        by_itself && status.success(),
+        "SIGTERM exit: {status}\n{}",
+        app.output_report()
+    );
+    let spans = collector
+        .wait_for_spans(
+            |s| s.trace_id() == trace_id && s.span.kind == SpanKind::Server as i32,
+            Duration::from_secs(15),
+        )
+        .await;
+    assert_eq!(
+        spans.len(),
+        1,
+        "one exported server span: {spans:#?}\n{}",
+        app.output_report()
+    );
+    let span_id = spans[0].span_id();
+
+    let lines = json_lines(&app);
+    let in_request: Vec<_> = lines.iter().filter(|l| l.trace_id().is_some()).collect();
+    let handler = in_request
+        .iter()
+        .find(|l| l.message() == Some("looking up user"))
+        .unwrap_or_else(|| panic!("no handler line with a trace_id\n{}", app.output_report()));
+    assert_eq!(
+        handler.field_text("user.id").as_deref(),
+        Some("7"),
+        "{}",
+        handler.raw
+    );
+    let access = in_request
+        .iter()
+        .find(|l| l.target() == Some(ACCESS_TARGET))
+        .unwrap_or_else(|| {
+            panic!(
+                "no access-log line with a trace_id\n{}",
+                app.output_report()
+            )
+        });
+    assert_eq!(
+        access.message(),
+        Some("request completed"),
+        "{}",
+        access.raw
+    );
+    assert_eq!(
+        access.field_text("http.response.status_code").as_deref(),
+        Some("200"),
+        "{}",
+        access.raw
+    );
+    assert_eq!(
+        access.field_text("http.route").as_deref(),
+        Some(USERS_ROUTE),
+        "{}",
+        access.raw
+    );
+    let duration = access
+        .field("duration_ms")
+        .and_then(serde_json::Value::as_f64);
+    assert!(
+        duration.is_some_and(|d| (0.0..10_000.0).contains(&d)),
+        "duration_ms is a number of milliseconds: {}",
+        access.raw
+    );
+
+    // Only our one request happened, so these are exactly its lines.
+    assert_eq!(
+        in_request.len(),
+        2,
+        "lines with a trace_id: {:#?}",
+        in_request.iter().map(|l| &l.raw).collect::<Vec<_>>()
+    );
+    for line in &in_request {
+        assert_eq!(
+            line.trace_id(),
+            Some(trace_id.as_str()),
+            "trace_id: {}",
+            line.raw
+        );
+        assert_eq!(
+            line.span_id(),
+            Some(span_id.as_str()),
+            "span_id is the exported span's: {}",
+            line.raw
+        );
+        assert_eq!(
+            line.request_id(),
+            Some(request_id.as_str()),
+            "request_id: {}",
+            line.raw
+        );
+        assert_eq!(
+            line.top_str("trace_flags"),
+            Some("01"),
+            "trace_flags: {}",
+            line.raw
+        );
+        assert_eq!(
+            line.top_str("service.name"),
+            Some(service.as_str()),
+            "service.name follows OTEL_SERVICE_NAME like the span's resource: {}",
+            line.raw
+        );
+        assert!(
+            line.top_str("timestamp").is_some(),
+            "timestamp: {}",
+            line.raw
+        );
+        assert!(line.top_str("level").is_some(), "level: {}", line.raw);
+    }
+
+    let outside: Vec<_> = lines.iter().filter(|l| l.trace_id().is_none()).collect();
+    assert!(
+        outside.iter().any(|l| l.message() == Some("listening")),
+        "the start-up line is JSON too\n{}",
+        app.output_report()
+    );
+    for line in outside {
+        for key in ["trace_id", "span_id", "request_id"] {
+            assert!(
+                line.json.get(key).is_none(),
+                "{key} outside a request: {}",
+                line.raw
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_exporter_lines_still_carry_ids() {
+    let app = quickstart(&[]).await;
+    let client = HttpClient::new();
+
+    let response = client
+        .get(&app.url("/users/9"), &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status, 200);
+    let request_id = response.header("x-request-id").expect("x-request-id");
+    let access = access_line(&app, &request_id)
+        .await
+        .unwrap_or_else(|| panic!("no access line for {request_id}\n{}", app.output_report()));
+    let trace_id = access.trace_id().unwrap_or_default().to_owned();
+    let span_id = access.span_id().unwrap_or_default().to_owned();
+    assert!(
+        is_valid_hex_id(&trace_id, 32),
+        "a new trace: {}",
+        access.raw
+    );
+    assert!(is_valid_hex_id(&span_id, 16), "a span id: {}", access.raw);
+    let handler: Vec<_> = json_lines(&app)
+        .into_iter()
+        .filter(|l| l.message() == Some("looking up user"))
+        .collect();
+    assert_eq!(handler.len(), 1, "one handler line");
+    assert_eq!(
+        handler[0].trace_id(),
+        Some(trace_id.as_str()),
+        "{}",
+        handler[0].raw
+    );
+    assert_eq!(
+        handler[0].span_id(),
+        Some(span_id.as_str()),
+        "{}",
+        handler[0].raw
+    );
+    assert_eq!(
+        handler[0].request_id(),
+        Some(request_id.as_str()),
+        "{}",
+        handler[0].raw
+    );
+}
