@@ -6,6 +6,7 @@
 //! so a test can assert on `service.name` next to the span it found.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -31,7 +32,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, Key
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use crate::util::{hex, poll_until};
@@ -60,6 +61,10 @@ struct Store {
     logs: Mutex<Vec<Received<ExportLogsServiceRequest>>>,
     /// Requests the HTTP receiver refused, with the reason (wrong content type, bad body).
     rejected: Mutex<Vec<String>>,
+    /// TCP connections accepted by each receiver, to tell "never connected" from "sent
+    /// nothing" when a test finds no data.
+    grpc_connections: AtomicUsize,
+    http_connections: AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -186,6 +191,31 @@ async fn http_logs(State(store): State<Arc<Store>>, headers: HeaderMap, body: By
     }
 }
 
+/// Accepts on `front` and relays each connection to `back`, counting connections; the
+/// receivers themselves listen on `back`.
+fn counting_relay(
+    front: TcpListener,
+    back: SocketAddr,
+    store: Arc<Store>,
+    transport: Transport,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        // Ends when the task is aborted (the collector is dropped) or accept fails.
+        while let Ok((mut inbound, _)) = front.accept().await {
+            let counter = match transport {
+                Transport::Grpc => &store.grpc_connections,
+                Transport::HttpProtobuf => &store.http_connections,
+            };
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = TcpStream::connect(back).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    })
+}
+
 impl OtlpCollector {
     /// Starts both receivers on `127.0.0.1:0` in the current Tokio runtime.
     ///
@@ -194,10 +224,15 @@ impl OtlpCollector {
     pub async fn start() -> Self {
         let store = Arc::new(Store::default());
 
-        let grpc_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        let bind = || TcpListener::bind((Ipv4Addr::LOCALHOST, 0));
+        let grpc_front = bind()
+            .await
+            .expect("bind the OTLP/gRPC port on 127.0.0.1:0");
+        let grpc_addr = grpc_front.local_addr().expect("bound address");
+        let grpc_listener = bind()
             .await
             .expect("bind the OTLP/gRPC receiver on 127.0.0.1:0");
-        let grpc_addr = grpc_listener.local_addr().expect("bound address");
+        let grpc_back = grpc_listener.local_addr().expect("bound address");
         let receiver = GrpcReceiver(store.clone());
         let grpc = tokio::spawn(async move {
             let incoming = tonic::transport::server::TcpIncoming::from(grpc_listener);
@@ -211,10 +246,14 @@ impl OtlpCollector {
             }
         });
 
-        let http_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        let http_front = bind()
+            .await
+            .expect("bind the OTLP/HTTP port on 127.0.0.1:0");
+        let http_addr = http_front.local_addr().expect("bound address");
+        let http_listener = bind()
             .await
             .expect("bind the OTLP/HTTP receiver on 127.0.0.1:0");
-        let http_addr = http_listener.local_addr().expect("bound address");
+        let http_back = http_listener.local_addr().expect("bound address");
         let app = axum::Router::new()
             .route("/v1/traces", post(http_traces))
             .route("/v1/logs", post(http_logs))
@@ -228,8 +267,18 @@ impl OtlpCollector {
         Self {
             grpc_addr,
             http_addr,
-            store,
-            tasks: vec![grpc, http],
+            store: store.clone(),
+            tasks: vec![
+                grpc,
+                http,
+                counting_relay(grpc_front, grpc_back, store.clone(), Transport::Grpc),
+                counting_relay(
+                    http_front,
+                    http_back,
+                    store.clone(),
+                    Transport::HttpProtobuf,
+                ),
+            ],
         }
     }
 
@@ -264,6 +313,27 @@ impl OtlpCollector {
     /// Requests the HTTP receiver refused, with the reason.
     pub fn rejected(&self) -> Vec<String> {
         lock(&self.store.rejected).clone()
+    }
+
+    /// TCP connections the receiver for `transport` has accepted so far.
+    pub fn connections(&self, transport: Transport) -> usize {
+        match transport {
+            Transport::Grpc => self.store.grpc_connections.load(Ordering::SeqCst),
+            Transport::HttpProtobuf => self.store.http_connections.load(Ordering::SeqCst),
+        }
+    }
+
+    /// One line on what arrived, for failure messages.
+    pub fn summary(&self) -> String {
+        format!(
+            "collector: {} gRPC / {} HTTP connections, {} trace and {} log export requests, {} spans, rejected: {:?}",
+            self.connections(Transport::Grpc),
+            self.connections(Transport::HttpProtobuf),
+            lock(&self.store.traces).len(),
+            lock(&self.store.logs).len(),
+            self.spans().len(),
+            self.rejected()
+        )
     }
 
     /// Every span received so far, with its resource and scope.

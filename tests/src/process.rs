@@ -296,11 +296,16 @@ impl ExampleProcess {
 
     /// Stdout and stderr, for failure messages.
     pub fn output_report(&self) -> String {
+        // Each lock is taken and released on its own: a guard kept for the whole `format!`
+        // would deadlock with the lock inside `stdout_lines`.
+        let stdout = self.stdout_lines();
+        let stderr = self.stderr_lines();
         format!(
-            "--- stdout ({} lines) ---\n{}\n--- stderr ---\n{}",
-            lock(&self.stdout).len(),
-            self.stdout_lines().join("\n"),
-            self.stderr_lines().join("\n")
+            "--- stdout ({} lines) ---\n{}\n--- stderr ({} lines) ---\n{}",
+            stdout.len(),
+            stdout.join("\n"),
+            stderr.len(),
+            stderr.join("\n")
         )
     }
 }

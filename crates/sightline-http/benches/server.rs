@@ -64,7 +64,9 @@ fn bench(c: &mut Criterion) {
     ];
     let mut group = c.benchmark_group("server");
     for (name, app) in variants {
-        let mut svc = app.into_service::<Body>();
+        // What `into_make_service` does for a server: turn handlers into routes (and apply
+        // the layers) once, not per request.
+        let mut svc = app.with_state(()).into_service::<Body>();
         group.bench_function(name, |b| {
             b.to_async(&runtime).iter(|| {
                 let call = svc.call(request());

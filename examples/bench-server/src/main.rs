@@ -6,9 +6,13 @@
 //! - `bare`: nothing;
 //! - `metrics-id`: the server layer with RED metrics and request IDs only (a Prometheus
 //!   recorder installed, no spans, no access log);
-//! - `full`: everything on: every request traced and batch-exported by OTLP/gRPC to a sink
-//!   collector running in this process, RED metrics, request IDs, and one JSON access-log line
-//!   per request written to stdout through the non-blocking writer.
+//! - `full`: everything on: every request traced and batch-exported by OTLP/gRPC to the
+//!   collector at `OTEL_EXPORTER_OTLP_ENDPOINT` (the script runs `MODE=sink` on the other
+//!   core, so decoding the spans is not counted as our cost, while encoding and sending them
+//!   is), RED metrics, request IDs, and one JSON access-log line per request written to stdout
+//!   through the non-blocking writer;
+//! - `sink`: an OTLP/gRPC collector that reads and drops every export request without
+//!   decoding it, so that it takes as little as possible from the load generator's core.
 //!
 //! Listens on `ADDR` (default 127.0.0.1:3000). Run it with
 //! `MODE=full cargo run --release -p example-bench-server > /dev/null`.
@@ -18,48 +22,77 @@ use std::net::SocketAddr;
 use axum::extract::Path;
 use axum::routing::get;
 use axum::{Json, Router};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
 use sightline::Sightline;
 
 async fn user(Path(id): Path<String>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "id": id, "name": "Ada" }))
 }
 
-/// An OTLP collector that decodes and drops every span.
-struct Sink;
+/// A gRPC answer with an empty message and `grpc-status: 0` in the trailers.
+struct GrpcOk {
+    sent_data: bool,
+    sent_trailers: bool,
+}
 
-#[tonic::async_trait]
-impl TraceService for Sink {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        drop(request.into_inner());
-        Ok(tonic::Response::new(ExportTraceServiceResponse {
-            partial_success: None,
-        }))
+impl http_body::Body for GrpcOk {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        let frame = if !self.sent_data {
+            self.sent_data = true;
+            // Uncompressed, zero-length ExportTraceServiceResponse.
+            http_body::Frame::data(bytes::Bytes::from_static(&[0, 0, 0, 0, 0]))
+        } else if !self.sent_trailers {
+            self.sent_trailers = true;
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+            http_body::Frame::trailers(trailers)
+        } else {
+            return std::task::Poll::Ready(None);
+        };
+        std::task::Poll::Ready(Some(Ok(frame)))
     }
 }
 
-async fn start_sink() -> Result<SocketAddr, Box<dyn std::error::Error>> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(Sink))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+/// Reads the whole export request and answers OK without decoding it.
+async fn export(body: axum::body::Body) -> axum::response::Response {
+    let _ = http_body_util::BodyExt::collect(body).await;
+    let mut response = axum::response::Response::new(axum::body::Body::new(GrpcOk {
+        sent_data: false,
+        sent_trailers: false,
+    }));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/grpc"),
     );
-    Ok(addr)
+    response
+}
+
+async fn run_sink(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let app = Router::new().route(
+        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        axum::routing::post(export),
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mode = std::env::var("MODE").unwrap_or_else(|_| "full".to_owned());
+    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
+    if mode == "sink" {
+        return run_sink(&addr).await;
+    }
     let router = Router::new().route("/users/{id}", get(user));
     let mut keep = None;
     let app = match mode.as_str() {
@@ -71,10 +104,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             router.layer(layer)
         }
         "full" => {
-            let sink = start_sink().await?;
             let sightline = Sightline::builder()
                 .service_name("bench")
-                .otlp_endpoint(format!("http://{sink}"))
                 .export_interval(std::time::Duration::from_millis(500))
                 .build()?;
             let app = router.layer(sightline.http_server_layer());
@@ -83,7 +114,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         other => return Err(format!("unknown MODE {other:?}: bare, metrics-id or full").into()),
     };
-    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     axum::serve(
         listener,

@@ -64,7 +64,8 @@ async fn log_lines_carry_the_exported_span_and_request_ids() {
     assert_eq!(
         spans.len(),
         1,
-        "one exported server span: {spans:#?}\n{}",
+        "one exported server span: {spans:#?}\n{}\n{}",
+        collector.summary(),
         app.output_report()
     );
     let span_id = spans[0].span_id();

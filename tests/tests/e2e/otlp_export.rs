@@ -97,7 +97,8 @@ async fn export_roundtrip(transport: Transport) {
     assert_eq!(
         server.len(),
         1,
-        "exactly one server span for trace {trace_id} over {transport:?}; received: {summary:#?}\n{}",
+        "exactly one server span for trace {trace_id} over {transport:?}; received: {summary:#?}\n{}\n{}",
+        collector.summary(),
         app.output_report()
     );
     let span = server[0];

@@ -118,6 +118,17 @@ async fn collector_receives_grpc_and_http_protobuf() {
         .expect("HTTP export");
     assert_eq!(refused.status(), 415);
     assert_eq!(collector.rejected().len(), 1);
+    assert_eq!(
+        collector.connections(Transport::Grpc),
+        1,
+        "{}",
+        collector.summary()
+    );
+    assert!(
+        collector.connections(Transport::HttpProtobuf) >= 1,
+        "{}",
+        collector.summary()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

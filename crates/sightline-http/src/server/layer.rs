@@ -225,7 +225,8 @@ impl ServerLayerBuilder {
                 sensitive_query_params: self.sensitive_query_params,
                 default_scheme: self.default_scheme,
                 attach_context: self.attach_context,
-                unmatched: RouteInfo::new(None),
+                unmatched: RouteInfo::new(None, false),
+                routes: Default::default(),
                 #[cfg(feature = "metrics")]
                 active_requests: self.metrics.then(Default::default),
             }),

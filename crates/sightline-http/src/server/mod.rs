@@ -82,6 +82,7 @@ pub(crate) struct Shared {
     pub(crate) default_scheme: &'static str,
     pub(crate) attach_context: bool,
     pub(crate) unmatched: route::RouteInfo,
+    pub(crate) routes: route::RouteTable,
     #[cfg(feature = "metrics")]
     pub(crate) active_requests: Option<metrics::ActiveRequests>,
 }

@@ -3,11 +3,18 @@
 //!
 //! axum applies `Router::layer` to each route (and each method of a route) separately, so
 //! every wrapped service sees one route template for its whole life. The first request fixes
-//! the template in the service's [`RouteSlot`]; a request that carries another template (a
-//! layer applied outside the router, nesting) takes the uncached path, which is correct but
-//! allocates.
+//! the template in the service's [`RouteSlot`], taking the route's [`RouteInfo`] from the
+//! layer's [`RouteTable`]; later requests read the slot without a lock. A request that carries
+//! another template (a layer applied outside the router, nesting) takes the uncached path,
+//! which is correct but allocates.
+//!
+//! axum may also apply the layer per request (a `Router` called as a service without
+//! `with_state`/`into_make_service`); then each request makes a new slot, which costs one
+//! look-up in the table, and still shares the route's names and metric handles.
 
-use std::sync::{Arc, OnceLock};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use crate::semconv::METHODS;
 
@@ -15,24 +22,48 @@ use crate::semconv::METHODS;
 /// of random paths adds no series.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
+/// Most distinct route templates a layer interns; past it, routes are served uncached.
+const MAX_ROUTES: usize = 4096;
+
+/// The layer's routes, shared by every service it wraps: one [`RouteInfo`] per template.
+#[derive(Default)]
+pub(crate) struct RouteTable {
+    routes: Mutex<HashMap<Arc<str>, Arc<RouteInfo>>>,
+}
+
+impl RouteTable {
+    fn intern(&self, template: &str) -> Arc<RouteInfo> {
+        let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(info) = routes.get(template) {
+            return Arc::clone(info);
+        }
+        let template: Arc<str> = Arc::from(template);
+        // Span names are leaked only for interned routes, so their number stays bounded.
+        let interned = routes.len() < MAX_ROUTES;
+        let info = Arc::new(RouteInfo::new(Some(Arc::clone(&template)), interned));
+        if interned {
+            routes.insert(template, Arc::clone(&info));
+        }
+        info
+    }
+}
+
 /// What a wrapped service knows about its route, filled in by the first request.
 #[derive(Default)]
 pub(crate) struct RouteSlot {
-    info: OnceLock<RouteInfo>,
+    info: OnceLock<Arc<RouteInfo>>,
 }
 
 impl RouteSlot {
     /// The cached route info if `template` is this slot's route (or the slot was empty).
-    pub(crate) fn resolve(&self, template: &str) -> Option<&RouteInfo> {
-        let info = self
-            .info
-            .get_or_init(|| RouteInfo::new(Some(Arc::from(template))));
-        (info.template() == template).then_some(info)
+    pub(crate) fn resolve(&self, template: &str, table: &RouteTable) -> Option<&RouteInfo> {
+        let info = self.info.get_or_init(|| table.intern(template));
+        (info.template() == template).then_some(&**info)
     }
 
     /// The cached route info, once a request has filled it in.
     pub(crate) fn get(&self) -> Option<&RouteInfo> {
-        self.info.get()
+        self.info.get().map(|info| &**info)
     }
 }
 
@@ -42,15 +73,18 @@ pub(crate) struct RouteInfo {
     template: Option<Arc<str>>,
     /// `"{method} {route}"`, made once per method and kept for the life of the process.
     span_names: [OnceLock<&'static str>; METHODS.len()],
+    /// Whether span names may be leaked (the route is interned, so this happens once).
+    leak_names: bool,
     #[cfg(feature = "metrics")]
     pub(crate) histograms: crate::server::metrics::HandleCache<::metrics::Histogram>,
 }
 
 impl RouteInfo {
-    pub(crate) fn new(template: Option<Arc<str>>) -> Self {
+    pub(crate) fn new(template: Option<Arc<str>>, leak_names: bool) -> Self {
         Self {
             template,
             span_names: Default::default(),
+            leak_names,
             #[cfg(feature = "metrics")]
             histograms: Default::default(),
         }
@@ -68,16 +102,19 @@ impl RouteInfo {
     }
 
     /// The span name for `method`: `"{method} {route}"`, or the method alone when unmatched.
-    pub(crate) fn span_name(&self, method: usize) -> &'static str {
+    pub(crate) fn span_name(&self, method: usize) -> Cow<'static, str> {
         let method_name = METHODS[method];
         match &self.template {
-            None => method_name,
-            // Leaked once per (route, method) pair: both sets are fixed by the application's
-            // router, so the total is bounded, and a `&'static str` name costs nothing per span.
-            Some(route) => self.span_names[method].get_or_init(|| {
-                let name = [method_name, " ", route].concat();
-                Box::leak(name.into_boxed_str())
-            }),
+            None => Cow::Borrowed(method_name),
+            // Leaked once per (route, method) pair of an interned route: both sets are fixed by
+            // the application's router, so the total is bounded, and a `&'static str` name
+            // costs nothing per span.
+            Some(route) if self.leak_names => Cow::Borrowed(
+                self.span_names[method].get_or_init(|| {
+                    Box::leak([method_name, " ", route].concat().into_boxed_str())
+                }),
+            ),
+            Some(route) => Cow::Owned([method_name, " ", route].concat()),
         }
     }
 }
@@ -88,17 +125,30 @@ mod tests {
 
     #[test]
     fn slot_keeps_first_route_and_rejects_others() {
+        let table = RouteTable::default();
         let slot = RouteSlot::default();
-        let info = slot.resolve("/users/{id}").expect("first route is cached");
+        let info = slot.resolve("/users/{id}", &table).expect("first route is cached");
         assert_eq!(info.span_name(0), "GET /users/{id}");
-        assert!(std::ptr::eq(info.span_name(0), info.span_name(0)));
-        assert!(slot.resolve("/other").is_none());
-        assert!(slot.resolve("/users/{id}").is_some());
+        let (Cow::Borrowed(a), Cow::Borrowed(b)) = (info.span_name(0), info.span_name(0)) else {
+            panic!("interned routes have static names");
+        };
+        assert!(std::ptr::eq(a, b));
+        assert!(slot.resolve("/other", &table).is_none());
+        assert!(slot.resolve("/users/{id}", &table).is_some());
+    }
+
+    #[test]
+    fn slots_of_one_route_share_its_info() {
+        let table = RouteTable::default();
+        let (a, b) = (RouteSlot::default(), RouteSlot::default());
+        let a = a.resolve("/r", &table).expect("cached");
+        let b = b.resolve("/r", &table).expect("cached");
+        assert!(std::ptr::eq(a, b), "a per-request layer reuses the route's handles");
     }
 
     #[test]
     fn unmatched_uses_method_alone() {
-        let info = RouteInfo::new(None);
+        let info = RouteInfo::new(None, false);
         assert_eq!(info.span_name(2), "POST");
         assert_eq!(info.template(), UNMATCHED_ROUTE);
         assert!(info.http_route().is_none());

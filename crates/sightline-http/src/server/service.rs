@@ -114,7 +114,7 @@ impl<S> Server<S> {
         #[cfg(feature = "axum")]
         if let Some(matched) = req.extensions().get::<axum::extract::MatchedPath>() {
             let template = matched.as_str();
-            return match self.route.resolve(template) {
+            return match self.route.resolve(template, &self.shared.routes) {
                 Some(_) => RouteRef::Cached(Arc::clone(&self.route)),
                 None => RouteRef::Uncached(Arc::from(template)),
             };
@@ -161,8 +161,7 @@ fn start_spans<B>(state: &mut RequestState, req: &mut Request<B>) {
             RouteRef::Uncached(route) => [METHODS[state.method], " ", route].concat().into(),
             RouteRef::Cached(slot) => slot
                 .get()
-                .map_or(METHODS[state.method], |info| info.span_name(state.method))
-                .into(),
+                .map_or(METHODS[state.method].into(), |info| info.span_name(state.method)),
             RouteRef::Unmatched => METHODS[state.method].into(),
         };
         let mut builder = SpanBuilder::from_name::<std::borrow::Cow<'static, str>>(name)
