@@ -325,13 +325,16 @@ impl OtlpCollector {
 
     /// One line on what arrived, for failure messages.
     pub fn summary(&self) -> String {
+        // Each lock is taken and released on its own (a guard held across the `format!`
+        // would deadlock with the lock inside `spans`).
+        let traces = lock(&self.store.traces).len();
+        let logs = lock(&self.store.logs).len();
+        let spans = self.spans().len();
         format!(
-            "collector: {} gRPC / {} HTTP connections, {} trace and {} log export requests, {} spans, rejected: {:?}",
+            "collector: {} gRPC / {} HTTP connections, {traces} trace and {logs} log export \
+             requests, {spans} spans, rejected: {:?}",
             self.connections(Transport::Grpc),
             self.connections(Transport::HttpProtobuf),
-            lock(&self.store.traces).len(),
-            lock(&self.store.logs).len(),
-            self.spans().len(),
             self.rejected()
         )
     }

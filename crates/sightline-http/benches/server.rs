@@ -5,8 +5,11 @@
 //! - `bare`: the router alone;
 //! - `metrics_request_id`: request IDs and RED metrics into a real Prometheus recorder;
 //! - `full`: plus a recorded server span (SDK tracer provider, no exporter) and the access
-//!   log event (no subscriber installed, so the event is not formatted here: the log line's
-//!   cost is measured by `sightline-logging`'s `json_line` bench).
+//!   log event (no subscriber installed, so the event is not formatted);
+//! - `full_logged`: `full` as the `sightline` facade wires it: the span ended into a span
+//!   processor (whose exporter drops the batch: OTLP encoding is not counted), and a global
+//!   subscriber with an `info` filter, the JSON layer writing to `io::sink`, and the
+//!   `tracing-opentelemetry` bridge filtered off Sightline's own targets.
 //!
 //! Run: `cargo bench -p sightline-http --bench server`. Last result: see docs/performance.md.
 
@@ -62,6 +65,14 @@ fn bench(c: &mut Criterion) {
             ),
         ),
     ];
+    let exported = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_simple_exporter(DropExporter)
+        .build();
+    let logged = router().layer(
+        sightline_http::ServerLayer::builder()
+            .tracer(exported.tracer("bench"))
+            .build(),
+    );
     let mut group = c.benchmark_group("server");
     for (name, app) in variants {
         // What `into_make_service` does for a server: turn handlers into routes (and apply
@@ -79,7 +90,52 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    {
+        use tracing_subscriber::Layer as _;
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let bridge = tracing_opentelemetry::layer()
+            .with_tracer(exported.tracer("bridge"))
+            .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+                !meta.target().starts_with("sightline_http")
+            }));
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_subscriber::EnvFilter::new("info"))
+            .with(
+                sightline_logging::JsonLayer::builder()
+                    .service_name("bench")
+                    .writer(std::io::sink)
+                    .build(),
+            )
+            .with(bridge);
+        let _default = tracing::subscriber::set_default(subscriber);
+        let mut svc = logged.with_state(()).into_service::<Body>();
+        group.bench_function("full_logged", |b| {
+            b.to_async(&runtime).iter(|| {
+                let call = svc.call(request());
+                async move {
+                    let response = call.await.expect("infallible");
+                    http_body_util::BodyExt::collect(response.into_body())
+                        .await
+                        .expect("body")
+                }
+            })
+        });
+    }
     group.finish();
+}
+
+/// An exporter that drops every batch.
+#[derive(Debug)]
+struct DropExporter;
+
+impl opentelemetry_sdk::trace::SpanExporter for DropExporter {
+    async fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        drop(batch);
+        Ok(())
+    }
 }
 
 criterion_group!(benches, bench);

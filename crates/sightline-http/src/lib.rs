@@ -22,7 +22,7 @@
 //! | feature | default? | what it does |
 //! |---|---|---|
 //! | `metrics` | yes | `http.server.request.duration` and `http.server.active_requests` through the `metrics` facade |
-//! | `axum` | yes | route templates from axum's `MatchedPath`, client addresses from `ConnectInfo`, [`RequestId`](request_id::RequestId) as an extractor |
+//! | `axum` | yes | route templates from axum's `MatchedPath`, client addresses from `ConnectInfo`, [`RequestId`] as an extractor |
 
 pub mod request_id;
 mod semconv;

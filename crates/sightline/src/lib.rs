@@ -328,7 +328,8 @@ fn resolve_service_name(configured: Option<String>) -> String {
 /// Sightline for one service: the tracer provider, the metrics recorder, the log writer and
 /// the middleware layers. Cheap to clone.
 ///
-/// Dropping the last clone flushes and shuts down span export (bounded by the export timeout).
+/// Call [`Sightline::shutdown`] when the service stops, to export the spans still queued;
+/// dropping the last clone does the same as a safety net.
 #[derive(Clone)]
 pub struct Sightline {
     inner: Arc<Inner>,
@@ -345,6 +346,8 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        // A safety net: `Sightline::shutdown` is the reliable way, since the last clone may be
+        // dropped where blocking is a problem. A second shutdown is a harmless error.
         let _ = self.provider.shutdown();
     }
 }
@@ -395,13 +398,16 @@ impl Sightline {
 
     /// An axum handler serving the Prometheus exposition: mount it with
     /// `.route("/metrics", sightline.metrics_handler())`.
+    ///
+    /// It holds only the exposition handle, not this `Sightline`, so dropping the router does
+    /// not keep the exporters alive.
     #[cfg(all(feature = "prometheus", feature = "axum"))]
     pub fn metrics_handler<S: Clone + Send + Sync + 'static>(
         &self,
     ) -> axum::routing::MethodRouter<S> {
-        let sightline = self.clone();
+        let handle = self.inner.prometheus.as_ref().map(|p| p.handle.clone());
         axum::routing::get(move || {
-            let body = sightline.render_metrics();
+            let body = handle.as_ref().map(|h| h.render()).unwrap_or_default();
             std::future::ready((
                 [(
                     ::http::header::CONTENT_TYPE,
@@ -410,6 +416,21 @@ impl Sightline {
                 body,
             ))
         })
+    }
+
+    /// Exports every span still queued and stops span export; later spans are dropped.
+    ///
+    /// Call it once when the service stops. It blocks for at most the export timeout: from
+    /// async code, call it in `spawn_blocking` while the runtime is still running (the gRPC
+    /// exporter's connection lives on the runtime).
+    ///
+    /// ```no_run
+    /// # async fn stop(sightline: sightline::Sightline) {
+    /// tokio::task::spawn_blocking(move || sightline.shutdown()).await.ok();
+    /// # }
+    /// ```
+    pub fn shutdown(&self) -> Result<(), opentelemetry_sdk::error::OTelSdkError> {
+        self.inner.provider.shutdown()
     }
 }
 

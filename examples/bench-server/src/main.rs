@@ -124,6 +124,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .await?;
     // Shutting the provider down flushes through the in-process sink: not on a runtime thread.
-    tokio::task::spawn_blocking(move || drop(keep)).await?;
+    if let Some(sightline) = keep {
+        tokio::task::spawn_blocking(move || sightline.shutdown()).await??;
+    }
     Ok(())
 }

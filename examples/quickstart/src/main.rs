@@ -44,8 +44,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .with_graceful_shutdown(shutdown_signal())
     .await?;
 
-    // Dropping the last handle flushes the spans still queued for export; that blocks.
-    tokio::task::spawn_blocking(move || drop(sightline)).await?;
+    // Export the spans still queued while the runtime (and the exporter's connection) is up.
+    tokio::task::spawn_blocking(move || sightline.shutdown()).await??;
     Ok(())
 }
 

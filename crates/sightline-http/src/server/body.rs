@@ -15,12 +15,12 @@ pin_project! {
     pub struct ResponseBody<B> {
         #[pin]
         inner: B,
-        state: Option<RequestState>,
+        state: Option<Box<RequestState>>,
     }
 }
 
 impl<B: Body> ResponseBody<B> {
-    pub(crate) fn new(inner: B, mut state: RequestState) -> Self {
+    pub(crate) fn new(inner: B, mut state: Box<RequestState>) -> Self {
         // A body that is empty from the start (HEAD, 204, `()`) may never be polled.
         if inner.is_end_stream() {
             state.finish(Outcome::Completed);

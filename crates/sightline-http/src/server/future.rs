@@ -18,12 +18,13 @@ pin_project! {
         #[pin]
         inner: F,
         // Taken once, when `inner` resolves; dropping it earlier ends the request as cancelled.
-        state: Option<RequestState>,
+        // Boxed: the state is a few hundred bytes, and futures and bodies are moved often.
+        state: Option<Box<RequestState>>,
     }
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(inner: F, state: RequestState) -> Self {
+    pub(crate) fn new(inner: F, state: Box<RequestState>) -> Self {
         Self {
             inner,
             state: Some(state),

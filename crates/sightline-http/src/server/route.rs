@@ -110,9 +110,8 @@ impl RouteInfo {
             // the application's router, so the total is bounded, and a `&'static str` name
             // costs nothing per span.
             Some(route) if self.leak_names => Cow::Borrowed(
-                self.span_names[method].get_or_init(|| {
-                    Box::leak([method_name, " ", route].concat().into_boxed_str())
-                }),
+                self.span_names[method]
+                    .get_or_init(|| Box::leak([method_name, " ", route].concat().into_boxed_str())),
             ),
             Some(route) => Cow::Owned([method_name, " ", route].concat()),
         }
@@ -127,7 +126,9 @@ mod tests {
     fn slot_keeps_first_route_and_rejects_others() {
         let table = RouteTable::default();
         let slot = RouteSlot::default();
-        let info = slot.resolve("/users/{id}", &table).expect("first route is cached");
+        let info = slot
+            .resolve("/users/{id}", &table)
+            .expect("first route is cached");
         assert_eq!(info.span_name(0), "GET /users/{id}");
         let (Cow::Borrowed(a), Cow::Borrowed(b)) = (info.span_name(0), info.span_name(0)) else {
             panic!("interned routes have static names");
@@ -143,7 +144,10 @@ mod tests {
         let (a, b) = (RouteSlot::default(), RouteSlot::default());
         let a = a.resolve("/r", &table).expect("cached");
         let b = b.resolve("/r", &table).expect("cached");
-        assert!(std::ptr::eq(a, b), "a per-request layer reuses the route's handles");
+        assert!(
+            std::ptr::eq(a, b),
+            "a per-request layer reuses the route's handles"
+        );
     }
 
     #[test]

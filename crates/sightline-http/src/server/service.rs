@@ -81,7 +81,7 @@ where
             active.gauge(method, scheme).increment(1.0);
         }
 
-        let mut state = RequestState {
+        let mut state = Box::new(RequestState {
             shared: Arc::clone(shared),
             start,
             method,
@@ -97,7 +97,7 @@ where
             status: None,
             response_bytes: 0,
             finished: false,
-        };
+        });
         start_spans(&mut state, &mut req);
 
         let inner = {
@@ -159,9 +159,9 @@ fn start_spans<B>(state: &mut RequestState, req: &mut Request<B>) {
         };
         let name = match &state.route {
             RouteRef::Uncached(route) => [METHODS[state.method], " ", route].concat().into(),
-            RouteRef::Cached(slot) => slot
-                .get()
-                .map_or(METHODS[state.method].into(), |info| info.span_name(state.method)),
+            RouteRef::Cached(slot) => slot.get().map_or(METHODS[state.method].into(), |info| {
+                info.span_name(state.method)
+            }),
             RouteRef::Unmatched => METHODS[state.method].into(),
         };
         let mut builder = SpanBuilder::from_name::<std::borrow::Cow<'static, str>>(name)

@@ -9,6 +9,9 @@
 //! counters are process-wide, so this binary has no test harness: `main` runs on the only
 //! thread.
 
+// The runner prints libtest's lines itself (`harness = false`).
+#![allow(clippy::print_stdout)]
+
 use std::alloc::System;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -140,4 +143,3 @@ fn run_tests(tests: &[(&str, fn())]) {
     }
     println!("\ntest result: ok. {passed} passed; 0 failed");
 }
-

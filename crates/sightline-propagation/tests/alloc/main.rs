@@ -8,6 +8,9 @@
 //! `unsafe impl`, which the workspace lints forbid. Its counters are process-wide, so this
 //! binary has no test harness: `main` runs on the only thread.
 
+// The runner prints libtest's lines itself (`harness = false`).
+#![allow(clippy::print_stdout)]
+
 use std::alloc::System;
 use std::hint::black_box;
 
