@@ -104,10 +104,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             router.layer(layer)
         }
         "full" => {
-            let sightline = Sightline::builder()
+            let mut builder = Sightline::builder()
                 .service_name("bench")
-                .export_interval(std::time::Duration::from_millis(500))
-                .build()?;
+                .export_interval(std::time::Duration::from_millis(500));
+            // `LOG_WRITER=sink` formats every line but writes it nowhere, to tell the cost of
+            // the non-blocking writer apart from the cost of formatting.
+            if std::env::var("LOG_WRITER").as_deref() == Ok("sink") {
+                builder = builder.log_writer(std::io::sink);
+            }
+            let sightline = builder.build()?;
             let app = router.layer(sightline.http_server_layer());
             keep = Some(sightline);
             app
