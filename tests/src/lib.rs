@@ -9,12 +9,14 @@
 //! - [`process::ExampleProcess`]: an example binary on a free port with its stdout captured;
 //! - [`http`]: a keep-alive client and a raw-socket one for malformed requests;
 //! - [`logs`]: reading the JSON log lines;
+//! - [`libtest`]: a libtest-compatible runner for `harness = false` test binaries;
 //! - [`util`]: free ports, temporary directories, W3C ids, bounded polling.
 //!
 //! Every listener binds 127.0.0.1, every wait polls with a deadline, every loop is bounded.
 
 pub mod collector;
 pub mod http;
+pub mod libtest;
 pub mod logs;
 pub mod process;
 pub mod prometheus;

@@ -173,69 +173,32 @@ impl RequestState {
             .as_ref()
             .map(|a| tracing::field::display(a.ip()));
         let user_agent = self.user_agent.as_ref().and_then(|ua| ua.to_str().ok());
-        // One call per level: a `tracing` callsite has a fixed level. Field names are those
-        // of the span attributes and metric labels, so a line, a span and a series join up.
+        // One callsite per level: a `tracing` callsite has a fixed level. Field names are
+        // those of the span attributes and metric labels, so a line, a span and a series join.
+        macro_rules! access {
+            ($level:expr) => {
+                tracing::event!(
+                    target: "sightline_http::access",
+                    parent: &self.span,
+                    $level,
+                    http.request.method = method,
+                    http.route = route,
+                    http.response.status_code = status,
+                    duration_ms,
+                    http.response.body.size = bytes,
+                    http.request.body.size = request_bytes,
+                    client.address = client,
+                    user_agent.original = user_agent,
+                    error.type = error_type,
+                    "request completed"
+                )
+            };
+        }
         match status {
-            500.. => tracing::event!(
-                target: "sightline_http::access",
-                parent: &self.span,
-                tracing::Level::ERROR,
-                http.request.method = method,
-                http.route = route,
-                http.response.status_code = status,
-                duration_ms,
-                http.response.body.size = bytes,
-                http.request.body.size = request_bytes,
-                client.address = client,
-                user_agent.original = user_agent,
-                error.type = error_type,
-                "request completed"
-            ),
-            400..=499 => tracing::event!(
-                target: "sightline_http::access",
-                parent: &self.span,
-                tracing::Level::WARN,
-                http.request.method = method,
-                http.route = route,
-                http.response.status_code = status,
-                duration_ms,
-                http.response.body.size = bytes,
-                http.request.body.size = request_bytes,
-                client.address = client,
-                user_agent.original = user_agent,
-                error.type = error_type,
-                "request completed"
-            ),
-            _ if error_type.is_some() => tracing::event!(
-                target: "sightline_http::access",
-                parent: &self.span,
-                tracing::Level::WARN,
-                http.request.method = method,
-                http.route = route,
-                http.response.status_code = status,
-                duration_ms,
-                http.response.body.size = bytes,
-                http.request.body.size = request_bytes,
-                client.address = client,
-                user_agent.original = user_agent,
-                error.type = error_type,
-                "request completed"
-            ),
-            _ => tracing::event!(
-                target: "sightline_http::access",
-                parent: &self.span,
-                tracing::Level::INFO,
-                http.request.method = method,
-                http.route = route,
-                http.response.status_code = status,
-                duration_ms,
-                http.response.body.size = bytes,
-                http.request.body.size = request_bytes,
-                client.address = client,
-                user_agent.original = user_agent,
-                error.type = error_type,
-                "request completed"
-            ),
+            500.. => access!(tracing::Level::ERROR),
+            400..=499 => access!(tracing::Level::WARN),
+            _ if error_type.is_some() => access!(tracing::Level::WARN),
+            _ => access!(tracing::Level::INFO),
         }
     }
 }

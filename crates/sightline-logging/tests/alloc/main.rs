@@ -9,9 +9,6 @@
 //! counters are process-wide, so this binary has no test harness: `main` runs on the only
 //! thread.
 
-// The runner prints libtest's lines itself (`harness = false`).
-#![allow(clippy::print_stdout)]
-
 use std::alloc::System;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -100,8 +97,6 @@ fn steady_state_event_in_a_span_allocates_nothing() {
     assert!(BYTES.load(Ordering::Relaxed) > 0);
 }
 
-// Without a harness, this output is what `cargo test` shows for the binary.
-#[allow(clippy::print_stdout)]
 fn main() {
     let tests: [(&str, fn()); 2] = [
         ("the_counter_counts", the_counter_counts),
@@ -110,36 +105,5 @@ fn main() {
             steady_state_event_in_a_span_allocates_nothing,
         ),
     ];
-    run_tests(&tests);
-}
-
-/// A minimal libtest-compatible runner (`harness = false` is needed for a process-wide
-/// allocation counter): answers nextest's `--list --format terse`, runs one test by exact
-/// name, or all of them.
-fn run_tests(tests: &[(&str, fn())]) {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--list") {
-        if !args.iter().any(|a| a == "--ignored") {
-            for (name, _) in tests {
-                println!("{name}: test");
-            }
-        }
-        return;
-    }
-    let filter = args.iter().find(|a| !a.starts_with("--"));
-    let exact = args.iter().any(|a| a == "--exact");
-    let mut passed = 0;
-    for (name, test) in tests {
-        let selected = match filter {
-            None => true,
-            Some(f) if exact => name == f,
-            Some(f) => name.contains(f.as_str()),
-        };
-        if selected {
-            test();
-            println!("test {name} ... ok");
-            passed += 1;
-        }
-    }
-    println!("\ntest result: ok. {passed} passed; 0 failed");
+    sightline_tests::libtest::run(&tests);
 }

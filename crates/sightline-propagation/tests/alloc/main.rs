@@ -8,9 +8,6 @@
 //! `unsafe impl`, which the workspace lints forbid. Its counters are process-wide, so this
 //! binary has no test harness: `main` runs on the only thread.
 
-// The runner prints libtest's lines itself (`harness = false`).
-#![allow(clippy::print_stdout)]
-
 use std::alloc::System;
 use std::hint::black_box;
 
@@ -43,7 +40,7 @@ impl HeaderSink for LenSink {
 }
 
 fn main() {
-    run_tests(&[("hot_paths_allocate_nothing", hot_paths_allocate_nothing)]);
+    sightline_tests::libtest::run(&[("hot_paths_allocate_nothing", hot_paths_allocate_nothing)]);
 }
 
 fn hot_paths_allocate_nothing() {
@@ -101,35 +98,4 @@ fn hot_paths_allocate_nothing() {
     });
     assert_eq!(n, 0, "Propagator::inject without tracestate or baggage");
     assert!(sink.0 > 55);
-}
-
-/// A minimal libtest-compatible runner (`harness = false` is needed for a process-wide
-/// allocation counter): answers nextest's `--list --format terse`, runs one test by exact
-/// name, or all of them.
-fn run_tests(tests: &[(&str, fn())]) {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--list") {
-        if !args.iter().any(|a| a == "--ignored") {
-            for (name, _) in tests {
-                println!("{name}: test");
-            }
-        }
-        return;
-    }
-    let filter = args.iter().find(|a| !a.starts_with("--"));
-    let exact = args.iter().any(|a| a == "--exact");
-    let mut passed = 0;
-    for (name, test) in tests {
-        let selected = match filter {
-            None => true,
-            Some(f) if exact => name == f,
-            Some(f) => name.contains(f.as_str()),
-        };
-        if selected {
-            test();
-            println!("test {name} ... ok");
-            passed += 1;
-        }
-    }
-    println!("\ntest result: ok. {passed} passed; 0 failed");
 }
