@@ -5,6 +5,8 @@
 /// Runs `tests` as the command-line arguments ask, the way libtest would.
 ///
 /// A failing test panics, which fails the process as libtest does.
+// Printing to stdout is the protocol: nextest and cargo read these lines.
+#[allow(clippy::print_stdout)]
 pub fn run(tests: &[(&str, fn())]) {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list") {
