@@ -24,9 +24,11 @@
 //! | `metrics` | yes | `http.server.request.duration` and `http.server.active_requests` through the `metrics` facade |
 //! | `axum` | yes | route templates from axum's `MatchedPath`, client addresses from `ConnectInfo`, [`RequestId`] as an extractor |
 
+pub mod client;
 pub mod request_id;
 mod semconv;
 pub mod server;
 
+pub use client::{ClientLayer, ClientLayerBuilder};
 pub use request_id::RequestId;
 pub use server::{ServerLayer, ServerLayerBuilder};

@@ -239,7 +239,8 @@ pub fn parse_single(value: &[u8]) -> Result<B3Single, B3Error> {
 /// Returns the same [`B3Single`] shape as [`parse_single`]: a context when both ids are
 /// present, a sampling decision alone when neither is. `X-B3-Flags: 1` means debug and wins
 /// over `X-B3-Sampled`; other `X-B3-Flags` values are ignored. `X-B3-Sampled` accepts `1`, `0`,
-/// `true` and `false`. All five absent is [`B3Error::Malformed`].
+/// `true` and `false`. All five absent is [`B3Error::Malformed`], and so is an `X-B3-Flags`
+/// other than `1` with nothing else (ignored, it leaves no decision).
 ///
 /// ```
 /// use sightline_propagation::b3::{self, B3Single, Sampling};
@@ -268,7 +269,8 @@ pub fn parse_multi(
         }
     };
     match (trace_id, span_id) {
-        (None, None) if sampled.is_none() && flags.is_none() => Err(B3Error::Malformed),
+        // an ignored `X-B3-Flags` value alone carries no decision: as if all were absent
+        (None, None) if sampled.is_none() && flags != Some(b"1") => Err(B3Error::Malformed),
         (None, None) => Ok(B3Single::SamplingOnly(sampling)),
         (None, Some(_)) => Err(B3Error::MissingTraceId),
         (Some(_), None) => Err(B3Error::MissingSpanId),
@@ -668,6 +670,11 @@ mod tests {
                 [Some(T128), Some(S), None, None, Some("0000000000000000")],
                 Err(InvalidParentSpanId),
                 "bad parent",
+            ),
+            (
+                [None, None, None, Some("0"), None],
+                Err(Malformed),
+                "an ignored X-B3-Flags alone is no sampling decision (found by fuzz/b3_multi)",
             ),
         ];
         for ([t, s, sampled, flags, parent], want, rule) in cases {

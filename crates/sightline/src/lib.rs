@@ -59,6 +59,7 @@ use tracing_subscriber::layer::SubscriberExt as _;
 
 pub use error::Error;
 pub use sightline_http as http;
+pub use sightline_http::client::{ClientLayer, ClientLayerBuilder};
 pub use sightline_http::request_id::RequestId;
 pub use sightline_http::server::{ServerLayer, ServerLayerBuilder};
 pub use sightline_logging as logging;
@@ -301,6 +302,7 @@ impl SightlineBuilder {
             None
         };
 
+        let tracer_for_client = tracer.clone();
         let mut server = ServerLayer::builder().tracer(tracer);
         if let Some(configure) = self.server {
             server = configure(server);
@@ -310,6 +312,9 @@ impl SightlineBuilder {
                 service_name,
                 provider,
                 server_layer: server.build(),
+                client_layer: sightline_http::ClientLayer::builder()
+                    .tracer(tracer_for_client)
+                    .build(),
                 #[cfg(feature = "prometheus")]
                 prometheus,
                 _log_guard: log_guard,
@@ -348,6 +353,7 @@ struct Inner {
     service_name: String,
     provider: SdkTracerProvider,
     server_layer: ServerLayer,
+    client_layer: sightline_http::ClientLayer,
     #[cfg(feature = "prometheus")]
     prometheus: Option<prometheus::Exposition>,
     _log_guard: Option<sightline_logging::WorkerGuard>,
@@ -383,6 +389,13 @@ impl Sightline {
     /// The server middleware for an axum `Router` (apply it with `Router::layer`).
     pub fn http_server_layer(&self) -> ServerLayer {
         self.inner.server_layer.clone()
+    }
+
+    /// The client middleware for outgoing HTTP calls: a CLIENT span per call, the trace
+    /// context and request ID injected, `http.client.request.duration` recorded. See
+    /// [`sightline_http::client`].
+    pub fn http_client_layer(&self) -> sightline_http::ClientLayer {
+        self.inner.client_layer.clone()
     }
 
     /// The tracer provider, for making spans of your own or adding processors.
@@ -476,9 +489,15 @@ mod prometheus {
                 &DURATION_BUCKETS,
             )
             .map_err(Error::MetricsRecorder)?
+            .set_buckets_for_metric(
+                Matcher::Full(sightline_http::client::HTTP_CLIENT_REQUEST_DURATION.to_owned()),
+                &DURATION_BUCKETS,
+            )
+            .map_err(Error::MetricsRecorder)?
             .install_recorder()
             .map_err(Error::MetricsRecorder)?;
         sightline_http::server::describe_server_metrics();
+        sightline_http::client::describe_client_metrics();
         metrics::describe_counter!(
             "sightline.propagation.rejected",
             metrics::Unit::Count,

@@ -49,7 +49,7 @@ mod future;
 mod layer;
 #[cfg(feature = "metrics")]
 pub(crate) mod metrics;
-mod query;
+pub(crate) mod query;
 pub(crate) mod route;
 mod service;
 mod state;

@@ -187,6 +187,9 @@ fn start_spans<B>(state: &mut RequestState, req: &mut Request<B>) {
             if let Some(baggage) = extracted.baggage.clone() {
                 cx = cx.with_value(baggage);
             }
+            if let Some(request_id) = &state.request_id {
+                cx = cx.with_value(request_id.clone());
+            }
             state.otel_cx = Some(cx);
         }
         if let Some(baggage) = extracted.baggage {

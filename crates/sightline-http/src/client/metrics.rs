@@ -1,0 +1,125 @@
+//! `http.client.request.duration` through the `metrics` facade.
+//!
+//! Handles are cached lock-free per (method, status, error class) in a small table per layer;
+//! an entry also remembers the server address and port it was made for, so a layer calling
+//! one upstream (the common case) records without building a `metrics::Key`. Calls to other
+//! upstreams, or past the table's capacity, register the histogram uncached (allocating).
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use metrics::{Histogram, Label, SharedString, Unit};
+use opentelemetry_semantic_conventions::{attribute, metric};
+
+use crate::semconv::{self, METHODS};
+use crate::server::metrics::HandleCache;
+
+/// `http.client.request.duration`: exposed to Prometheus as
+/// `http_client_request_duration_seconds`.
+///
+/// ```
+/// assert_eq!(sightline_http::client::HTTP_CLIENT_REQUEST_DURATION, "http.client.request.duration");
+/// ```
+pub const HTTP_CLIENT_REQUEST_DURATION: &str = metric::HTTP_CLIENT_REQUEST_DURATION;
+
+/// Describes the client metrics (unit and help text) to the installed recorder.
+///
+/// Call once after installing a recorder; use
+/// [`DURATION_BUCKETS`](crate::server::DURATION_BUCKETS) as the histogram's buckets.
+///
+/// ```
+/// sightline_http::client::describe_client_metrics();
+/// ```
+pub fn describe_client_metrics() {
+    metrics::describe_histogram!(
+        HTTP_CLIENT_REQUEST_DURATION,
+        Unit::Seconds,
+        "Duration of HTTP client requests, from sending the request to the end of the response body."
+    );
+}
+
+/// The labels of one finished call.
+pub(crate) struct CallLabels<'a> {
+    pub(crate) method: usize,
+    pub(crate) server_address: Option<&'a Arc<str>>,
+    pub(crate) server_port: u16,
+    pub(crate) status: Option<StatusCode>,
+    pub(crate) error_type: Option<&'static str>,
+}
+
+impl CallLabels<'_> {
+    fn cache_key(&self) -> u32 {
+        let error_class: u32 = match self.error_type {
+            None => 0,
+            Some("timeout") => 1,
+            Some("cancelled") => 2,
+            Some("_OTHER") => 3,
+            // the status code, already in the key
+            Some(_) => 4,
+        };
+        1 + (self.method as u32
+            | error_class << 4
+            | u32::from(self.status.map_or(0, |s| s.as_u16())) << 8)
+    }
+
+    fn register(&self) -> Histogram {
+        let mut labels = Vec::with_capacity(5);
+        labels.push(Label::from_static_parts(
+            attribute::HTTP_REQUEST_METHOD,
+            METHODS[self.method],
+        ));
+        if let Some(address) = self.server_address {
+            labels.push(Label::new(
+                attribute::SERVER_ADDRESS,
+                SharedString::from(Arc::clone(address)),
+            ));
+        }
+        let mut port = itoa::Buffer::new();
+        labels.push(Label::new(
+            attribute::SERVER_PORT,
+            port.format(self.server_port).to_owned(),
+        ));
+        if let Some(status) = self.status {
+            labels.push(Label::from_static_parts(
+                attribute::HTTP_RESPONSE_STATUS_CODE,
+                semconv::status_str(status),
+            ));
+        }
+        if let Some(error_type) = self.error_type {
+            labels.push(Label::from_static_parts(attribute::ERROR_TYPE, error_type));
+        }
+        metrics::histogram!(HTTP_CLIENT_REQUEST_DURATION, labels)
+    }
+}
+
+/// A cached histogram handle and the upstream it was made for.
+pub(crate) struct Entry {
+    server_address: Option<Arc<str>>,
+    server_port: u16,
+    histogram: Histogram,
+}
+
+/// The per-layer handle cache.
+#[derive(Default)]
+pub(crate) struct Histograms {
+    cache: HandleCache<Entry>,
+}
+
+impl Histograms {
+    pub(crate) fn record(&self, labels: &CallLabels<'_>, secs: f64) {
+        let entry = self.cache.get_or_insert_with(labels.cache_key(), || Entry {
+            server_address: labels.server_address.cloned(),
+            server_port: labels.server_port,
+            histogram: labels.register(),
+        });
+        match entry {
+            Some(entry)
+                if entry.server_port == labels.server_port
+                    && entry.server_address.as_deref() == labels.server_address.map(|a| &**a) =>
+            {
+                entry.histogram.record(secs);
+            }
+            _ => labels.register().record(secs),
+        }
+    }
+}
