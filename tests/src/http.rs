@@ -85,6 +85,26 @@ impl HttpClient {
         url: &str,
         headers: &[(&str, &[u8])],
     ) -> Result<HttpResponse, String> {
+        self.send(method, url, headers, None).await
+    }
+
+    /// `POST url` with `headers` and `body` (set `content-type` yourself).
+    pub async fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, &[u8])],
+        body: impl Into<Vec<u8>>,
+    ) -> Result<HttpResponse, String> {
+        self.send("POST", url, headers, Some(body.into())).await
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &[u8])],
+        body: Option<Vec<u8>>,
+    ) -> Result<HttpResponse, String> {
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|e| format!("method {method:?}: {e}"))?;
         let mut map = reqwest::header::HeaderMap::new();
@@ -95,10 +115,12 @@ impl HttpClient {
                 .map_err(|e| format!("header value {value:?}: {e}"))?;
             map.append(name, value);
         }
-        let response = self
-            .inner
-            .request(method.clone(), url)
-            .headers(map)
+        let mut builder = self.inner.request(method.clone(), url).headers(map);
+        // Only when given: an empty body would still add `content-length: 0`.
+        if let Some(body) = body {
+            builder = builder.body(body);
+        }
+        let response = builder
             .send()
             .await
             .map_err(|e| format!("{method} {url}: {e:?}"))?;
