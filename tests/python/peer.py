@@ -35,7 +35,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 # Every wait is bounded: an HTTP call, and the whole run (the Rust test kills us after that).
 TIMEOUT_SECONDS = 10
 
-# The W3C test-harness body: one call back to our server, with an empty argument list.
+# The SDK propagator that writes the context in each format the client may send.
 INJECTORS = {
     "w3c": TraceContextTextMapPropagator(),
     "b3-single": B3SingleFormat(),

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::util::{free_addr, poll_until, poll_until_blocking};
+use crate::util::{poll_until, poll_until_blocking};
 
 /// How long a process may take to accept connections.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -98,8 +98,13 @@ fn capture(stream: impl Read + Send + 'static, lines: Lines) -> JoinHandle<()> {
 }
 
 impl ExampleProcess {
-    /// Starts the binary of `package` with `ADDR` set to a free 127.0.0.1 port and `env` on
-    /// top, and waits (up to [`STARTUP_TIMEOUT`]) until the port accepts connections.
+    /// Starts the binary of `package` with `ADDR=127.0.0.1:0` and `env` on top, and waits (up
+    /// to [`STARTUP_TIMEOUT`]) for its `listening` log line, which names the address the
+    /// process bound; then checks that the address accepts connections.
+    ///
+    /// Letting the process pick its port (rather than picking a free one here and passing it
+    /// on) leaves no window in which another test can take the port first. An `ADDR` in `env`
+    /// overrides this.
     ///
     /// Panics with the way to fix it when the binary has not been built, and with the
     /// process's output when it exits before listening.
@@ -110,12 +115,11 @@ impl ExampleProcess {
             "example binary {} not found; build it first: cargo build -p {package}",
             path.display()
         );
-        let addr = free_addr();
         let mut cmd = Command::new(&path);
         for key in SCRUBBED_ENV {
             cmd.env_remove(key);
         }
-        cmd.env("ADDR", addr.to_string())
+        cmd.env("ADDR", "127.0.0.1:0")
             .env("NO_COLOR", "1")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -139,45 +143,65 @@ impl ExampleProcess {
         let mut process = Self {
             package: package.to_owned(),
             child,
-            addr,
             stdout,
             stderr,
             readers,
             exit: None,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         };
         process.wait_until_listening().await;
         process
     }
 
+    /// The address in the first JSON line whose `message` is `listening` (its `fields.addr`).
+    fn announced_addr(&self) -> Option<SocketAddr> {
+        lock(&self.stdout).iter().find_map(|line| {
+            let value: serde_json::Value = serde_json::from_slice(line).ok()?;
+            if value.get("message")?.as_str()? != "listening" {
+                return None;
+            }
+            let fields = value.get("fields").unwrap_or(&value);
+            fields.get("addr")?.as_str()?.parse().ok()
+        })
+    }
+
     async fn wait_until_listening(&mut self) {
-        let addr = self.addr;
         let mut exited = None;
-        let ready = poll_until(STARTUP_TIMEOUT, Duration::from_millis(50), || {
+        let mut addr = None;
+        let ready = poll_until(STARTUP_TIMEOUT, Duration::from_millis(20), || {
             let result = if let Ok(Some(status)) = self.child.try_wait() {
                 exited = Some(status);
                 Some(false)
             } else {
-                TcpStream::connect_timeout(&addr, Duration::from_millis(200))
-                    .ok()
-                    .map(|_| true)
+                addr = addr.or_else(|| self.announced_addr());
+                addr.and_then(|addr| {
+                    TcpStream::connect_timeout(&addr, Duration::from_millis(200))
+                        .ok()
+                        .map(|_| true)
+                })
             };
             std::future::ready(result)
         })
         .await;
+        if let Some(addr) = addr {
+            self.addr = addr;
+        }
+        let addr = self.addr;
         match ready {
             Some(true) => {}
             Some(false) => {
                 self.exit = exited;
                 self.join_readers();
                 panic!(
-                    "{} exited with {:?} before listening on {addr}\n{}",
+                    "{} exited with {:?} before listening (last address {addr})\n{}",
                     self.package,
                     exited,
                     self.output_report()
                 );
             }
             None => panic!(
-                "{} did not accept connections on {addr} within {STARTUP_TIMEOUT:?}\n{}",
+                "{} announced no `listening` address that accepts connections within \
+                 {STARTUP_TIMEOUT:?} (last address {addr})\n{}",
                 self.package,
                 self.output_report()
             ),

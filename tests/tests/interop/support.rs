@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Uri};
 use sightline_tests::http::{HttpClient, HttpResponse};
+use sightline_tests::logs::LogLine;
 use sightline_tests::process::ExampleProcess;
 use sightline_tests::util::poll_until;
 use tokio::task::JoinHandle;
@@ -17,9 +18,64 @@ pub(crate) const W3C_TEST_SERVICE: &str = "example-w3c-test-service";
 /// How long a recorded request may take to show up after `POST /test` answered.
 pub(crate) const RECORD_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Starts the W3C test service with `env`.
+/// How many times [`test_service`] tries a new port.
+const START_ATTEMPTS: usize = 3;
+/// How long the "listening" line may take to appear once the port accepts connections.
+const LISTENING_LINE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Starts the W3C test service with `env`, and makes sure the port is its own.
+///
+/// [`ExampleProcess`] picks a free port by binding and closing it, so another test's listener
+/// (a collector, an echo server) can take it in between; then the service fails to bind and
+/// exits, while the port still accepts connections. The service's "listening" line with its
+/// address proves it bound the port; without it, a new port is tried.
 pub(crate) async fn test_service(env: &[(&str, &str)]) -> ExampleProcess {
-    ExampleProcess::start(W3C_TEST_SERVICE, env).await
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let mut failures = Vec::new();
+    for _ in 0..START_ATTEMPTS {
+        let env = env.clone();
+        // `start` panics when the process exits before the port accepts connections (a bind
+        // failure too); a task turns that panic into a value to retry on.
+        let started = tokio::spawn(async move {
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            ExampleProcess::start(W3C_TEST_SERVICE, &env).await
+        })
+        .await;
+        let mut service = match started {
+            Ok(service) => service,
+            Err(e) => {
+                failures.push(format!("start failed: {e}"));
+                continue;
+            }
+        };
+        let addr = service.addr().to_string();
+        let listening = service
+            .wait_for_stdout(
+                |l| {
+                    LogLine::parse(l.as_bytes()).is_ok_and(|l| {
+                        l.message() == Some("listening")
+                            && l.field_text("addr").as_deref() == Some(addr.as_str())
+                    })
+                },
+                LISTENING_LINE_TIMEOUT,
+            )
+            .await;
+        if listening.is_some() && service.is_running() {
+            return service;
+        }
+        failures.push(format!(
+            "no \"listening\" line for {addr}, or the process exited\n{}",
+            service.output_report()
+        ));
+    }
+    panic!(
+        "{W3C_TEST_SERVICE} did not start in {START_ATTEMPTS} attempts:\n{}",
+        failures.join("\n")
+    );
 }
 
 /// One request the echo server received.
