@@ -70,6 +70,9 @@ where
                 {
                     parts.headers.insert(name, id.header_value().clone());
                 }
+                if state.shared.traceresponse {
+                    insert_traceresponse(&state, &mut parts.headers);
+                }
                 let body = ResponseBody::new(body, state);
                 Poll::Ready(Ok(Response::from_parts(parts, body)))
             }
@@ -78,5 +81,28 @@ where
                 Poll::Ready(Err(error))
             }
         }
+    }
+}
+
+/// Sets `traceresponse` to the server span's identity, when it has a valid one.
+fn insert_traceresponse(state: &RequestState, headers: &mut http::HeaderMap) {
+    use opentelemetry::trace::Span as _;
+    use sightline_propagation::{SpanId, TraceFlags, TraceId, Traceparent};
+
+    let Some(span) = &state.otel_span else {
+        return;
+    };
+    let ids = span.span_context();
+    if !ids.is_valid() {
+        return;
+    }
+    let value = Traceparent::new(
+        TraceId(ids.trace_id().to_bytes()),
+        SpanId(ids.span_id().to_bytes()),
+        TraceFlags(ids.trace_flags().to_u8()),
+    )
+    .encode();
+    if let Ok(value) = http::HeaderValue::from_str(value.as_str()) {
+        headers.insert(http::HeaderName::from_static("traceresponse"), value);
     }
 }

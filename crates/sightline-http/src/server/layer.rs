@@ -95,6 +95,7 @@ pub struct ServerLayerBuilder {
     sensitive_query_params: Vec<Box<str>>,
     default_scheme: &'static str,
     attach_context: bool,
+    traceresponse: bool,
 }
 
 impl Default for ServerLayerBuilder {
@@ -115,6 +116,7 @@ impl Default for ServerLayerBuilder {
                 .collect(),
             default_scheme: "http",
             attach_context: true,
+            traceresponse: false,
         }
     }
 }
@@ -213,6 +215,16 @@ impl ServerLayerBuilder {
         self
     }
 
+    /// Whether responses carry a W3C Trace Context Level 2 `traceresponse` header
+    /// (`00-{trace-id}-{server span id}-{flags}`), so a caller can find the server's span.
+    ///
+    /// Defaults to `false`: it tells callers the trace id, which a service facing the internet
+    /// may not want to.
+    pub fn traceresponse(mut self, enabled: bool) -> Self {
+        self.traceresponse = enabled;
+        self
+    }
+
     /// Builds the layer.
     pub fn build(self) -> ServerLayer {
         ServerLayer {
@@ -225,6 +237,7 @@ impl ServerLayerBuilder {
                 sensitive_query_params: self.sensitive_query_params,
                 default_scheme: self.default_scheme,
                 attach_context: self.attach_context,
+                traceresponse: self.traceresponse,
                 unmatched: RouteInfo::new(None, false),
                 routes: Default::default(),
                 #[cfg(feature = "metrics")]

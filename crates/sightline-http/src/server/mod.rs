@@ -27,7 +27,9 @@
 //! 5. `http.server.active_requests` goes up by one.
 //!
 //! When the response head is ready, its status is noted and the request ID header is set on
-//! it. The request **ends when the response body ends**: at the last data frame (when the body
+//! it (and, when switched on with
+//! [`ServerLayerBuilder::traceresponse`], a W3C `traceresponse` header naming the server span).
+//! The request **ends when the response body ends**: at the last data frame (when the body
 //! says it is at its end), at the trailers, on a body error, or when the body is dropped
 //! early because the client went away. Then, exactly once:
 //!
@@ -81,6 +83,7 @@ pub(crate) struct Shared {
     pub(crate) sensitive_query_params: Vec<Box<str>>,
     pub(crate) default_scheme: &'static str,
     pub(crate) attach_context: bool,
+    pub(crate) traceresponse: bool,
     pub(crate) unmatched: route::RouteInfo,
     pub(crate) routes: route::RouteTable,
     #[cfg(feature = "metrics")]

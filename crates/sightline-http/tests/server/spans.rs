@@ -234,3 +234,34 @@ async fn handler_spans_are_children_of_the_server_span() {
     assert_eq!(child.parent_span_id, server.span_context.span_id());
     assert_eq!(finished.len(), 2, "no duplicate span for the request");
 }
+
+#[tokio::test]
+async fn traceresponse_names_the_server_span_when_switched_on() {
+    let spans = Spans::new();
+    let app = Router::new()
+        .route("/tr", get(|| async { "ok" }))
+        .layer(spans.builder().traceresponse(true).build());
+    let request = req("/tr")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .body(Body::empty())
+        .unwrap();
+    let (parts, _) = send(&app, request).await;
+    let span = spans.only();
+    let expected = format!(
+        "00-{}-{}-01",
+        span.span_context.trace_id(),
+        span.span_context.span_id()
+    );
+    assert_eq!(parts.headers["traceresponse"], expected.as_str());
+    assert_ne!(span.span_context.span_id().to_string(), "00f067aa0ba902b7");
+
+    // Off by default.
+    let plain = Router::new()
+        .route("/tr", get(|| async { "ok" }))
+        .layer(spans.layer());
+    let (parts, _) = send(&plain, req("/tr").body(Body::empty()).unwrap()).await;
+    assert!(parts.headers.get("traceresponse").is_none());
+}
