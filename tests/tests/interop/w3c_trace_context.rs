@@ -133,6 +133,13 @@ fn check(case: &Case, call: &Recorded) -> Result<(), String> {
             if tracestate.is_some() {
                 return Err(format!("tracestate {tracestate:?} sent after a restart"));
             }
+            // Level 2 §3.2.2.5.2: a trace started with a random trace id says so.
+            if sent.flags & 0x02 == 0 {
+                return Err(format!(
+                    "restarted trace lacks the random flag: {:02x}",
+                    sent.flags
+                ));
+            }
         }
     }
     Ok(())

@@ -99,7 +99,7 @@ fn insert_traceresponse(state: &RequestState, headers: &mut http::HeaderMap) {
     let value = Traceparent::new(
         TraceId(ids.trace_id().to_bytes()),
         SpanId(ids.span_id().to_bytes()),
-        TraceFlags(ids.trace_flags().to_u8()),
+        TraceFlags(state.trace_flags),
     )
     .encode();
     if let Ok(value) = http::HeaderValue::from_str(value.as_str()) {

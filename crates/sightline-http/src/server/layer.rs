@@ -96,6 +96,7 @@ pub struct ServerLayerBuilder {
     default_scheme: &'static str,
     attach_context: bool,
     traceresponse: bool,
+    random_trace_ids: bool,
 }
 
 impl Default for ServerLayerBuilder {
@@ -117,6 +118,7 @@ impl Default for ServerLayerBuilder {
             default_scheme: "http",
             attach_context: true,
             traceresponse: false,
+            random_trace_ids: true,
         }
     }
 }
@@ -225,6 +227,18 @@ impl ServerLayerBuilder {
         self
     }
 
+    /// Whether the tracer's ID generator makes random trace ids, so that traces this server
+    /// starts carry the W3C Level 2 `random` flag (0x02) in what children inherit, log lines
+    /// print and the client layer propagates. The exported root span's own flags stay as the
+    /// SDK sets them.
+    ///
+    /// Defaults to `true`, as for the OpenTelemetry SDK's default generator; turn it off for a
+    /// tracer whose trace ids are not random.
+    pub fn random_trace_ids(mut self, random: bool) -> Self {
+        self.random_trace_ids = random;
+        self
+    }
+
     /// Builds the layer.
     pub fn build(self) -> ServerLayer {
         ServerLayer {
@@ -238,6 +252,7 @@ impl ServerLayerBuilder {
                 default_scheme: self.default_scheme,
                 attach_context: self.attach_context,
                 traceresponse: self.traceresponse,
+                random_trace_ids: self.random_trace_ids,
                 unmatched: RouteInfo::new(None, false),
                 routes: Default::default(),
                 #[cfg(feature = "metrics")]

@@ -84,6 +84,7 @@ pub(crate) struct Shared {
     pub(crate) default_scheme: &'static str,
     pub(crate) attach_context: bool,
     pub(crate) traceresponse: bool,
+    pub(crate) random_trace_ids: bool,
     pub(crate) unmatched: route::RouteInfo,
     pub(crate) routes: route::RouteTable,
     #[cfg(feature = "metrics")]

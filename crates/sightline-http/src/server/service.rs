@@ -95,6 +95,7 @@ where
             user_agent: req.headers().get(http::header::USER_AGENT).cloned(),
             request_bytes: content_length(&req),
             status: None,
+            trace_flags: 0,
             response_bytes: 0,
             finished: false,
         });
@@ -173,7 +174,20 @@ fn start_spans<B>(state: &mut RequestState, req: &mut Request<B>) {
             )]);
         }
         let span = tracer.build_with_context(builder, &parent_cx);
-        let span_context = span.span_context().clone();
+        let mut span_context = span.span_context().clone();
+        if extracted.parent.is_none() && shared.random_trace_ids && span_context.is_valid() {
+            // A trace this server starts has a random trace id (the SDK's generator): say so
+            // with the Level 2 `random` flag. The SDK sets only `sampled` on roots, so the flag
+            // goes on the identity that children, log lines and propagation see.
+            span_context = SpanContext::new(
+                span_context.trace_id(),
+                span_context.span_id(),
+                TraceFlags::new(span_context.trace_flags().to_u8() | RANDOM_FLAG),
+                false,
+                span_context.trace_state().clone(),
+            );
+        }
+        state.trace_flags = span_context.trace_flags().to_u8();
         if shared.attach_context {
             // The span itself stays with the request state (no lock around it); the context
             // carries only its identity, which is all a child span needs.
@@ -235,6 +249,9 @@ fn request_span(
 }
 
 const HEX: [u8; 16] = *b"0123456789abcdef";
+
+/// The W3C Trace Context Level 2 `random` trace flag.
+const RANDOM_FLAG: u8 = 0x02;
 
 fn ascii(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).unwrap_or_default()

@@ -55,6 +55,9 @@ pub(crate) struct RequestState {
     pub(crate) user_agent: Option<HeaderValue>,
     pub(crate) request_bytes: Option<u64>,
     pub(crate) status: Option<StatusCode>,
+    /// The trace flags children and callers see (the server span's, plus `random` on a new
+    /// trace).
+    pub(crate) trace_flags: u8,
     pub(crate) response_bytes: u64,
     pub(crate) finished: bool,
 }

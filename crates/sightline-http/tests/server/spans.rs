@@ -265,3 +265,36 @@ async fn traceresponse_names_the_server_span_when_switched_on() {
     let (parts, _) = send(&plain, req("/tr").body(Body::empty()).unwrap()).await;
     assert!(parts.headers.get("traceresponse").is_none());
 }
+
+#[tokio::test]
+async fn new_traces_carry_the_random_flag_continued_ones_keep_theirs() {
+    let spans = Spans::new();
+    async fn flags_seen_by_handler() -> String {
+        let cx = opentelemetry::Context::current();
+        format!("{:02x}", cx.span().span_context().trace_flags().to_u8())
+    }
+    let app = Router::new()
+        .route("/flags", get(flags_seen_by_handler))
+        .layer(spans.builder().traceresponse(true).build());
+
+    let (parts, body) = send(&app, req("/flags").body(Body::empty()).unwrap()).await;
+    assert_eq!(body, "03", "a new random trace is sampled and random");
+    let traceresponse = parts.headers["traceresponse"].to_str().unwrap().to_owned();
+    assert!(traceresponse.ends_with("-03"), "{traceresponse}");
+
+    let continued = req("/flags")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .body(Body::empty())
+        .unwrap();
+    let (_, body) = send(&app, continued).await;
+    assert_eq!(body, "01", "a continued trace keeps the caller's flags");
+
+    let not_random = Router::new()
+        .route("/flags", get(flags_seen_by_handler))
+        .layer(spans.builder().random_trace_ids(false).build());
+    let (_, body) = send(&not_random, req("/flags").body(Body::empty()).unwrap()).await;
+    assert_eq!(body, "01");
+}
