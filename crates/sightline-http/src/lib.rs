@@ -22,6 +22,7 @@
 //! | feature | default? | what it does |
 //! |---|---|---|
 //! | `metrics` | yes | `http.server.request.duration` and `http.server.active_requests` through the `metrics` facade |
+//! | `jaeger` | no | Jaeger's `uber-trace-id` as a propagation format |
 //! | `axum` | yes | route templates from axum's `MatchedPath`, client addresses from `ConnectInfo`, [`RequestId`] as an extractor |
 
 pub mod client;

@@ -59,6 +59,7 @@
 //! | feature         | default? | what it does                                                                       |
 //! |-----------------|----------|------------------------------------------------------------------------------------|
 //! | `http`          | no       | implements [`HeaderSource`] and [`HeaderSink`] for `http::HeaderMap`                |
+//! | `jaeger`        | no       | the [`jaeger`](crate) module: Jaeger `uber-trace-id` as `Format::Jaeger`            |
 //! | `opentelemetry` | no       | the `otel` module: `TextMapPropagator` for W3C Trace Context, B3 and W3C Baggage    |
 
 #![forbid(unsafe_code)]
@@ -68,6 +69,9 @@ pub mod b3;
 pub mod baggage;
 mod headers;
 mod ids;
+#[cfg(feature = "jaeger")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jaeger")))]
+pub mod jaeger;
 #[cfg(feature = "opentelemetry")]
 #[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
 pub mod otel;

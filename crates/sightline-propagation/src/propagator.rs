@@ -29,6 +29,9 @@ pub enum Format {
     /// B3 multi-header: `x-b3-traceid`, `x-b3-spanid`, `x-b3-parentspanid`, `x-b3-sampled`,
     /// `x-b3-flags`.
     B3Multi,
+    /// Jaeger's `uber-trace-id` (feature `jaeger`).
+    #[cfg(feature = "jaeger")]
+    Jaeger,
 }
 
 /// A trace context received from the caller.
@@ -64,6 +67,8 @@ pub struct ExtractErrors {
     pub baggage: bool,
     /// A B3 header (single or multi) was present but invalid.
     pub b3: bool,
+    /// `uber-trace-id` was present but invalid (feature `jaeger`).
+    pub jaeger: bool,
     /// Why `traceparent` was rejected.
     pub traceparent_error: Option<TraceparentError>,
     /// Why the B3 header was rejected.
@@ -75,7 +80,7 @@ pub struct ExtractErrors {
 impl ExtractErrors {
     /// Returns `true` if anything was rejected.
     pub fn any(&self) -> bool {
-        self.traceparent || self.tracestate || self.baggage || self.b3
+        self.traceparent || self.tracestate || self.baggage || self.b3 || self.jaeger
     }
 }
 
@@ -324,6 +329,8 @@ impl Propagator {
                     b3::X_B3_SAMPLED,
                     b3::X_B3_FLAGS,
                 ],
+                #[cfg(feature = "jaeger")]
+                Format::Jaeger => &[crate::jaeger::UBER_TRACE_ID],
             };
             for n in add {
                 if !names.contains(n) {
@@ -353,6 +360,8 @@ impl Propagator {
                 Format::TraceContext => self.extract_w3c(headers, &mut out),
                 Format::B3Single => Self::extract_b3_single(headers, &mut out),
                 Format::B3Multi => Self::extract_b3_multi(headers, &mut out),
+                #[cfg(feature = "jaeger")]
+                Format::Jaeger => Self::extract_jaeger(headers, &mut out),
             };
             if ctx.is_some() {
                 found = ctx;
@@ -476,6 +485,38 @@ impl Propagator {
         Self::b3_result(result, Format::B3Multi, out)
     }
 
+    #[cfg(feature = "jaeger")]
+    fn extract_jaeger<H: HeaderSource + ?Sized>(
+        headers: &H,
+        out: &mut Extracted,
+    ) -> Option<RemoteContext> {
+        let (line, count) = first_line(headers, crate::jaeger::UBER_TRACE_ID);
+        let line = line?;
+        let parsed = if count > 1 {
+            Err(crate::jaeger::JaegerError::FieldCount)
+        } else {
+            crate::jaeger::parse(line)
+        };
+        match parsed {
+            Ok(ctx) => Some(RemoteContext {
+                trace_id: ctx.trace_id,
+                span_id: ctx.span_id,
+                flags: if ctx.is_sampled() {
+                    TraceFlags::SAMPLED
+                } else {
+                    TraceFlags(0)
+                },
+                tracestate: None,
+                format: Format::Jaeger,
+                b3_debug: ctx.is_debug(),
+            }),
+            Err(_) => {
+                out.errors.jaeger = true;
+                None
+            }
+        }
+    }
+
     /// Writes the configured formats and baggage for an outgoing request.
     ///
     /// Nothing trace-related is written when the trace id or span id is invalid (all zeros).
@@ -506,6 +547,26 @@ impl Propagator {
                         } else {
                             b3::encode_multi(&b3, &mut |name, value| headers.set(name, value));
                         }
+                    }
+                    #[cfg(feature = "jaeger")]
+                    Format::Jaeger => {
+                        let mut flags = 0;
+                        if ctx.flags.is_sampled() {
+                            flags |= crate::jaeger::FLAG_SAMPLED;
+                        }
+                        if ctx.b3_debug {
+                            flags |= crate::jaeger::FLAG_DEBUG;
+                        }
+                        let jaeger = crate::jaeger::JaegerContext {
+                            trace_id: ctx.trace_id,
+                            span_id: ctx.span_id,
+                            parent_span_id: None,
+                            flags,
+                        };
+                        headers.set(
+                            crate::jaeger::UBER_TRACE_ID,
+                            crate::jaeger::encode(&jaeger).as_str(),
+                        );
                     }
                 }
             }

@@ -41,6 +41,7 @@
 //! | `prometheus` | yes | Prometheus exposition of the RED metrics |
 //! | `otlp` | yes | OTLP trace export over gRPC |
 //! | `otlp-http` | yes | OTLP trace export over HTTP/protobuf (`OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`) |
+//! | `jaeger` | no | Jaeger's `uber-trace-id` as a propagation format |
 //! | `axum` | yes | [`Sightline::metrics_handler`]; route templates from axum's `MatchedPath` |
 
 mod error;

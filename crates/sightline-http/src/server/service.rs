@@ -281,6 +281,7 @@ fn count_rejections(extracted: &Extracted, headers: &http::HeaderMap) {
         (errors.tracestate, "tracestate"),
         (errors.baggage, "baggage"),
         (errors.b3, "b3"),
+        (errors.jaeger, "uber-trace-id"),
     ] {
         if !rejected {
             continue;

@@ -298,3 +298,40 @@ async fn new_traces_carry_the_random_flag_continued_ones_keep_theirs() {
     let (_, body) = send(&not_random, req("/flags").body(Body::empty()).unwrap()).await;
     assert_eq!(body, "01");
 }
+
+#[tokio::test]
+async fn public_endpoints_link_the_callers_context_instead_of_continuing_it() {
+    let spans = Spans::new();
+    let propagator = sightline_propagation::Propagator::builder()
+        .public_endpoint(true)
+        .build();
+    let app = Router::new()
+        .route("/public", get(|| async { "ok" }))
+        .layer(spans.builder().propagator(propagator).build());
+    let request = req("/public")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .body(Body::empty())
+        .unwrap();
+    send(&app, request).await;
+
+    let span = spans.only();
+    assert_ne!(
+        span.span_context.trace_id().to_string(),
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+        "a new root trace"
+    );
+    assert_eq!(span.parent_span_id, opentelemetry::trace::SpanId::INVALID);
+    let links: Vec<_> = span.links.iter().collect();
+    assert_eq!(links.len(), 1, "the caller's context becomes a link");
+    assert_eq!(
+        links[0].span_context.trace_id().to_string(),
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    assert_eq!(
+        links[0].span_context.span_id().to_string(),
+        "00f067aa0ba902b7"
+    );
+}
