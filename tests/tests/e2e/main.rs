@@ -6,6 +6,7 @@
 mod bad_input;
 mod cardinality;
 mod log_correlation;
+mod logql;
 mod otlp_export;
 mod prometheus_scrape;
 mod support;
