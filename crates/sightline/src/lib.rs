@@ -88,6 +88,7 @@ pub struct SightlineBuilder {
     otlp_timeout: Duration,
     export_interval: Duration,
     log_writer: Option<BoxMakeWriter>,
+    log_buffer_bytes: usize,
     log_filter: Option<String>,
     json_logs: bool,
     prometheus: bool,
@@ -114,6 +115,7 @@ impl Default for SightlineBuilder {
             otlp_timeout: Duration::from_secs(10),
             export_interval: Duration::from_secs(5),
             log_writer: None,
+            log_buffer_bytes: 8 * 1024 * 1024,
             log_filter: None,
             json_logs: true,
             prometheus: cfg!(feature = "prometheus"),
@@ -174,6 +176,16 @@ impl SightlineBuilder {
         W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
     {
         self.log_writer = Some(BoxMakeWriter::new(writer));
+        self
+    }
+
+    /// How many bytes of log lines the default stdout writer may hold while its thread writes
+    /// them out; past it, lines are dropped whole and counted in
+    /// `sightline_logging_dropped_lines_total`, never blocking a request.
+    ///
+    /// Defaults to 8 MiB. Has no effect with [`log_writer`](Self::log_writer).
+    pub fn log_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.log_buffer_bytes = bytes;
         self
     }
 
@@ -257,13 +269,17 @@ impl SightlineBuilder {
         opentelemetry::global::set_tracer_provider(provider.clone());
 
         let mut log_guard = None;
+        let mut log_writer = None;
         if self.json_logs {
             let mut json = sightline_logging::JsonLayer::builder().service_name(&service_name);
             match self.log_writer {
                 Some(writer) => json = json.writer(writer),
                 None => {
-                    let (writer, guard) = sightline_logging::NonBlocking::new(std::io::stdout());
+                    let (writer, guard) = sightline_logging::NonBlocking::builder()
+                        .capacity_bytes(self.log_buffer_bytes)
+                        .build(std::io::stdout());
                     log_guard = Some(guard);
+                    log_writer = Some(writer.clone());
                     json = json.writer(writer);
                 }
             }
@@ -298,7 +314,7 @@ impl SightlineBuilder {
 
         #[cfg(feature = "prometheus")]
         let prometheus = if self.prometheus {
-            Some(prometheus::install()?)
+            Some(prometheus::install(log_writer)?)
         } else {
             None
         };
@@ -415,7 +431,7 @@ impl Sightline {
         self.inner
             .prometheus
             .as_ref()
-            .map(|p| p.handle.render())
+            .map(|p| p.renderer().render())
             .unwrap_or_default()
     }
 
@@ -428,9 +444,9 @@ impl Sightline {
     pub fn metrics_handler<S: Clone + Send + Sync + 'static>(
         &self,
     ) -> axum::routing::MethodRouter<S> {
-        let handle = self.inner.prometheus.as_ref().map(|p| p.handle.clone());
+        let exposition = self.inner.prometheus.as_ref().map(|p| p.renderer());
         axum::routing::get(move || {
-            let body = handle.as_ref().map(|h| h.render()).unwrap_or_default();
+            let body = exposition.as_ref().map(|r| r.render()).unwrap_or_default();
             std::future::ready((
                 [(
                     ::http::header::CONTENT_TYPE,
@@ -466,10 +482,41 @@ mod prometheus {
     /// How often histogram samples are folded into buckets when nobody scrapes.
     const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
+    /// The name of the counter of log lines the non-blocking writer dropped.
+    const DROPPED_LINES: &str = "sightline.logging.dropped_lines";
+
     pub(crate) struct Exposition {
-        pub(crate) handle: PrometheusHandle,
+        renderer: Renderer,
         stop: Arc<AtomicBool>,
         upkeep: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Exposition {
+        pub(crate) fn renderer(&self) -> Renderer {
+            self.renderer.clone()
+        }
+    }
+
+    /// What `/metrics` needs: the exposition handle and the log writer whose drops it reports.
+    #[derive(Clone)]
+    pub(crate) struct Renderer {
+        handle: PrometheusHandle,
+        log_writer: Option<sightline_logging::NonBlocking>,
+    }
+
+    impl Renderer {
+        /// Copies the writer's drop count into its counter (the writer counts with an atomic;
+        /// the count is published here rather than on the logging hot path).
+        fn publish_dropped_lines(&self) {
+            if let Some(writer) = &self.log_writer {
+                metrics::counter!(DROPPED_LINES).absolute(writer.dropped_lines());
+            }
+        }
+
+        pub(crate) fn render(&self) -> String {
+            self.publish_dropped_lines();
+            self.handle.render()
+        }
     }
 
     impl Drop for Exposition {
@@ -482,7 +529,9 @@ mod prometheus {
         }
     }
 
-    pub(crate) fn install() -> Result<Exposition, Error> {
+    pub(crate) fn install(
+        log_writer: Option<sightline_logging::NonBlocking>,
+    ) -> Result<Exposition, Error> {
         let handle = PrometheusBuilder::new()
             .with_recommended_naming(true)
             .set_buckets_for_metric(
@@ -504,25 +553,32 @@ mod prometheus {
             metrics::Unit::Count,
             "Trace context headers that were present but malformed, by header."
         );
+        metrics::describe_counter!(
+            DROPPED_LINES,
+            metrics::Unit::Count,
+            "JSON log lines dropped because the writer's buffer was full."
+        );
+        let renderer = Renderer { handle, log_writer };
 
         // metrics-exporter-prometheus keeps histogram samples until upkeep folds them into
         // buckets; without scrapes and without this thread their memory would grow forever.
         let stop = Arc::new(AtomicBool::new(false));
         let upkeep = {
-            let handle = handle.clone();
+            let renderer = renderer.clone();
             let stop = Arc::clone(&stop);
             std::thread::Builder::new()
                 .name("sightline-metrics-upkeep".into())
                 .spawn(move || {
                     while !stop.load(Ordering::Acquire) {
                         std::thread::park_timeout(UPKEEP_INTERVAL);
-                        handle.run_upkeep();
+                        renderer.publish_dropped_lines();
+                        renderer.handle.run_upkeep();
                     }
                 })
                 .map_err(|e| Error::InvalidConfig(format!("cannot start the upkeep thread: {e}")))?
         };
         Ok(Exposition {
-            handle,
+            renderer,
             stop,
             upkeep: Some(upkeep),
         })
