@@ -23,9 +23,12 @@
 //! |---|---|---|
 //! | `metrics` | yes | `http.server.request.duration` and `http.server.active_requests` through the `metrics` facade |
 //! | `jaeger` | no | Jaeger's `uber-trace-id` as a propagation format |
+//! | `grpc` | no | gRPC middlewares for tonic servers and channels ([`grpc`]) |
 //! | `axum` | yes | route templates from axum's `MatchedPath`, client addresses from `ConnectInfo`, [`RequestId`] as an extractor |
 
 pub mod client;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 pub mod request_id;
 mod semconv;
 pub mod server;

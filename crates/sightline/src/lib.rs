@@ -45,6 +45,8 @@
 //! | `axum` | yes | [`Sightline::metrics_handler`]; route templates from axum's `MatchedPath` |
 
 mod error;
+#[cfg(feature = "otlp-logs")]
+mod otlp_logs;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,6 +67,12 @@ pub use sightline_http::request_id::RequestId;
 pub use sightline_http::server::{ServerLayer, ServerLayerBuilder};
 pub use sightline_logging as logging;
 pub use sightline_propagation as propagation;
+/// The gRPC middlewares ([`Sightline::grpc_server_layer`], [`Sightline::grpc_client_layer`]).
+#[cfg(feature = "grpc")]
+pub use sightline_http::grpc;
+
+#[cfg(feature = "grpc")]
+mod grpc_layers;
 
 /// The name of the instrumentation scope of Sightline's spans.
 pub const INSTRUMENTATION_SCOPE: &str = "sightline";
@@ -91,8 +99,11 @@ pub struct SightlineBuilder {
     log_buffer_bytes: usize,
     log_filter: Option<String>,
     json_logs: bool,
+    otlp_logs: Option<bool>,
     prometheus: bool,
     server: Option<Box<dyn FnOnce(ServerLayerBuilder) -> ServerLayerBuilder>>,
+    #[cfg(feature = "grpc")]
+    grpc: grpc_layers::GrpcConfig,
 }
 
 impl std::fmt::Debug for SightlineBuilder {
@@ -118,8 +129,11 @@ impl Default for SightlineBuilder {
             log_buffer_bytes: 8 * 1024 * 1024,
             log_filter: None,
             json_logs: true,
+            otlp_logs: None,
             prometheus: cfg!(feature = "prometheus"),
             server: None,
+            #[cfg(feature = "grpc")]
+            grpc: Default::default(),
         }
     }
 }
@@ -204,6 +218,35 @@ impl SightlineBuilder {
         self
     }
 
+    /// Whether the `tracing` events that become JSON lines are also exported as OTLP log
+    /// records, with the trace and span ids their JSON lines print (the same filter applies,
+    /// except that events of the exporter's own libraries, `tonic`, `hyper`, `h2`, `tower`,
+    /// `reqwest` and `opentelemetry*`, are never exported, so export cannot feed itself).
+    ///
+    /// Records go to the same endpoint, over the same protocol and with the same timeout and
+    /// export interval as spans (`OTEL_EXPORTER_OTLP_LOGS_ENDPOINT` and
+    /// `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL` are read too), through a batch processor on its own
+    /// thread with a bounded queue: a slow or dead collector loses records, never blocks.
+    ///
+    /// Defaults to on when an OTLP endpoint is configured (here or in the environment) and
+    /// `OTEL_LOGS_EXPORTER` is not `none`. `true` overrides `OTEL_LOGS_EXPORTER=none`, and
+    /// makes [`build`](Self::build) fail when no endpoint is configured, when
+    /// [`json_logs`](Self::json_logs) is off (the bridge is part of the subscriber it
+    /// installs) or when the `otlp-logs` feature is off.
+    ///
+    /// ```
+    /// # fn f() -> Result<(), sightline::Error> {
+    /// // Spans to the collector, logs only to stdout.
+    /// let sightline = sightline::Sightline::builder()
+    ///     .otlp_logs(false)
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn otlp_logs(mut self, enabled: bool) -> Self {
+        self.otlp_logs = Some(enabled);
+        self
+    }
+
     /// Whether to install the Prometheus recorder as the global `metrics` recorder.
     ///
     /// Defaults to `true` with the `prometheus` feature.
@@ -242,7 +285,8 @@ impl SightlineBuilder {
                 version.clone(),
             ));
         }
-        let mut provider = SdkTracerProvider::builder().with_resource(resource.build());
+        let resource = resource.build();
+        let mut provider = SdkTracerProvider::builder().with_resource(resource.clone());
         #[cfg(feature = "otlp")]
         if let Some(exporter) = otlp::span_exporter(
             self.otlp_endpoint.as_deref(),
@@ -267,6 +311,33 @@ impl SightlineBuilder {
         let provider = provider.build();
         let tracer = provider.tracer(INSTRUMENTATION_SCOPE);
         opentelemetry::global::set_tracer_provider(provider.clone());
+
+        #[cfg(feature = "otlp-logs")]
+        let logger_provider = {
+            let on = otlp_logs::enabled(self.otlp_logs, self.otlp_endpoint.as_deref())?;
+            if on && !self.json_logs && self.otlp_logs == Some(true) {
+                return Err(Error::InvalidConfig(
+                    "OTLP logs need the subscriber that `json_logs` installs".into(),
+                ));
+            }
+            if on && self.json_logs {
+                Some(otlp_logs::logger_provider(
+                    resource,
+                    self.otlp_endpoint.as_deref(),
+                    self.otlp_protocol,
+                    self.otlp_timeout,
+                    self.export_interval,
+                )?)
+            } else {
+                None
+            }
+        };
+        #[cfg(not(feature = "otlp-logs"))]
+        if self.otlp_logs == Some(true) {
+            return Err(Error::InvalidConfig(
+                "OTLP logs are switched on but the `otlp-logs` feature is off".into(),
+            ));
+        }
 
         let mut log_guard = None;
         let mut log_writer = None;
@@ -305,10 +376,23 @@ impl SightlineBuilder {
                     })
                     .with_max_level_hint(hint),
                 );
+            // The log bridge sees what passes the same global filter as the JSON lines.
+            #[cfg(feature = "otlp-logs")]
+            let otlp_bridge = logger_provider.as_ref().map(|logs| {
+                otlp_logs::layer(logs).with_filter(
+                    tracing_subscriber::filter::filter_fn(|meta| {
+                        !otlp_logs::excluded(meta.target())
+                    })
+                    .with_max_level_hint(hint),
+                )
+            });
+            #[cfg(not(feature = "otlp-logs"))]
+            let otlp_bridge: Option<tracing_subscriber::layer::Identity> = None;
             let subscriber = tracing_subscriber::registry()
                 .with(filter)
                 .with(json.build())
-                .with(bridge);
+                .with(bridge)
+                .with(otlp_bridge);
             tracing::subscriber::set_global_default(subscriber).map_err(Error::Subscriber)?;
         }
 
@@ -320,6 +404,8 @@ impl SightlineBuilder {
         };
 
         let tracer_for_client = tracer.clone();
+        #[cfg(feature = "grpc")]
+        let grpc = self.grpc.build(tracer.clone());
         let mut server = ServerLayer::builder().tracer(tracer);
         if let Some(configure) = self.server {
             server = configure(server);
@@ -328,7 +414,11 @@ impl SightlineBuilder {
             inner: Arc::new(Inner {
                 service_name,
                 provider,
+                #[cfg(feature = "otlp-logs")]
+                logger_provider,
                 server_layer: server.build(),
+                #[cfg(feature = "grpc")]
+                grpc,
                 client_layer: sightline_http::ClientLayer::builder()
                     .tracer(tracer_for_client)
                     .build(),
@@ -369,7 +459,11 @@ pub struct Sightline {
 struct Inner {
     service_name: String,
     provider: SdkTracerProvider,
+    #[cfg(feature = "otlp-logs")]
+    logger_provider: Option<opentelemetry_sdk::logs::SdkLoggerProvider>,
     server_layer: ServerLayer,
+    #[cfg(feature = "grpc")]
+    grpc: grpc_layers::GrpcLayers,
     client_layer: sightline_http::ClientLayer,
     #[cfg(feature = "prometheus")]
     prometheus: Option<prometheus::Exposition>,
@@ -381,6 +475,10 @@ impl Drop for Inner {
         // A safety net: `Sightline::shutdown` is the reliable way, since the last clone may be
         // dropped where blocking is a problem. A second shutdown is a harmless error.
         let _ = self.provider.shutdown();
+        #[cfg(feature = "otlp-logs")]
+        if let Some(logs) = &self.logger_provider {
+            let _ = logs.shutdown();
+        }
     }
 }
 
@@ -420,9 +518,24 @@ impl Sightline {
         &self.inner.provider
     }
 
-    /// Exports every finished span now. Blocks: call it from `spawn_blocking` in async code.
+    /// The logger provider of the OTLP log bridge, when OTLP logs are exported (see
+    /// [`SightlineBuilder::otlp_logs`]).
+    #[cfg(feature = "otlp-logs")]
+    pub fn logger_provider(&self) -> Option<&opentelemetry_sdk::logs::SdkLoggerProvider> {
+        self.inner.logger_provider.as_ref()
+    }
+
+    /// Exports every finished span and every queued OTLP log record now. Blocks: call it from
+    /// `spawn_blocking` in async code. Both are flushed even if one fails; the first error is
+    /// returned.
     pub fn force_flush(&self) -> Result<(), opentelemetry_sdk::error::OTelSdkError> {
-        self.inner.provider.force_flush()
+        let spans = self.inner.provider.force_flush();
+        #[cfg(feature = "otlp-logs")]
+        if let Some(logs) = &self.inner.logger_provider {
+            let logs = logs.force_flush();
+            return spans.and(logs);
+        }
+        spans
     }
 
     /// The Prometheus text exposition of every metric, as `/metrics` serves it.
@@ -457,7 +570,8 @@ impl Sightline {
         })
     }
 
-    /// Exports every span still queued and stops span export; later spans are dropped.
+    /// Exports every span and OTLP log record still queued and stops export; later spans and
+    /// records are dropped. Both are shut down even if one fails; the first error is returned.
     ///
     /// Call it once when the service stops. It blocks for at most the export timeout: from
     /// async code, call it in `spawn_blocking` while the runtime is still running (the gRPC
@@ -469,7 +583,13 @@ impl Sightline {
     /// # }
     /// ```
     pub fn shutdown(&self) -> Result<(), opentelemetry_sdk::error::OTelSdkError> {
-        self.inner.provider.shutdown()
+        let spans = self.inner.provider.shutdown();
+        #[cfg(feature = "otlp-logs")]
+        if let Some(logs) = &self.inner.logger_provider {
+            let logs = logs.shutdown();
+            return spans.and(logs);
+        }
+        spans
     }
 }
 
@@ -529,10 +649,37 @@ mod prometheus {
         }
     }
 
+    /// The RPC histograms' buckets: durations as for HTTP, message counts in powers of two.
+    #[cfg(feature = "grpc")]
+    fn grpc_buckets(builder: PrometheusBuilder) -> Result<PrometheusBuilder, Error> {
+        use sightline_http::grpc::{
+            RPC_CLIENT_CALL_DURATION, RPC_CLIENT_RESPONSES_PER_RPC, RPC_SERVER_CALL_DURATION,
+            RPC_SERVER_REQUESTS_PER_RPC, RPC_SERVER_RESPONSES_PER_RPC,
+        };
+        const MESSAGE_BUCKETS: [f64; 11] =
+            [0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0];
+        let mut builder = builder;
+        for name in [RPC_SERVER_CALL_DURATION, RPC_CLIENT_CALL_DURATION] {
+            builder = builder
+                .set_buckets_for_metric(Matcher::Full(name.to_owned()), &DURATION_BUCKETS)
+                .map_err(Error::MetricsRecorder)?;
+        }
+        for name in [
+            RPC_SERVER_REQUESTS_PER_RPC,
+            RPC_SERVER_RESPONSES_PER_RPC,
+            RPC_CLIENT_RESPONSES_PER_RPC,
+        ] {
+            builder = builder
+                .set_buckets_for_metric(Matcher::Full(name.to_owned()), &MESSAGE_BUCKETS)
+                .map_err(Error::MetricsRecorder)?;
+        }
+        Ok(builder)
+    }
+
     pub(crate) fn install(
         log_writer: Option<sightline_logging::NonBlocking>,
     ) -> Result<Exposition, Error> {
-        let handle = PrometheusBuilder::new()
+        let builder = PrometheusBuilder::new()
             .with_recommended_naming(true)
             .set_buckets_for_metric(
                 Matcher::Full(HTTP_SERVER_REQUEST_DURATION.to_owned()),
@@ -543,11 +690,16 @@ mod prometheus {
                 Matcher::Full(sightline_http::client::HTTP_CLIENT_REQUEST_DURATION.to_owned()),
                 &DURATION_BUCKETS,
             )
-            .map_err(Error::MetricsRecorder)?
+            .map_err(Error::MetricsRecorder)?;
+        #[cfg(feature = "grpc")]
+        let builder = grpc_buckets(builder)?;
+        let handle = builder
             .install_recorder()
             .map_err(Error::MetricsRecorder)?;
         sightline_http::server::describe_server_metrics();
         sightline_http::client::describe_client_metrics();
+        #[cfg(feature = "grpc")]
+        sightline_http::grpc::describe_grpc_metrics();
         metrics::describe_counter!(
             "sightline.propagation.rejected",
             metrics::Unit::Count,
@@ -590,16 +742,20 @@ mod otlp {
     use super::*;
     use opentelemetry_otlp::{SpanExporter, WithExportConfig as _};
 
-    fn env(name: &str) -> Option<String> {
+    pub(crate) fn env(name: &str) -> Option<String> {
         std::env::var(name).ok().filter(|v| !v.trim().is_empty())
     }
 
-    fn protocol(configured: Option<OtlpProtocol>) -> Result<OtlpProtocol, Error> {
+    /// The configured protocol, else the signal's variable (`signal_var`), else
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`, else gRPC.
+    pub(crate) fn protocol(
+        configured: Option<OtlpProtocol>,
+        signal_var: &str,
+    ) -> Result<OtlpProtocol, Error> {
         if let Some(protocol) = configured {
             return Ok(protocol);
         }
-        let var = env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-            .or_else(|| env("OTEL_EXPORTER_OTLP_PROTOCOL"));
+        let var = env(signal_var).or_else(|| env("OTEL_EXPORTER_OTLP_PROTOCOL"));
         match var.as_deref() {
             None | Some("grpc") => Ok(OtlpProtocol::Grpc),
             Some("http/protobuf") => Ok(OtlpProtocol::HttpProtobuf),
@@ -620,7 +776,7 @@ mod otlp {
         if endpoint.is_none() && !from_env {
             return Ok(None);
         }
-        let exporter = match protocol(protocol_config)? {
+        let exporter = match protocol(protocol_config, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")? {
             OtlpProtocol::Grpc => {
                 let mut builder = SpanExporter::builder().with_tonic().with_timeout(timeout);
                 if let Some(endpoint) = endpoint {

@@ -103,8 +103,8 @@ mod future;
 mod layer;
 #[cfg(feature = "metrics")]
 mod metrics;
-mod service;
-mod state;
+pub(crate) mod service;
+pub(crate) mod state;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;

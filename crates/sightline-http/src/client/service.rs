@@ -97,7 +97,7 @@ where
             Some(span) => span.span_context().clone(),
             None => parent.span().span_context().clone(),
         };
-        inject(shared, &span_context, parent.get::<Baggage>(), &mut req);
+        inject_headers(&shared.propagator, &span_context, parent.get::<Baggage>(), req.headers_mut());
 
         if let Some(name) = &shared.request_id_header
             && !req.headers().contains_key(name)
@@ -121,11 +121,11 @@ where
 }
 
 /// Writes the configured trace-context formats and the baggage into the request headers.
-fn inject<B>(
-    shared: &Shared,
+pub(crate) fn inject_headers(
+    propagator: &sightline_propagation::Propagator,
     span_context: &SpanContext,
     baggage: Option<&Baggage>,
-    req: &mut Request<B>,
+    headers: &mut http::HeaderMap,
 ) {
     if !span_context.is_valid() && baggage.is_none() {
         return;
@@ -144,7 +144,7 @@ fn inject<B>(
         baggage,
         b3_debug: false,
     };
-    shared.propagator.inject(&ctx, req.headers_mut());
+    propagator.inject(&ctx, headers);
 }
 
 /// The upstream of a call: `server.address`, `server.port` and the parts of `url.full`.

@@ -53,7 +53,7 @@ mod layer;
 pub(crate) mod metrics;
 pub(crate) mod query;
 pub(crate) mod route;
-mod service;
+pub(crate) mod service;
 mod state;
 
 pub use body::ResponseBody;

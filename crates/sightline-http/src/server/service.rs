@@ -125,7 +125,7 @@ impl<S> Server<S> {
     }
 }
 
-fn client_addr<B>(req: &Request<B>) -> Option<std::net::SocketAddr> {
+pub(crate) fn client_addr<B>(req: &Request<B>) -> Option<std::net::SocketAddr> {
     #[cfg(feature = "axum")]
     if let Some(info) = req
         .extensions()
@@ -219,7 +219,7 @@ fn start_spans<B>(state: &mut RequestState, req: &mut Request<B>) {
 }
 
 /// The `tracing` span of a request: the IDs every log line of the request carries.
-fn request_span(
+pub(crate) fn request_span(
     ids: Option<&SpanContext>,
     request_id: Option<&request_id::RequestId>,
 ) -> tracing::Span {
@@ -251,13 +251,13 @@ fn request_span(
 const HEX: [u8; 16] = *b"0123456789abcdef";
 
 /// The W3C Trace Context Level 2 `random` trace flag.
-const RANDOM_FLAG: u8 = 0x02;
+pub(crate) const RANDOM_FLAG: u8 = 0x02;
 
-fn ascii(bytes: &[u8]) -> &str {
+pub(crate) fn ascii(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).unwrap_or_default()
 }
 
-fn remote_span_context(remote: &RemoteContext) -> SpanContext {
+pub(crate) fn remote_span_context(remote: &RemoteContext) -> SpanContext {
     let trace_state = remote
         .tracestate
         .as_ref()
@@ -274,7 +274,7 @@ fn remote_span_context(remote: &RemoteContext) -> SpanContext {
 
 /// Counts and logs (at DEBUG, value escaped by the log formatter) headers that were present
 /// but rejected.
-fn count_rejections(extracted: &Extracted, headers: &http::HeaderMap) {
+pub(crate) fn count_rejections(extracted: &Extracted, headers: &http::HeaderMap) {
     let errors = &extracted.errors;
     for (rejected, header) in [
         (errors.traceparent, "traceparent"),
@@ -369,7 +369,7 @@ fn server_authority<B>(req: &Request<B>) -> Option<(&str, Option<u16>)> {
 }
 
 /// Splits `host[:port]` or `[v6]:port`; `None` for an empty host.
-fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
+pub(crate) fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
     // Userinfo is never recorded.
     let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {

@@ -1,0 +1,224 @@
+//! What a call carries from its start to the end of its response stream, and the one place
+//! where it ends. Shared by the server and client middlewares.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime};
+
+use http::HeaderValue;
+use opentelemetry::global::BoxedSpan;
+use opentelemetry::trace::{Span as _, Status};
+use opentelemetry::{Context, KeyValue};
+
+use super::Shared;
+use super::code::Code;
+use super::method::{MethodInfo, Resolved};
+use crate::request_id::RequestId;
+
+/// How a call ended, before its status is known.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Outcome {
+    /// The response stream reached its end (with or without a status).
+    Completed,
+    /// The inner service or the response body returned an error; the code it stands for.
+    Failed(Code),
+    /// The future or body was dropped before the end: the caller went away or cancelled.
+    Cancelled,
+}
+
+/// Bytes and messages of the request stream, counted by the request body wrapper (which the
+/// inner service owns) and read when the call ends.
+#[derive(Default)]
+pub(crate) struct RequestCounters {
+    pub(crate) bytes: AtomicU64,
+    pub(crate) messages: AtomicU64,
+}
+
+/// Per-call state, moved from the [`ResponseFuture`](super::ResponseFuture) into the
+/// [`ResponseBody`](super::ResponseBody). Dropping it unfinished ends the call as cancelled,
+/// so no path leaks a span or an in-flight gauge.
+pub(crate) struct CallState {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) start: Instant,
+    pub(crate) method: Resolved,
+    pub(crate) health_check: bool,
+    pub(crate) otel_span: Option<BoxedSpan>,
+    /// The call's span as an OpenTelemetry context, attached while the inner service runs.
+    pub(crate) otel_cx: Option<Context>,
+    pub(crate) span: tracing::Span,
+    pub(crate) request_id: Option<RequestId>,
+    pub(crate) client_addr: Option<SocketAddr>,
+    pub(crate) user_agent: Option<HeaderValue>,
+    pub(crate) request: Option<Arc<RequestCounters>>,
+    /// The status, once the response head (trailers-only) or trailers told it.
+    pub(crate) code: Option<Code>,
+    pub(crate) response_bytes: u64,
+    pub(crate) response_messages: super::body::MessageCounter,
+    /// Whether the in-flight gauge went up for this call.
+    pub(crate) counted_active: bool,
+    /// The method whose in-flight gauge went up (`None`: `_OTHER`).
+    pub(crate) active_at_start: Option<Arc<MethodInfo>>,
+    /// Whether the span got its method attributes at the start.
+    pub(crate) method_recorded: bool,
+    pub(crate) finished: bool,
+}
+
+impl CallState {
+    /// Ends the call: metrics, span, access log. Runs at most once.
+    pub(crate) fn finish(&mut self, outcome: Outcome) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        let elapsed = self.start.elapsed();
+        let shared = Arc::clone(&self.shared);
+        let code = match outcome {
+            Outcome::Completed => self.code.unwrap_or(Code::Unknown),
+            Outcome::Failed(code) => self.code.unwrap_or(code),
+            Outcome::Cancelled => Code::Cancelled,
+        };
+        let error = shared.error_codes.contains(code);
+
+        // A method first seen in this call is recognised unless the server did not know it.
+        if let Resolved::Pending(name) = &self.method {
+            self.method = shared.methods.settle(name, code == Code::Unimplemented);
+        }
+        let info: &MethodInfo = match &self.method {
+            Resolved::Known(info) => info,
+            _ => shared.methods.other(),
+        };
+
+        #[cfg(feature = "metrics")]
+        if let Some(style) = &shared.metrics {
+            if self.counted_active {
+                // The gauge went up under the method known at the start.
+                style.active(self.active_method()).decrement(1.0);
+            }
+            let messages = shared.message_counts.then(|| {
+                let requests = self
+                    .request
+                    .as_ref()
+                    .map_or(0, |r| r.messages.load(Ordering::Relaxed));
+                (requests, self.response_messages.count)
+            });
+            style.record(info, code, error, elapsed.as_secs_f64(), messages);
+        }
+
+        if let Some(mut span) = self.otel_span.take() {
+            if info.is_other() {
+                span.update_name(std::borrow::Cow::Borrowed("grpc"));
+            }
+            if !self.method_recorded {
+                for attr in method_attributes(&shared, info, &self.method) {
+                    span.set_attribute(attr);
+                }
+            }
+            if shared.legacy_semconv {
+                span.set_attribute(KeyValue::new("rpc.grpc.status_code", i64::from(code.as_i32())));
+            } else {
+                span.set_attribute(KeyValue::new("rpc.response.status_code", code.as_str()));
+            }
+            if error {
+                span.set_attribute(KeyValue::new("error.type", code.as_str()));
+                span.set_status(Status::error(""));
+            }
+            span.end_with_timestamp(SystemTime::now());
+        }
+
+        if shared.access_log && !self.health_check {
+            self.log_access(info, code, error, elapsed.as_micros() as f64 / 1e3);
+        }
+    }
+
+    /// The method whose gauge went up when the call started (a pending method counts as
+    /// `_OTHER` until it is recognised, so the gauge adds no series for unknown names).
+    #[cfg(feature = "metrics")]
+    fn active_method(&self) -> &MethodInfo {
+        match &self.active_at_start {
+            Some(info) => info,
+            None => self.shared.methods.other(),
+        }
+    }
+
+    fn log_access(&self, info: &MethodInfo, code: Code, error: bool, duration_ms: f64) {
+        let rpc_method = info.rpc_method;
+        let requested = self.method.requested();
+        let method_original = info.is_other().then_some(requested);
+        let status = code.as_str();
+        let error_type = error.then_some(status);
+        let request_bytes = self
+            .request
+            .as_ref()
+            .map(|r| r.bytes.load(Ordering::Relaxed));
+        let response_bytes = self.response_bytes;
+        let client = self
+            .client_addr
+            .as_ref()
+            .map(|a| tracing::field::display(a.ip()));
+        let user_agent = self.user_agent.as_ref().and_then(|ua| ua.to_str().ok());
+        macro_rules! access {
+            ($level:expr) => {
+                tracing::event!(
+                    target: "sightline_http::access",
+                    parent: &self.span,
+                    $level,
+                    rpc.system.name = "grpc",
+                    rpc.method = rpc_method,
+                    rpc.method_original = method_original,
+                    rpc.response.status_code = status,
+                    duration_ms,
+                    rpc.request.body.size = request_bytes,
+                    rpc.response.body.size = response_bytes,
+                    client.address = client,
+                    user_agent.original = user_agent,
+                    error.type = error_type,
+                    "call completed"
+                )
+            };
+        }
+        match code {
+            Code::Ok => access!(tracing::Level::INFO),
+            _ if error => access!(tracing::Level::ERROR),
+            _ => access!(tracing::Level::WARN),
+        }
+    }
+}
+
+impl Drop for CallState {
+    fn drop(&mut self) {
+        self.finish(Outcome::Cancelled);
+    }
+}
+
+/// The method attributes of a span: `rpc.method` (and `rpc.method_original` for an
+/// unrecognised method on the server), or the pre-1.38 `rpc.service` and `rpc.method`.
+pub(crate) fn method_attributes(
+    shared: &Shared,
+    info: &MethodInfo,
+    resolved: &Resolved,
+) -> Vec<KeyValue> {
+    let mut attrs = Vec::with_capacity(2);
+    if shared.legacy_semconv {
+        if info.is_other() {
+            // The old conventions had no `_OTHER`: the service and method as asked.
+            let (service, method) = resolved
+                .requested()
+                .split_once('/')
+                .unwrap_or((resolved.requested(), ""));
+            attrs.push(KeyValue::new("rpc.service", service.to_owned()));
+            attrs.push(KeyValue::new("rpc.method", method.to_owned()));
+        } else {
+            attrs.push(KeyValue::new("rpc.service", info.service));
+            attrs.push(KeyValue::new("rpc.method", info.short_method));
+        }
+    } else {
+        attrs.push(KeyValue::new("rpc.method", info.rpc_method));
+        if info.is_other() && shared.server {
+            attrs.push(KeyValue::new(
+                "rpc.method_original",
+                resolved.requested().to_owned(),
+            ));
+        }
+    }
+    attrs
+}

@@ -1,0 +1,326 @@
+//! The OTLP log bridge: `tracing` events as OpenTelemetry log records, carrying the trace and
+//! span ids that the JSON line of the same event prints.
+//!
+//! `opentelemetry-appender-tracing` makes the records; the SDK fills a record's trace context
+//! from the current OpenTelemetry context. That context is not what the JSON lines read: they
+//! take the `trace_id`, `span_id` and `trace_flags` fields of the nearest `tracing` span that
+//! recorded each, and the access-log event is emitted when the response body ends, outside the
+//! context the middleware attaches. So [`Correlated`] reads the same span fields, and makes
+//! them the current context while the appender handles the event
+//! (docs/adr/0004-otlp-log-bridge.md).
+
+use std::fmt::{self, Write as _};
+use std::time::Duration;
+
+use opentelemetry::Context;
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId};
+use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
+use tracing_core::field::{Field, Visit};
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::{Event, Subscriber};
+use tracing_subscriber::layer::{Context as LayerContext, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::otlp::env;
+use crate::{Error, OtlpProtocol};
+
+/// Targets whose events never reach the bridge: the libraries the OTLP exporters themselves
+/// run on (and every `opentelemetry*` crate). Their events, exported, would make more of them
+/// (a feedback loop); the SDK suppresses only what runs on its own export thread, not the
+/// tasks tonic spawns.
+pub(crate) const EXCLUDED_TARGETS: &[&str] =
+    &["tonic", "h2", "hyper", "hyper_util", "tower", "reqwest"];
+
+/// Whether `target` is one of [`EXCLUDED_TARGETS`] or a module of one.
+pub(crate) fn excluded(target: &str) -> bool {
+    target.starts_with("opentelemetry")
+        || EXCLUDED_TARGETS.iter().any(|t| {
+            target
+                .strip_prefix(t)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
+}
+
+/// Whether OTLP logs are exported, from the builder's switch, `OTEL_LOGS_EXPORTER` and the
+/// endpoint configuration. `Err` when they are switched on with no endpoint anywhere.
+pub(crate) fn enabled(configured: Option<bool>, endpoint: Option<&str>) -> Result<bool, Error> {
+    let has_endpoint = endpoint.is_some()
+        || env("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT").is_some()
+        || env("OTEL_EXPORTER_OTLP_ENDPOINT").is_some();
+    match configured {
+        Some(false) => Ok(false),
+        Some(true) if !has_endpoint => Err(Error::InvalidConfig(
+            "OTLP logs are switched on but no OTLP endpoint is configured".into(),
+        )),
+        Some(true) => Ok(true),
+        None => Ok(has_endpoint
+            && !env("OTEL_LOGS_EXPORTER").is_some_and(|v| v.trim().eq_ignore_ascii_case("none"))),
+    }
+}
+
+/// The logger provider: an OTLP exporter behind a batch processor on its own thread.
+pub(crate) fn logger_provider(
+    resource: Resource,
+    endpoint: Option<&str>,
+    protocol: Option<OtlpProtocol>,
+    timeout: Duration,
+    export_interval: Duration,
+) -> Result<SdkLoggerProvider, Error> {
+    use opentelemetry_otlp::{LogExporter, WithExportConfig as _};
+    use opentelemetry_sdk::logs::{BatchConfigBuilder, BatchLogProcessor};
+
+    let protocol = crate::otlp::protocol(protocol, "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL")?;
+    let exporter = match protocol {
+        OtlpProtocol::Grpc => {
+            let mut builder = LogExporter::builder().with_tonic().with_timeout(timeout);
+            if let Some(endpoint) = endpoint {
+                builder = builder.with_endpoint(endpoint);
+            }
+            builder.build()
+        }
+        #[cfg(feature = "otlp-http")]
+        OtlpProtocol::HttpProtobuf => {
+            let mut builder = LogExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_timeout(timeout);
+            if let Some(endpoint) = endpoint {
+                let base = endpoint.trim_end_matches('/');
+                builder = builder.with_endpoint(format!("{base}/v1/logs"));
+            }
+            builder.build()
+        }
+        #[cfg(not(feature = "otlp-http"))]
+        OtlpProtocol::HttpProtobuf => {
+            return Err(Error::InvalidConfig(
+                "OTLP over HTTP needs the `otlp-http` feature".into(),
+            ));
+        }
+    }
+    .map_err(Error::Exporter)?;
+    // The batch processor's queue is bounded (2048 records): `emit` only enqueues, and a full
+    // queue drops the record, so a slow or dead collector never blocks the caller.
+    let processor = BatchLogProcessor::builder(exporter)
+        .with_batch_config(
+            BatchConfigBuilder::default()
+                .with_scheduled_delay(export_interval)
+                .build(),
+        )
+        .build();
+    Ok(SdkLoggerProvider::builder()
+        .with_resource(resource)
+        .with_log_processor(processor)
+        .build())
+}
+
+/// The bridge layer for `provider`, correlated with the JSON lines.
+pub(crate) fn layer(provider: &SdkLoggerProvider) -> Correlated {
+    Correlated {
+        inner: OpenTelemetryTracingBridge::new(provider),
+    }
+}
+
+/// `opentelemetry-appender-tracing`'s layer, with the trace context taken from the span fields
+/// the JSON lines print.
+pub(crate) struct Correlated {
+    inner: OpenTelemetryTracingBridge<SdkLoggerProvider, SdkLogger>,
+}
+
+/// The ids a span recorded as `trace_id`, `span_id` and `trace_flags` fields (the names
+/// `sightline-logging` reads by default), parsed. Stored in the span's extensions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct SpanIds {
+    trace_id: Option<[u8; 16]>,
+    span_id: Option<[u8; 8]>,
+    trace_flags: Option<u8>,
+}
+
+impl SpanIds {
+    fn is_empty(&self) -> bool {
+        *self == SpanIds::default()
+    }
+
+    /// Fills what `self` lacks from `outer`: each id comes from the nearest span that has it,
+    /// as in the JSON lines.
+    fn fill_from(&mut self, outer: &SpanIds) {
+        self.trace_id = self.trace_id.or(outer.trace_id);
+        self.span_id = self.span_id.or(outer.span_id);
+        self.trace_flags = self.trace_flags.or(outer.trace_flags);
+    }
+
+    fn is_complete(&self) -> bool {
+        self.trace_id.is_some() && self.span_id.is_some() && self.trace_flags.is_some()
+    }
+
+    fn span_context(&self) -> Option<SpanContext> {
+        Some(SpanContext::new(
+            TraceId::from_bytes(self.trace_id?),
+            SpanId::from_bytes(self.span_id?),
+            TraceFlags::new(self.trace_flags.unwrap_or(0)),
+            true,
+            Default::default(),
+        ))
+    }
+}
+
+/// The text of one id field, formatted on the stack: a valid id is at most 32 characters, and
+/// a longer value is not an id.
+#[derive(Default)]
+struct IdText {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl fmt::Write for IdText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        let slot = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
+        slot.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Reads the id fields into `ids`; `touched` tells whether there was one.
+struct IdVisitor<'a> {
+    ids: &'a mut SpanIds,
+    touched: bool,
+}
+
+impl IdVisitor<'_> {
+    fn text(&mut self, field: &Field, text: &[u8]) {
+        use sightline_propagation::{SpanId, TraceId};
+        self.touched |= is_id_field(field);
+        match field.name() {
+            "trace_id" => self.ids.trace_id = TraceId::from_hex(text).map(|id| id.0),
+            "span_id" => self.ids.span_id = SpanId::from_hex(text).map(|id| id.0),
+            "trace_flags" => self.ids.trace_flags = parse_flags(text),
+            _ => {}
+        }
+    }
+}
+
+fn is_id_field(field: &Field) -> bool {
+    matches!(field.name(), "trace_id" | "span_id" | "trace_flags")
+}
+
+/// Two lowercase hex digits, as the middleware records them.
+fn parse_flags(text: &[u8]) -> Option<u8> {
+    let digit = |b: u8| match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
+    };
+    match text {
+        [hi, lo] => Some(digit(*hi)? << 4 | digit(*lo)?),
+        _ => None,
+    }
+}
+
+impl Visit for IdVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.text(field, value.as_bytes());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if !is_id_field(field) {
+            return;
+        }
+        // `%value` fields arrive here, formatted through `Display`.
+        let mut text = IdText::default();
+        let parsed = write!(text, "{value:?}").is_ok();
+        self.text(field, if parsed { &text.buf[..text.len] } else { b"" });
+    }
+}
+
+impl<S> Layer<S> for Correlated
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
+        if !attrs.fields().iter().any(|f| is_id_field(&f)) {
+            return;
+        }
+        let mut ids = SpanIds::default();
+        attrs.record(&mut IdVisitor {
+            ids: &mut ids,
+            touched: false,
+        });
+        if let (false, Some(span)) = (ids.is_empty(), ctx.span(id)) {
+            span.extensions_mut().insert(ids);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: LayerContext<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let mut ext = span.extensions_mut();
+        let mut ids = ext.get_mut::<SpanIds>().copied().unwrap_or_default();
+        let mut visitor = IdVisitor {
+            ids: &mut ids,
+            touched: false,
+        };
+        values.record(&mut visitor);
+        if visitor.touched {
+            ext.replace(ids);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
+        let mut ids = SpanIds::default();
+        if let Some(scope) = ctx.event_scope(event) {
+            for span in scope {
+                if let Some(found) = span.extensions().get::<SpanIds>() {
+                    ids.fill_from(found);
+                }
+                if ids.is_complete() {
+                    break;
+                }
+            }
+        }
+        match ids.span_context() {
+            Some(span_context) => {
+                // Built on the current context, so that the SDK's "telemetry suppressed" flag
+                // (set while it exports) is kept.
+                let _attached = Context::current()
+                    .with_remote_span_context(span_context)
+                    .attach();
+                self.inner.on_event(event, ctx);
+            }
+            None => self.inner.on_event(event, ctx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excluded_targets() {
+        for t in [
+            "hyper",
+            "hyper::proto::h1",
+            "h2::codec",
+            "tonic",
+            "opentelemetry_sdk",
+            "opentelemetry-otlp",
+        ] {
+            assert!(excluded(t), "{t}");
+        }
+        assert!(!excluded("hyperion"));
+        assert!(!excluded("sightline_http::access"));
+    }
+
+    #[test]
+    fn flags() {
+        assert_eq!(parse_flags(b"01"), Some(1));
+        assert_eq!(parse_flags(b"ff"), Some(255));
+        assert_eq!(parse_flags(b"FF"), None);
+        assert_eq!(parse_flags(b"1"), None);
+        assert_eq!(parse_flags(b"001"), None);
+    }
+}
