@@ -25,7 +25,9 @@ impl MessageCounter {
     pub(crate) fn feed(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             if self.payload_left > 0 {
-                let skip = bytes.len().min(usize::try_from(self.payload_left).unwrap_or(usize::MAX));
+                let skip = bytes
+                    .len()
+                    .min(usize::try_from(self.payload_left).unwrap_or(usize::MAX));
                 self.payload_left -= skip as u64;
                 bytes = &bytes[skip..];
                 continue;

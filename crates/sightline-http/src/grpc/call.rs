@@ -114,7 +114,10 @@ impl CallState {
                 }
             }
             if shared.legacy_semconv {
-                span.set_attribute(KeyValue::new("rpc.grpc.status_code", i64::from(code.as_i32())));
+                span.set_attribute(KeyValue::new(
+                    "rpc.grpc.status_code",
+                    i64::from(code.as_i32()),
+                ));
             } else {
                 span.set_attribute(KeyValue::new("rpc.response.status_code", code.as_str()));
             }

@@ -213,6 +213,10 @@ mod tests {
         assert!(!CodeSet::SERVER_ERRORS.contains(Code::Cancelled));
         assert!(CodeSet::ALL_ERRORS.contains(Code::NotFound));
         assert!(!CodeSet::ALL_ERRORS.contains(Code::Ok));
-        assert!(!CodeSet::ALL_ERRORS.without(Code::NotFound).contains(Code::NotFound));
+        assert!(
+            !CodeSet::ALL_ERRORS
+                .without(Code::NotFound)
+                .contains(Code::NotFound)
+        );
     }
 }

@@ -71,8 +71,7 @@ where
                 // A trailers-only response carries its status in the head; a non-200 HTTP
                 // status stands for a gRPC code of its own.
                 state.code = Code::from_headers(&parts.headers).or_else(|| {
-                    (parts.status != StatusCode::OK)
-                        .then(|| Code::from_http_status(parts.status))
+                    (parts.status != StatusCode::OK).then(|| Code::from_http_status(parts.status))
                 });
                 if state.shared.server
                     && let (Some(name), Some(id)) =

@@ -125,10 +125,7 @@ impl MethodTable {
     }
 
     fn intern(&self, name: &str) -> Resolved {
-        let mut methods = self
-            .methods
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut methods = self.methods.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(info) = methods.get(name) {
             return Resolved::Known(Arc::clone(info));
         }
@@ -185,7 +182,10 @@ mod tests {
             panic!("first sight is pending");
         };
         assert!(matches!(table.settle(&name, true), Resolved::Other(_)));
-        assert!(matches!(table.resolve("/a.B/C", false), Resolved::Pending(_)));
+        assert!(matches!(
+            table.resolve("/a.B/C", false),
+            Resolved::Pending(_)
+        ));
         let Resolved::Known(info) = table.settle(&name, false) else {
             panic!("interned");
         };
@@ -202,7 +202,10 @@ mod tests {
         assert!(matches!(table.resolve("/a.B/C", false), Resolved::Known(_)));
         assert!(matches!(table.resolve("/x.Y/Z", false), Resolved::Known(_)));
         assert!(matches!(table.resolve("/x.Y/W", false), Resolved::Other(_)));
-        assert!(matches!(table.resolve("/a.BC/D", false), Resolved::Other(_)));
+        assert!(matches!(
+            table.resolve("/a.BC/D", false),
+            Resolved::Other(_)
+        ));
         assert!(matches!(table.resolve("/nope", false), Resolved::Other(_)));
     }
 
@@ -212,7 +215,10 @@ mod tests {
         for i in 0..MAX_METHODS + 10 {
             let _ = table.resolve(&format!("/s.S/M{i}"), true);
         }
-        assert!(matches!(table.resolve("/s.S/New", true), Resolved::Other(_)));
+        assert!(matches!(
+            table.resolve("/s.S/New", true),
+            Resolved::Other(_)
+        ));
         assert!(table.other().is_other());
     }
 }

@@ -1,0 +1,661 @@
+//! The gRPC middlewares driven in-process against services that answer the way a gRPC server
+//! does on the wire (data frames, then `grpc-status` in trailers, or a trailers-only head):
+//! spans through the SDK's in-memory exporter, metrics through a real Prometheus recorder.
+//! Real tonic clients and servers are exercised by the `sightline-tests` grpc suite.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, Response};
+use http_body::Frame;
+use http_body_util::BodyExt as _;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use opentelemetry::trace::{SpanKind, Status, TracerProvider as _};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use sightline_http::grpc::{
+    Code, CodeSet, GrpcClientLayer, GrpcServerLayer, GrpcServerLayerBuilder,
+    RPC_SERVER_CALL_DURATION,
+};
+use sightline_http::server::DURATION_BUCKETS;
+use tower::{Layer as _, Service as _, ServiceExt as _};
+
+fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let handle = PrometheusBuilder::new()
+            .with_recommended_naming(true)
+            .set_buckets_for_metric(
+                Matcher::Full(RPC_SERVER_CALL_DURATION.into()),
+                &DURATION_BUCKETS,
+            )
+            .expect("buckets")
+            .install_recorder()
+            .expect("no other recorder in this test binary");
+        sightline_http::grpc::describe_grpc_metrics();
+        handle
+    })
+}
+
+/// The value of one Prometheus sample line, if present.
+fn sample(name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let text = prometheus().render();
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.rsplit_once(' '))
+        .find(|(series, _)| {
+            series.starts_with(&format!("{name}{{"))
+                && labels
+                    .iter()
+                    .all(|(k, v)| series.contains(&format!("{k}=\"{v}\"")))
+        })
+        .and_then(|(_, value)| value.parse().ok())
+}
+
+struct Spans {
+    provider: SdkTracerProvider,
+    exporter: InMemorySpanExporter,
+}
+
+impl Spans {
+    fn new() -> Self {
+        prometheus();
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        Self { provider, exporter }
+    }
+
+    fn server(&self) -> GrpcServerLayerBuilder {
+        GrpcServerLayer::builder().tracer(self.provider.tracer("test"))
+    }
+
+    fn finished(&self) -> Vec<SpanData> {
+        self.exporter.get_finished_spans().expect("in-memory")
+    }
+
+    fn only(&self) -> SpanData {
+        let spans = self.finished();
+        assert_eq!(spans.len(), 1, "exactly one span: {spans:#?}");
+        spans.into_iter().next().expect("one")
+    }
+}
+
+fn attr(span: &SpanData, key: &str) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.as_str().into_owned())
+}
+
+/// A gRPC response body: `messages` length-prefixed messages, one every `delay`, then
+/// trailers with `grpc-status: code` (unless `code` is `None`).
+struct GrpcBody {
+    messages: usize,
+    delay: Duration,
+    code: Option<Code>,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    done: bool,
+}
+
+impl http_body::Body for GrpcBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        use std::future::Future as _;
+        if self.done {
+            return Poll::Ready(None);
+        }
+        if self.messages == 0 {
+            self.done = true;
+            return Poll::Ready(self.code.map(|code| {
+                let mut trailers = HeaderMap::new();
+                trailers.insert("grpc-status", HeaderValue::from(code.as_i32()));
+                Ok(Frame::trailers(trailers))
+            }));
+        }
+        let delay = self.delay;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(delay)));
+        std::task::ready!(sleep.as_mut().poll(cx));
+        self.sleep = None;
+        self.messages -= 1;
+        // One 3-byte message: flag, length, payload.
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&[
+            0, 0, 0, 0, 3, b'a', b'b', b'c',
+        ])))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
+    }
+}
+
+fn streaming(messages: usize, delay_ms: u64, code: Code) -> Response<GrpcBody> {
+    Response::builder()
+        .header("content-type", "application/grpc")
+        .body(GrpcBody {
+            messages,
+            delay: Duration::from_millis(delay_ms),
+            code: Some(code),
+            sleep: None,
+            done: false,
+        })
+        .expect("response")
+}
+
+/// A trailers-only answer: the status in the head, an empty body.
+fn trailers_only(code: Code) -> Response<GrpcBody> {
+    let mut response = streaming(0, 0, code);
+    response
+        .headers_mut()
+        .insert("grpc-status", HeaderValue::from(code.as_i32()));
+    response.body_mut().done = true;
+    response
+}
+
+fn call(path: &str) -> http::request::Builder {
+    Request::builder()
+        .method("POST")
+        .uri(format!("http://greeter.local:50051{path}"))
+        .version(http::Version::HTTP_2)
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+}
+
+/// Serves every call with `answer`, through `layer`.
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "tests pass a freshly built layer"
+)]
+fn server<F>(
+    layer: GrpcServerLayer,
+    answer: F,
+) -> impl tower::Service<
+    Request<String>,
+    Response = Response<sightline_http::grpc::ResponseBody<GrpcBody>>,
+    Error = Infallible,
+>
+where
+    F: Fn(&str) -> Response<GrpcBody> + Clone + Send + 'static,
+{
+    layer.layer(tower::service_fn(
+        move |req: Request<sightline_http::grpc::RequestBody<String>>| {
+            let answer = answer.clone();
+            async move { Ok::<_, Infallible>(answer(req.uri().path())) }
+        },
+    ))
+}
+
+async fn drain(response: Response<sightline_http::grpc::ResponseBody<GrpcBody>>) -> HeaderMap {
+    let collected = response.into_body().collect().await.expect("infallible");
+    collected.trailers().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn unary_ok_reads_status_from_trailers() {
+    let spans = Spans::new();
+    let mut svc = server(spans.server().build(), |_| streaming(1, 0, Code::Ok));
+    let response = svc
+        .ready()
+        .await
+        .expect("ready")
+        .call(
+            call("/test.unary.Greeter/SayHello")
+                .header("x-request-id", "req-1")
+                .header(
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                )
+                .body(String::new())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    assert_eq!(response.headers()["x-request-id"], "req-1");
+    assert!(
+        spans.finished().is_empty(),
+        "the call is not over at the head"
+    );
+    let trailers = drain(response).await;
+    assert_eq!(trailers["grpc-status"], "0", "trailers pass through");
+
+    let span = spans.only();
+    assert_eq!(span.name, "test.unary.Greeter/SayHello");
+    assert_eq!(span.span_kind, SpanKind::Server);
+    assert_eq!(attr(&span, "rpc.system.name").as_deref(), Some("grpc"));
+    assert_eq!(
+        attr(&span, "rpc.method").as_deref(),
+        Some("test.unary.Greeter/SayHello")
+    );
+    assert_eq!(
+        attr(&span, "rpc.response.status_code").as_deref(),
+        Some("OK")
+    );
+    assert_eq!(
+        attr(&span, "server.address").as_deref(),
+        Some("greeter.local")
+    );
+    assert_eq!(attr(&span, "error.type"), None);
+    assert_eq!(span.status, Status::Unset);
+    assert_eq!(
+        span.span_context.trace_id().to_string(),
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    assert_eq!(span.parent_span_id.to_string(), "00f067aa0ba902b7");
+    assert_eq!(
+        sample(
+            "rpc_server_call_duration_seconds_count",
+            &[
+                ("rpc_method", "test.unary.Greeter/SayHello"),
+                ("rpc_response_status_code", "OK"),
+                ("rpc_system_name", "grpc"),
+            ]
+        ),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn trailers_only_error_is_a_server_error() {
+    let spans = Spans::new();
+    let mut svc = server(spans.server().build(), |_| trailers_only(Code::Internal));
+    let response = svc
+        .call(
+            call("/test.fail.Greeter/Fail")
+                .body(String::new())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    // A trailers-only response ends the call at its head: its body may never be polled.
+    let span = spans.only();
+    assert_eq!(
+        attr(&span, "rpc.response.status_code").as_deref(),
+        Some("INTERNAL")
+    );
+    assert_eq!(attr(&span, "error.type").as_deref(), Some("INTERNAL"));
+    assert!(matches!(span.status, Status::Error { .. }));
+    drop(response);
+    assert_eq!(spans.finished().len(), 1, "ends once");
+    assert_eq!(
+        sample(
+            "rpc_server_call_duration_seconds_count",
+            &[
+                ("rpc_method", "test.fail.Greeter/Fail"),
+                ("rpc_response_status_code", "INTERNAL"),
+                ("error_type", "INTERNAL"),
+            ]
+        ),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn streaming_call_ends_at_its_trailers() {
+    let spans = Spans::new();
+    let mut svc = server(spans.server().message_counts(true).build(), |_| {
+        streaming(5, 60, Code::Ok)
+    });
+    let started = Instant::now();
+    let response = svc
+        .call(
+            call("/test.stream.Greeter/StreamHellos")
+                .body(String::new())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    drain(response).await;
+    let elapsed = started.elapsed();
+    let span = spans.only();
+    let span_secs = span
+        .end_time
+        .duration_since(span.start_time)
+        .expect("ends after start")
+        .as_secs_f64();
+    assert!(span_secs >= 0.3, "5 messages 60 ms apart: {span_secs}");
+    assert!(span_secs <= elapsed.as_secs_f64() + 0.01);
+    let sum = sample(
+        "rpc_server_call_duration_seconds_sum",
+        &[("rpc_method", "test.stream.Greeter/StreamHellos")],
+    )
+    .expect("recorded");
+    assert!(sum >= 0.3, "histogram has the stream's duration: {sum}");
+}
+
+#[tokio::test]
+async fn cancelled_mid_stream_ends_once_as_cancelled() {
+    let spans = Spans::new();
+    let mut svc = server(spans.server().build(), |_| streaming(50, 20, Code::Ok));
+    let active = || {
+        sample(
+            "rpc_server_active_calls",
+            &[("rpc_method", "test.cancel.Greeter/Stream")],
+        )
+        .unwrap_or(0.0)
+    };
+    // First call settles the method name (pending methods are counted as _OTHER in flight).
+    let response = svc
+        .call(
+            call("/test.cancel.Greeter/Stream")
+                .body(String::new())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    let mut body = response.into_body();
+    let _ = body.frame().await;
+    drop(body);
+    let response = svc
+        .call(
+            call("/test.cancel.Greeter/Stream")
+                .body(String::new())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    assert_eq!(active(), 1.0);
+    let mut body = response.into_body();
+    let _ = body.frame().await;
+    let _ = body.frame().await;
+    drop(body);
+    assert_eq!(active(), 0.0, "gauge back to 0 after cancellation");
+    let spans = spans.finished();
+    assert_eq!(spans.len(), 2);
+    for span in spans {
+        assert_eq!(
+            attr(&span, "rpc.response.status_code").as_deref(),
+            Some("CANCELLED")
+        );
+        assert_eq!(
+            span.status,
+            Status::Unset,
+            "the client left; not a server error"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_methods_are_other() {
+    let spans = Spans::new();
+    let mut svc = server(spans.server().build(), |path| {
+        if path.ends_with("/Known") {
+            streaming(1, 0, Code::Ok)
+        } else {
+            trailers_only(Code::Unimplemented)
+        }
+    });
+    for i in 0..20 {
+        let response = svc
+            .call(
+                call(&format!("/scan.Random{i}/Nope{i}"))
+                    .body(String::new())
+                    .expect("request"),
+            )
+            .await
+            .expect("infallible");
+        drain(response).await;
+    }
+    let response = svc
+        .call(
+            call("/test.other.Greeter/Known")
+                .body(String::new())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    drain(response).await;
+
+    let spans = spans.finished();
+    assert_eq!(spans.len(), 21);
+    let first = &spans[0];
+    assert_eq!(first.name, "grpc");
+    assert_eq!(attr(first, "rpc.method").as_deref(), Some("_OTHER"));
+    assert_eq!(
+        attr(first, "rpc.method_original").as_deref(),
+        Some("scan.Random0/Nope0")
+    );
+    assert_eq!(
+        attr(first, "rpc.response.status_code").as_deref(),
+        Some("UNIMPLEMENTED")
+    );
+    let known = &spans[20];
+    assert_eq!(known.name, "test.other.Greeter/Known");
+    assert_eq!(attr(known, "rpc.method_original"), None);
+
+    let text = prometheus().render();
+    assert!(!text.contains("scan.Random"), "no series per unknown name");
+    assert_eq!(
+        sample(
+            "rpc_server_call_duration_seconds_count",
+            &[
+                ("rpc_method", "_OTHER"),
+                ("rpc_response_status_code", "UNIMPLEMENTED")
+            ]
+        ),
+        Some(20.0)
+    );
+}
+
+#[tokio::test]
+async fn known_services_and_error_codes_are_configurable() {
+    let spans = Spans::new();
+    let layer = spans
+        .server()
+        .known_services(["test.known.Svc"])
+        .error_codes(CodeSet::SERVER_ERRORS.with(Code::NotFound))
+        .build();
+    let mut svc = server(layer, |_| trailers_only(Code::NotFound));
+    for path in ["/test.known.Svc/Get", "/test.known.Other/Get"] {
+        svc.call(call(path).body(String::new()).expect("request"))
+            .await
+            .expect("infallible");
+    }
+    let spans = spans.finished();
+    assert_eq!(
+        attr(&spans[0], "rpc.method").as_deref(),
+        Some("test.known.Svc/Get")
+    );
+    assert_eq!(attr(&spans[0], "error.type").as_deref(), Some("NOT_FOUND"));
+    assert!(matches!(spans[0].status, Status::Error { .. }));
+    assert_eq!(attr(&spans[1], "rpc.method").as_deref(), Some("_OTHER"));
+
+    // By default NOT_FOUND is the caller's problem, not the server's.
+    let spans = Spans::new();
+    let mut svc = server(spans.server().build(), |_| trailers_only(Code::NotFound));
+    svc.call(
+        call("/test.known.Default/Get")
+            .body(String::new())
+            .expect("request"),
+    )
+    .await
+    .expect("infallible");
+    let span = spans.only();
+    assert_eq!(span.status, Status::Unset);
+    assert_eq!(attr(&span, "error.type"), None);
+}
+
+#[tokio::test]
+async fn health_checks_make_no_span() {
+    let spans = Spans::new();
+    let mut svc = server(spans.server().build(), |_| streaming(1, 0, Code::Ok));
+    let response = svc
+        .call(
+            call("/grpc.health.v1.Health/Check")
+                .body(String::new())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    drain(response).await;
+    assert!(spans.finished().is_empty());
+
+    let spans = Spans::new();
+    let mut svc = server(spans.server().trace_health_checks(true).build(), |_| {
+        streaming(1, 0, Code::Ok)
+    });
+    let response = svc
+        .call(
+            call("/grpc.health.v1.Health/Check")
+                .body(String::new())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    drain(response).await;
+    assert_eq!(spans.only().name, "grpc.health.v1.Health/Check");
+}
+
+#[tokio::test]
+async fn bad_metadata_never_fails_a_call() {
+    let spans = Spans::new();
+    let mut svc = server(spans.server().build(), |_| streaming(1, 0, Code::Ok));
+    let huge = "x".repeat(16 * 1024);
+    let cases: Vec<(&str, HeaderValue)> = vec![
+        (
+            "traceparent",
+            HeaderValue::from_static("00-zz-00f067aa0ba902b7-01"),
+        ),
+        ("traceparent", HeaderValue::from_str(&huge).expect("value")),
+        ("tracestate", HeaderValue::from_str(&huge).expect("value")),
+        ("baggage", HeaderValue::from_str(&huge).expect("value")),
+        ("x-request-id", HeaderValue::from_str(&huge).expect("value")),
+        (
+            "trace-bin",
+            HeaderValue::from_bytes(&[0x80, 0xff, 0x20]).expect("value"),
+        ),
+        ("grpc-trace-bin", HeaderValue::from_static("AAECAwQ=")),
+    ];
+    for (name, value) in cases {
+        let response = svc
+            .call(
+                call("/test.bad.Greeter/SayHello")
+                    .header(name, value)
+                    .body(String::new())
+                    .expect("request"),
+            )
+            .await
+            .expect("infallible");
+        let id = response.headers()["x-request-id"].clone();
+        assert!(id.len() <= 128, "{name}: request id replaced");
+        assert_eq!(drain(response).await["grpc-status"], "0", "{name}");
+    }
+    assert_eq!(spans.finished().len(), 7);
+}
+
+#[tokio::test]
+async fn legacy_attribute_names() {
+    let spans = Spans::new();
+    let mut svc = server(spans.server().legacy_semconv(true).build(), |_| {
+        trailers_only(Code::Unavailable)
+    });
+    svc.call(
+        call("/test.legacy.Greeter/SayHello")
+            .body(String::new())
+            .expect("request"),
+    )
+    .await
+    .expect("infallible");
+    let span = spans.only();
+    assert_eq!(span.name, "test.legacy.Greeter/SayHello");
+    assert_eq!(attr(&span, "rpc.system").as_deref(), Some("grpc"));
+    assert_eq!(
+        attr(&span, "rpc.service").as_deref(),
+        Some("test.legacy.Greeter")
+    );
+    assert_eq!(attr(&span, "rpc.method").as_deref(), Some("SayHello"));
+    assert_eq!(attr(&span, "rpc.grpc.status_code").as_deref(), Some("14"));
+    assert_eq!(attr(&span, "rpc.system.name"), None);
+}
+
+#[tokio::test]
+async fn client_injects_its_span_and_treats_every_code_but_ok_as_error() {
+    let spans = Spans::new();
+    let layer = GrpcClientLayer::builder()
+        .tracer(spans.provider.tracer("test"))
+        .target("http://127.0.0.1:50051")
+        .build();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut client = layer.layer(tower::service_fn(move |req: Request<String>| {
+        let tx = tx.clone();
+        async move {
+            tx.send(req.headers().clone()).expect("receiver");
+            Ok::<_, Infallible>(trailers_only(Code::NotFound))
+        }
+    }));
+    let response = client
+        .call(
+            Request::builder()
+                .uri("/test.client.Greeter/SayHello")
+                .body(String::new())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    drop(response);
+    let sent = rx.recv().await.expect("one call");
+    let span = spans.only();
+    assert_eq!(span.span_kind, SpanKind::Client);
+    assert_eq!(span.name, "test.client.Greeter/SayHello");
+    let traceparent = sent["traceparent"].to_str().expect("ascii");
+    assert_eq!(
+        traceparent,
+        format!(
+            "00-{}-{}-01",
+            span.span_context.trace_id(),
+            span.span_context.span_id()
+        )
+    );
+    assert_eq!(attr(&span, "server.address").as_deref(), Some("127.0.0.1"));
+    assert_eq!(
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == "server.port")
+            .map(|kv| kv.value.clone()),
+        Some(opentelemetry::Value::I64(50051))
+    );
+    assert_eq!(
+        attr(&span, "rpc.response.status_code").as_deref(),
+        Some("NOT_FOUND")
+    );
+    assert!(matches!(span.status, Status::Error { .. }));
+}
+
+#[tokio::test]
+async fn client_transport_failure_is_unavailable() {
+    let spans = Spans::new();
+    let layer = GrpcClientLayer::builder()
+        .tracer(spans.provider.tracer("test"))
+        .build();
+    let mut client = layer.layer(tower::service_fn(|_req: Request<String>| async {
+        Err::<Response<GrpcBody>, _>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "refused",
+        ))
+    }));
+    let result = client
+        .call(
+            Request::builder()
+                .uri("/test.c.S/M")
+                .body(String::new())
+                .expect("request"),
+        )
+        .await;
+    assert!(result.is_err(), "errors pass through");
+    let span = spans.only();
+    assert_eq!(
+        attr(&span, "rpc.response.status_code").as_deref(),
+        Some("UNAVAILABLE")
+    );
+    assert!(matches!(span.status, Status::Error { .. }));
+}
