@@ -55,12 +55,13 @@
 //!
 //! | feature | default? | what it enables |
 //! |---|---|---|
-//! | (none yet) | | everything above is always available |
+//! | `derive` | yes | `#[derive(Redact)]` for structs that log themselves with per-field redaction ([`redact`]) |
 
 mod escape;
 mod layer;
 mod non_blocking;
 mod record;
+pub mod redact;
 mod time;
 
 pub use layer::{FieldNames, JsonLayer, JsonLayerBuilder, SpanFieldNames};
