@@ -20,6 +20,7 @@ pub const TERMINATE_TIMEOUT: Duration = Duration::from_secs(10);
 /// into a test (each test sets what it needs).
 const SCRUBBED_ENV: &[&str] = &[
     "ADDR",
+    "METRICS_ADDR",
     "RUST_LOG",
     "OTEL_SERVICE_NAME",
     "OTEL_RESOURCE_ATTRIBUTES",
@@ -28,6 +29,8 @@ const SCRUBBED_ENV: &[&str] = &[
     "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
     "OTEL_EXPORTER_OTLP_PROTOCOL",
     "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+    "OTEL_LOGS_EXPORTER",
     "OTEL_EXPORTER_OTLP_HEADERS",
     "OTEL_TRACES_SAMPLER",
     "OTEL_TRACES_SAMPLER_ARG",
@@ -104,7 +107,9 @@ impl ExampleProcess {
     ///
     /// Letting the process pick its port (rather than picking a free one here and passing it
     /// on) leaves no window in which another test can take the port first. An `ADDR` in `env`
-    /// overrides this.
+    /// overrides this. `METRICS_ADDR=127.0.0.1:0` is set too, for examples that serve metrics
+    /// on a port of their own (they name it in the same line; see
+    /// [`listening_addr`](Self::listening_addr)).
     ///
     /// Panics with the way to fix it when the binary has not been built, and with the
     /// process's output when it exits before listening.
@@ -120,6 +125,7 @@ impl ExampleProcess {
             cmd.env_remove(key);
         }
         cmd.env("ADDR", "127.0.0.1:0")
+            .env("METRICS_ADDR", "127.0.0.1:0")
             .env("NO_COLOR", "1")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -155,13 +161,20 @@ impl ExampleProcess {
 
     /// The address in the first JSON line whose `message` is `listening` (its `fields.addr`).
     fn announced_addr(&self) -> Option<SocketAddr> {
+        self.listening_addr("addr")
+    }
+
+    /// Field `key` of the first JSON line whose `message` is `listening`, read as a socket
+    /// address: `listening_addr("metrics_addr")` for an example that serves its metrics on a
+    /// second port.
+    pub fn listening_addr(&self, key: &str) -> Option<SocketAddr> {
         lock(&self.stdout).iter().find_map(|line| {
             let value: serde_json::Value = serde_json::from_slice(line).ok()?;
             if value.get("message")?.as_str()? != "listening" {
                 return None;
             }
             let fields = value.get("fields").unwrap_or(&value);
-            fields.get("addr")?.as_str()?.parse().ok()
+            fields.get(key)?.as_str()?.parse().ok()
         })
     }
 
