@@ -1,5 +1,6 @@
 //! Calls that never reach their end: the client drops a stream or a call mid-way, or tonic's
-//! deadline drops the handler. Each is recorded exactly once, as CANCELLED, and the
+//! deadline drops the handler. Each is recorded exactly once, as CANCELLED (or DEADLINE_EXCEEDED
+//! when the drop comes at the caller's deadline), and the
 //! active-calls gauge returns to 0.
 
 use std::time::Duration;
@@ -171,7 +172,8 @@ async fn client_stream_abandoned_with_its_request_stream_open_is_cancelled_once(
 }
 
 /// tonic enforces the caller's `grpc-timeout` outside the Sightline layer by dropping the
-/// handler: the server records that once, as CANCELLED, like any other drop.
+/// handler: the server records that once, as DEADLINE_EXCEEDED (the drop came at the
+/// caller's deadline), although tonic itself answers CANCELLED.
 #[tokio::test]
 async fn deadline_enforced_by_tonic_ends_the_server_call_once() {
     let t = Telemetry::new();
@@ -192,7 +194,7 @@ async fn deadline_enforced_by_tonic_ends_the_server_call_once() {
     assert_eq!(status.code(), Code::Cancelled, "{status:?}");
 
     let server_span = t.one_span(SpanKind::Server).await;
-    assert_call_span(&server_span, &method, "CANCELLED", false);
+    assert_call_span(&server_span, &method, "DEADLINE_EXCEEDED", true);
     let lasted = duration(&server_span);
     assert!(
         lasted >= Duration::from_millis(200) && lasted < Duration::from_millis(1500),
@@ -202,7 +204,7 @@ async fn deadline_enforced_by_tonic_ends_the_server_call_once() {
     tokio::time::sleep(QUIET).await;
     assert_eq!(t.spans_of(&SpanKind::Server).len(), 1);
     assert_eq!(
-        t.sample(SERVER_DURATION, &call_labels(&method, "CANCELLED")),
+        t.sample(SERVER_DURATION, &call_labels(&method, "DEADLINE_EXCEEDED")),
         Some(1.0),
         "{}",
         t.metrics_text()

@@ -43,6 +43,8 @@ pub(crate) struct CallState {
     pub(crate) start: Instant,
     pub(crate) method: Resolved,
     pub(crate) health_check: bool,
+    /// The caller's deadline (`grpc-timeout`), measured from `start`.
+    pub(crate) deadline: Option<std::time::Duration>,
     pub(crate) otel_span: Option<BoxedSpan>,
     /// The call's span as an OpenTelemetry context, attached while the inner service runs.
     pub(crate) otel_cx: Option<Context>,
@@ -75,6 +77,11 @@ impl CallState {
         let code = match outcome {
             Outcome::Completed => self.code.unwrap_or(Code::Unknown),
             Outcome::Failed(code) => self.code.unwrap_or(code),
+            // tonic enforces `grpc-timeout` outside this layer by dropping the call: a drop
+            // at or past the caller's deadline is the deadline, not the caller leaving.
+            Outcome::Cancelled if self.deadline.is_some_and(|d| elapsed >= d) => {
+                Code::DeadlineExceeded
+            }
             Outcome::Cancelled => Code::Cancelled,
         };
         let error = shared.error_codes.contains(code);
@@ -224,4 +231,49 @@ pub(crate) fn method_attributes(
         }
     }
     attrs
+}
+
+/// The `grpc-timeout` of a request: 1 to 8 ASCII digits and a unit (`H`, `M`, `S`, `m`, `u`,
+/// `n`); `None` when absent or malformed.
+pub(crate) fn grpc_timeout(headers: &http::HeaderMap) -> Option<std::time::Duration> {
+    use std::time::Duration;
+
+    let value = headers.get("grpc-timeout")?.as_bytes();
+    let (&unit, digits) = value.split_last()?;
+    if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let amount = digits
+        .iter()
+        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+    Some(match unit {
+        b'H' => Duration::from_secs(amount * 3600),
+        b'M' => Duration::from_secs(amount * 60),
+        b'S' => Duration::from_secs(amount),
+        b'm' => Duration::from_millis(amount),
+        b'u' => Duration::from_micros(amount),
+        b'n' => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grpc_timeout;
+    use std::time::Duration;
+
+    #[test]
+    fn timeouts() {
+        let parse = |v: &'static str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert("grpc-timeout", http::HeaderValue::from_static(v));
+            grpc_timeout(&headers)
+        };
+        assert_eq!(parse("200m"), Some(Duration::from_millis(200)));
+        assert_eq!(parse("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse("99999999n"), Some(Duration::from_nanos(99_999_999)));
+        for bad in ["", "m", "123456789m", "10x", "-1S", "1.5S"] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+    }
 }

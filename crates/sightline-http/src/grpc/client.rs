@@ -314,6 +314,7 @@ where
             start,
             method,
             health_check: false,
+            deadline: super::call::grpc_timeout(req.headers()),
             otel_span: span,
             otel_cx: None,
             span: tracing::Span::none(),

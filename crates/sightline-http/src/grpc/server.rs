@@ -339,6 +339,7 @@ where
             start,
             method,
             health_check,
+            deadline: super::call::grpc_timeout(req.headers()),
             otel_span: None,
             otel_cx: None,
             span: tracing::Span::none(),
