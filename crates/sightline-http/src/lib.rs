@@ -26,13 +26,16 @@
 //! | `grpc` | no | gRPC middlewares for tonic servers and channels ([`grpc`]) |
 //! | `axum` | yes | route templates from axum's `MatchedPath`, client addresses from `ConnectInfo`, [`RequestId`] as an extractor |
 
+pub mod access;
 pub mod client;
 #[cfg(feature = "grpc")]
 pub mod grpc;
+mod headers;
 pub mod request_id;
 mod semconv;
 pub mod server;
 
 pub use client::{ClientLayer, ClientLayerBuilder};
+pub use headers::DEFAULT_SENSITIVE_HEADERS;
 pub use request_id::RequestId;
 pub use server::{ServerLayer, ServerLayerBuilder};

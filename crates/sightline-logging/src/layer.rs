@@ -84,6 +84,30 @@ macro_rules! setters {
 }
 
 impl FieldNames {
+    /// The [Elastic Common Schema](https://www.elastic.co/guide/en/ecs/current/index.html)
+    /// names: `@timestamp`, `log.level`, `log.logger` (the target), `message`, `service.name`,
+    /// `trace.id`, `span.id`, `http.request.id`; `trace_flags`, `fields`, `span` and `spans`,
+    /// which ECS does not define, keep their default names. Setters adjust any of them.
+    ///
+    /// ```
+    /// use sightline_logging::{FieldNames, JsonLayer};
+    ///
+    /// let layer = JsonLayer::builder()
+    ///     .field_names(FieldNames::ecs())
+    ///     .writer(std::io::sink)
+    ///     .build();
+    /// # drop(layer);
+    /// ```
+    pub fn ecs() -> Self {
+        FieldNames::default()
+            .timestamp("@timestamp")
+            .level("log.level")
+            .target("log.logger")
+            .trace_id("trace.id")
+            .span_id("span.id")
+            .request_id("http.request.id")
+    }
+
     setters! {
         /// Key of the event time. Defaults to `timestamp`.
         timestamp,
@@ -1022,6 +1046,55 @@ mod tests {
         assert_eq!(l["service"], "svc");
         assert_eq!(l["attrs"], json!({"a": 1}));
         assert_eq!(l["span"], json!({"name": "req", "trace_id": "ignored"}));
+    }
+
+    #[test]
+    fn ecs_preset() {
+        let out = Capture::default();
+        let subscriber = tracing_subscriber::registry().with(
+            JsonLayer::builder()
+                .service_name("svc")
+                .field_names(FieldNames::ecs())
+                .writer(out.clone())
+                .build(),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!(
+                "req",
+                trace_id = TRACE,
+                span_id = "00f067aa0ba902b7",
+                trace_flags = "01",
+                request_id = "r"
+            );
+            span.in_scope(|| tracing::warn!(a = 1, "x"));
+        });
+        let text = String::from_utf8(out.0.lock().expect("lock").clone()).expect("UTF-8");
+        let keys = [
+            "@timestamp",
+            "log.level",
+            "log.logger",
+            "message",
+            "service.name",
+            "trace.id",
+            "span.id",
+            "trace_flags",
+            "http.request.id",
+            "fields",
+            "span",
+            "spans",
+        ];
+        let positions: Vec<usize> = keys
+            .iter()
+            .map(|k| {
+                text.find(&format!("\"{k}\":"))
+                    .unwrap_or_else(|| panic!("{k}: {text}"))
+            })
+            .collect();
+        assert!(positions.is_sorted(), "schema order: {text}");
+        let line: Value = serde_json::from_str(text.trim_end()).expect("JSON");
+        assert_eq!(line["log.level"], "WARN");
+        assert_eq!(line["trace.id"], TRACE);
+        assert_eq!(line["log.logger"], "sightline_logging::layer::tests");
     }
 
     #[test]

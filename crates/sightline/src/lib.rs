@@ -30,7 +30,9 @@
 //!   duration buckets, an upkeep thread so histogram memory stays bounded without scrapes);
 //! - **logs**: a global `tracing` subscriber writing JSON lines ([`sightline_logging`]) to
 //!   stdout through a non-blocking writer, filtered by `RUST_LOG` (default `info`), with
-//!   `tracing` spans bridged to OpenTelemetry so that handlers' spans join the trace;
+//!   `tracing` spans bridged to OpenTelemetry so that handlers' spans join the trace; with an
+//!   OTLP endpoint, the same events exported as OTLP log records carrying the trace and span
+//!   ids their JSON lines print ([`SightlineBuilder::otlp_logs`]);
 //! - **the server layer** ([`Sightline::http_server_layer`]): trace context, server span,
 //!   request ID, RED metrics and access log for every request.
 //!
@@ -40,6 +42,7 @@
 //! |---|---|---|
 //! | `prometheus` | yes | Prometheus exposition of the RED metrics |
 //! | `otlp` | yes | OTLP trace export over gRPC |
+//! | `otlp-logs` | yes | OTLP log export of the `tracing` events ([`SightlineBuilder::otlp_logs`]) |
 //! | `otlp-http` | yes | OTLP trace export over HTTP/protobuf (`OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`) |
 //! | `jaeger` | no | Jaeger's `uber-trace-id` as a propagation format |
 //! | `axum` | yes | [`Sightline::metrics_handler`]; route templates from axum's `MatchedPath` |
@@ -63,13 +66,13 @@ use tracing_subscriber::layer::SubscriberExt as _;
 pub use error::Error;
 pub use sightline_http as http;
 pub use sightline_http::client::{ClientLayer, ClientLayerBuilder};
+/// The gRPC middlewares ([`Sightline::grpc_server_layer`], [`Sightline::grpc_client_layer`]).
+#[cfg(feature = "grpc")]
+pub use sightline_http::grpc;
 pub use sightline_http::request_id::RequestId;
 pub use sightline_http::server::{ServerLayer, ServerLayerBuilder};
 pub use sightline_logging as logging;
 pub use sightline_propagation as propagation;
-/// The gRPC middlewares ([`Sightline::grpc_server_layer`], [`Sightline::grpc_client_layer`]).
-#[cfg(feature = "grpc")]
-pub use sightline_http::grpc;
 
 #[cfg(feature = "grpc")]
 mod grpc_layers;
@@ -98,10 +101,12 @@ pub struct SightlineBuilder {
     log_writer: Option<BoxMakeWriter>,
     log_buffer_bytes: usize,
     log_filter: Option<String>,
+    log_field_names: Option<sightline_logging::FieldNames>,
     json_logs: bool,
     otlp_logs: Option<bool>,
     prometheus: bool,
     server: Option<Box<dyn FnOnce(ServerLayerBuilder) -> ServerLayerBuilder>>,
+    client: Option<Box<dyn FnOnce(ClientLayerBuilder) -> ClientLayerBuilder>>,
     #[cfg(feature = "grpc")]
     grpc: grpc_layers::GrpcConfig,
 }
@@ -128,10 +133,12 @@ impl Default for SightlineBuilder {
             log_writer: None,
             log_buffer_bytes: 8 * 1024 * 1024,
             log_filter: None,
+            log_field_names: None,
             json_logs: true,
             otlp_logs: None,
             prometheus: cfg!(feature = "prometheus"),
             server: None,
+            client: None,
             #[cfg(feature = "grpc")]
             grpc: Default::default(),
         }
@@ -209,6 +216,26 @@ impl SightlineBuilder {
         self
     }
 
+    /// The keys of the JSON lines, for Loki, Elastic Common Schema or an existing pipeline;
+    /// only the names change, not the order or the values (docs/logging.md).
+    ///
+    /// Defaults to [`FieldNames::default`](sightline_logging::FieldNames::default), the
+    /// documented schema (`timestamp`, `level`, `trace_id`, ...).
+    ///
+    /// ```
+    /// # fn f() -> Result<(), sightline::Error> {
+    /// use sightline::logging::FieldNames;
+    ///
+    /// let sightline = sightline::Sightline::builder()
+    ///     .log_field_names(FieldNames::ecs()) // `@timestamp`, `log.level`, `trace.id`, ...
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn log_field_names(mut self, names: sightline_logging::FieldNames) -> Self {
+        self.log_field_names = Some(names);
+        self
+    }
+
     /// Whether to install the global `tracing` subscriber (JSON lines, OpenTelemetry bridge).
     ///
     /// Defaults to `true`; turn it off to compose your own subscriber with
@@ -255,12 +282,24 @@ impl SightlineBuilder {
         self
     }
 
-    /// Adjusts the server layer (request ID header, access log, redaction, ...).
+    /// Adjusts the server layer (request ID header, access log and its levels, captured
+    /// headers, redaction, ...); see [`ServerLayerBuilder`].
     ///
     /// ```
     /// # fn f() -> Result<(), sightline::Error> {
+    /// use http::header::{AUTHORIZATION, USER_AGENT};
+    /// use sightline::http::access::AccessLogLevels;
+    ///
     /// let sightline = sightline::Sightline::builder()
-    ///     .server(|layer| layer.access_log(false))
+    ///     .server(|layer| {
+    ///         layer
+    ///             // `http.request.header.authorization` is recorded as ["REDACTED"].
+    ///             .capture_request_headers([AUTHORIZATION, USER_AGENT])
+    ///             .access_log_levels(AccessLogLevels {
+    ///                 success: Some(tracing::Level::DEBUG),
+    ///                 ..AccessLogLevels::default()
+    ///             })
+    ///     })
     ///     .build()?;
     /// # Ok(()) }
     /// ```
@@ -269,6 +308,24 @@ impl SightlineBuilder {
         configure: impl FnOnce(ServerLayerBuilder) -> ServerLayerBuilder + 'static,
     ) -> Self {
         self.server = Some(Box::new(configure));
+        self
+    }
+
+    /// Adjusts the client layer of [`Sightline::http_client_layer`] (request ID header,
+    /// propagation formats, captured headers, redaction, ...); see [`ClientLayerBuilder`].
+    ///
+    /// ```
+    /// # fn f() -> Result<(), sightline::Error> {
+    /// let sightline = sightline::Sightline::builder()
+    ///     .client(|layer| layer.capture_response_headers([http::header::CONTENT_TYPE]))
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn client(
+        mut self,
+        configure: impl FnOnce(ClientLayerBuilder) -> ClientLayerBuilder + 'static,
+    ) -> Self {
+        self.client = Some(Box::new(configure));
         self
     }
 
@@ -343,6 +400,9 @@ impl SightlineBuilder {
         let mut log_writer = None;
         if self.json_logs {
             let mut json = sightline_logging::JsonLayer::builder().service_name(&service_name);
+            if let Some(names) = self.log_field_names {
+                json = json.field_names(names);
+            }
             match self.log_writer {
                 Some(writer) => json = json.writer(writer),
                 None => {
@@ -410,6 +470,10 @@ impl SightlineBuilder {
         if let Some(configure) = self.server {
             server = configure(server);
         }
+        let mut client = ClientLayerBuilder::default().tracer(tracer_for_client);
+        if let Some(configure) = self.client {
+            client = configure(client);
+        }
         Ok(Sightline {
             inner: Arc::new(Inner {
                 service_name,
@@ -419,9 +483,7 @@ impl SightlineBuilder {
                 server_layer: server.build(),
                 #[cfg(feature = "grpc")]
                 grpc,
-                client_layer: sightline_http::ClientLayer::builder()
-                    .tracer(tracer_for_client)
-                    .build(),
+                client_layer: client.build(),
                 #[cfg(feature = "prometheus")]
                 prometheus,
                 _log_guard: log_guard,
@@ -656,8 +718,9 @@ mod prometheus {
             RPC_CLIENT_CALL_DURATION, RPC_CLIENT_RESPONSES_PER_RPC, RPC_SERVER_CALL_DURATION,
             RPC_SERVER_REQUESTS_PER_RPC, RPC_SERVER_RESPONSES_PER_RPC,
         };
-        const MESSAGE_BUCKETS: [f64; 11] =
-            [0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0];
+        const MESSAGE_BUCKETS: [f64; 11] = [
+            0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0,
+        ];
         let mut builder = builder;
         for name in [RPC_SERVER_CALL_DURATION, RPC_CLIENT_CALL_DURATION] {
             builder = builder
@@ -693,9 +756,7 @@ mod prometheus {
             .map_err(Error::MetricsRecorder)?;
         #[cfg(feature = "grpc")]
         let builder = grpc_buckets(builder)?;
-        let handle = builder
-            .install_recorder()
-            .map_err(Error::MetricsRecorder)?;
+        let handle = builder.install_recorder().map_err(Error::MetricsRecorder)?;
         sightline_http::server::describe_server_metrics();
         sightline_http::client::describe_client_metrics();
         #[cfg(feature = "grpc")]

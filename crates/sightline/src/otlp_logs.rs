@@ -298,6 +298,10 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry::logs::AnyValue;
+    use opentelemetry_sdk::logs::InMemoryLogExporter;
+    use tracing::field::Empty;
+    use tracing_subscriber::layer::SubscriberExt as _;
 
     #[test]
     fn excluded_targets() {
@@ -322,5 +326,97 @@ mod tests {
         assert_eq!(parse_flags(b"FF"), None);
         assert_eq!(parse_flags(b"1"), None);
         assert_eq!(parse_flags(b"001"), None);
+    }
+
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const SPAN: &str = "00f067aa0ba902b7";
+
+    /// `(body, trace id, span id, flags)` of every record, in order.
+    fn emitted(run: impl FnOnce()) -> Vec<(String, String, String, u8)> {
+        let exporter = InMemoryLogExporter::default();
+        let provider = SdkLoggerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let subscriber = tracing_subscriber::registry().with(super::layer(&provider));
+        tracing::subscriber::with_default(subscriber, run);
+        exporter
+            .get_emitted_logs()
+            .expect("records")
+            .into_iter()
+            .map(|log| {
+                let body = match log.record.body() {
+                    Some(AnyValue::String(s)) => s.as_str().to_owned(),
+                    other => format!("{other:?}"),
+                };
+                let (trace, span, flags) = log.record.trace_context().map_or_else(
+                    || (String::new(), String::new(), 0),
+                    |cx| {
+                        (
+                            cx.trace_id.to_string(),
+                            cx.span_id.to_string(),
+                            cx.trace_flags.map_or(0, |f| f.to_u8()),
+                        )
+                    },
+                );
+                (body, trace, span, flags)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn records_carry_the_ids_of_the_nearest_spans() {
+        let logs = emitted(|| {
+            let request = tracing::info_span!(
+                "HTTP request",
+                trace_id = %TRACE,
+                span_id = %SPAN,
+                trace_flags = %"03",
+                request_id = "r-1",
+            );
+            let inner = tracing::info_span!(parent: &request, "db", span_id = Empty);
+            request.in_scope(|| tracing::info!("in request"));
+            inner.in_scope(|| tracing::warn!("in child"));
+            inner.record("span_id", "1111111111111111");
+            inner.in_scope(|| tracing::info!("child recorded"));
+            // Outside any entered span, as the access log is emitted at the end of the body.
+            tracing::info!(parent: &request, "explicit parent");
+            tracing::info!("outside");
+            let bad = tracing::info_span!("bad", trace_id = "4BF92F", span_id = 12);
+            bad.in_scope(|| tracing::info!("not ids"));
+        });
+        let expect = |body: &str, trace: &str, span: &str, flags: u8| {
+            (body.to_owned(), trace.to_owned(), span.to_owned(), flags)
+        };
+        assert_eq!(
+            logs,
+            vec![
+                expect("in request", TRACE, SPAN, 3),
+                expect("in child", TRACE, SPAN, 3),
+                expect("child recorded", TRACE, "1111111111111111", 3),
+                expect("explicit parent", TRACE, SPAN, 3),
+                expect("outside", "", "", 0),
+                expect("not ids", "", "", 0),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_current_context_is_kept_without_span_ids() {
+        use opentelemetry::trace::{
+            SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+        };
+        let logs = emitted(|| {
+            let cx = opentelemetry::Context::new().with_remote_span_context(SpanContext::new(
+                TraceId::from_bytes([7; 16]),
+                SpanId::from_bytes([8; 8]),
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::NONE,
+            ));
+            let _attached = cx.attach();
+            tracing::info!("from the OpenTelemetry context");
+        });
+        assert_eq!(logs[0].1, "07".repeat(16));
+        assert_eq!(logs[0].2, "08".repeat(8));
     }
 }

@@ -13,19 +13,33 @@
 //! - `curl 127.0.0.1:3000/metrics`: `http_server_request_duration_seconds` by
 //!   `http_route="/users/{id}"`, and `http_server_active_requests`;
 //! - with `OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317` (an OpenTelemetry Collector,
-//!   Jaeger or Tempo), the server spans `GET /users/{id}` in your trace viewer.
+//!   Jaeger or Tempo), the server spans `GET /users/{id}` in your trace viewer, and the log
+//!   lines as OTLP log records with the same trace and span ids (`OTEL_LOGS_EXPORTER=none`
+//!   turns those off);
+//! - with `SIGHTLINE_CAPTURE_HEADERS=accept,authorization` (comma-separated header names),
+//!   those request and response headers on the server span as `http.request.header.<name>` /
+//!   `http.response.header.<name>`; `authorization`, `cookie` and the other sensitive ones
+//!   are recorded as `REDACTED`.
 
 use std::net::SocketAddr;
 
 use axum::extract::Path;
-use axum::http::StatusCode;
+use axum::http::{HeaderName, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
 use sightline::{RequestId, Sightline};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let sightline = Sightline::builder().service_name("quickstart").build()?;
+    let captured = captured_headers()?;
+    let sightline = Sightline::builder()
+        .service_name("quickstart")
+        .server(move |layer| {
+            layer
+                .capture_request_headers(captured.clone())
+                .capture_response_headers(captured)
+        })
+        .build()?;
 
     let app = Router::new()
         .route("/users/{id}", get(user))
@@ -47,6 +61,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Export the spans still queued while the runtime (and the exporter's connection) is up.
     tokio::task::spawn_blocking(move || sightline.shutdown()).await??;
     Ok(())
+}
+
+/// The header names in `SIGHTLINE_CAPTURE_HEADERS` (comma-separated; none when unset).
+fn captured_headers() -> Result<Vec<HeaderName>, Box<dyn std::error::Error>> {
+    let names = std::env::var("SIGHTLINE_CAPTURE_HEADERS").unwrap_or_default();
+    let mut out = Vec::new();
+    for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        out.push(HeaderName::try_from(name.to_ascii_lowercase())?);
+    }
+    Ok(out)
 }
 
 /// A small JSON answer; its log line carries the request's trace and request IDs.

@@ -8,5 +8,7 @@ mod cardinality;
 mod log_correlation;
 mod logql;
 mod otlp_export;
+mod otlp_logs;
 mod prometheus_scrape;
+mod secrets;
 mod support;

@@ -70,6 +70,7 @@ where
         match result {
             Ok(response) => {
                 state.response(response.status(), response.version());
+                state.capture_response_headers(response.headers());
                 let (parts, body) = response.into_parts();
                 Poll::Ready(Ok(Response::from_parts(
                     parts,

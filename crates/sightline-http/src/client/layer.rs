@@ -7,6 +7,7 @@ use sightline_propagation::Propagator;
 
 use super::Shared;
 use super::service::Client;
+use crate::headers::HeaderCaptureConfig;
 use crate::request_id::X_REQUEST_ID;
 use crate::server::DEFAULT_SENSITIVE_QUERY_PARAMS;
 
@@ -89,6 +90,7 @@ pub struct ClientLayerBuilder {
     request_id_header: Option<HeaderName>,
     metrics: bool,
     sensitive_query_params: Vec<Box<str>>,
+    headers: HeaderCaptureConfig,
 }
 
 impl std::fmt::Debug for ClientLayerBuilder {
@@ -113,6 +115,7 @@ impl Default for ClientLayerBuilder {
                 .iter()
                 .map(|&p| p.into())
                 .collect(),
+            headers: HeaderCaptureConfig::default(),
         }
     }
 }
@@ -213,6 +216,75 @@ impl ClientLayerBuilder {
         self
     }
 
+    /// Request headers recorded on the client span as `http.request.header.<name>` (a string
+    /// array with every value, as the semantic conventions say), read as the caller set them,
+    /// before the trace context is injected.
+    ///
+    /// The values of sensitive headers ([`DEFAULT_SENSITIVE_HEADERS`](crate::DEFAULT_SENSITIVE_HEADERS)
+    /// and [`sensitive_headers`](Self::sensitive_headers)) are recorded as `REDACTED`; values
+    /// that are not UTF-8 get U+FFFD in place of the bad bytes.
+    ///
+    /// Defaults to none.
+    ///
+    /// ```
+    /// use http::header::{ACCEPT, AUTHORIZATION};
+    ///
+    /// let layer = sightline_http::client::ClientLayer::builder()
+    ///     .capture_request_headers([ACCEPT, AUTHORIZATION])
+    ///     .build();
+    /// # drop(layer);
+    /// ```
+    pub fn capture_request_headers<I>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = HeaderName>,
+    {
+        self.headers.request = names.into_iter().collect();
+        self
+    }
+
+    /// Response headers recorded on the client span as `http.response.header.<name>`, with
+    /// sensitive values (`set-cookie`, ...) recorded as `REDACTED`.
+    ///
+    /// Defaults to none.
+    ///
+    /// ```
+    /// use http::header::{CONTENT_TYPE, SET_COOKIE};
+    ///
+    /// let layer = sightline_http::client::ClientLayer::builder()
+    ///     .capture_response_headers([CONTENT_TYPE, SET_COOKIE])
+    ///     .build();
+    /// # drop(layer);
+    /// ```
+    pub fn capture_response_headers<I>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = HeaderName>,
+    {
+        self.headers.response = names.into_iter().collect();
+        self
+    }
+
+    /// Headers whose captured values are recorded as `REDACTED`, in addition to
+    /// [`DEFAULT_SENSITIVE_HEADERS`](crate::DEFAULT_SENSITIVE_HEADERS), which are always
+    /// sensitive.
+    ///
+    /// Defaults to none beyond those.
+    ///
+    /// ```
+    /// let token = http::HeaderName::from_static("x-upstream-token");
+    /// let layer = sightline_http::client::ClientLayer::builder()
+    ///     .capture_request_headers([token.clone()])
+    ///     .sensitive_headers([token])
+    ///     .build();
+    /// # drop(layer);
+    /// ```
+    pub fn sensitive_headers<I>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = HeaderName>,
+    {
+        self.headers.sensitive = names.into_iter().collect();
+        self
+    }
+
     /// Builds the layer.
     ///
     /// ```
@@ -226,6 +298,7 @@ impl ClientLayerBuilder {
                 propagator: self.propagator,
                 request_id_header: self.request_id_header,
                 sensitive_query_params: self.sensitive_query_params,
+                headers: self.headers.build(),
                 #[cfg(feature = "metrics")]
                 histograms: self.metrics.then(Default::default),
             }),

@@ -123,6 +123,7 @@ pub(crate) struct Shared {
     pub(crate) propagator: Propagator,
     pub(crate) request_id_header: Option<HeaderName>,
     pub(crate) sensitive_query_params: Vec<Box<str>>,
+    pub(crate) headers: crate::headers::HeaderCapture,
     #[cfg(feature = "metrics")]
     pub(crate) histograms: Option<metrics::Histograms>,
 }

@@ -97,7 +97,12 @@ where
             Some(span) => span.span_context().clone(),
             None => parent.span().span_context().clone(),
         };
-        inject_headers(&shared.propagator, &span_context, parent.get::<Baggage>(), req.headers_mut());
+        inject_headers(
+            &shared.propagator,
+            &span_context,
+            parent.get::<Baggage>(),
+            req.headers_mut(),
+        );
 
         if let Some(name) = &shared.request_id_header
             && !req.headers().contains_key(name)
@@ -207,6 +212,7 @@ fn request_attributes<B>(
         attribute::URL_FULL,
         url_full(req.uri(), target, &shared.sensitive_query_params),
     ));
+    shared.headers.request(req.headers(), &mut attrs);
     attrs
 }
 

@@ -50,6 +50,15 @@ impl CallState {
         }
     }
 
+    /// Records the captured response headers on the span.
+    pub(crate) fn capture_response_headers(&mut self, headers: &http::HeaderMap) {
+        if let (true, Some(span)) = (self.shared.headers.captures_response(), &mut self.span) {
+            for attribute in self.shared.headers.response(headers) {
+                span.set_attribute(attribute);
+            }
+        }
+    }
+
     /// Ends the call: span and metrics. Runs at most once.
     pub(crate) fn finish(&mut self, outcome: Outcome) {
         if std::mem::replace(&mut self.finished, true) {

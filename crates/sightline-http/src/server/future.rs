@@ -73,6 +73,15 @@ where
                 if state.shared.traceresponse {
                     insert_traceresponse(&state, &mut parts.headers);
                 }
+                if let (true, Some(span)) = (
+                    state.shared.headers.captures_response(),
+                    state.otel_span.as_mut(),
+                ) {
+                    use opentelemetry::trace::Span as _;
+                    for attribute in state.shared.headers.response(&parts.headers) {
+                        span.set_attribute(attribute);
+                    }
+                }
                 let body = ResponseBody::new(body, state);
                 Poll::Ready(Ok(Response::from_parts(parts, body)))
             }

@@ -8,6 +8,8 @@ use sightline_propagation::Propagator;
 use super::Shared;
 use super::route::{RouteInfo, RouteSlot};
 use super::service::Server;
+use crate::access::AccessLogLevels;
+use crate::headers::HeaderCaptureConfig;
 use crate::request_id::X_REQUEST_ID;
 
 /// Query parameters whose values are replaced with `REDACTED` in `url.query`: the semantic
@@ -92,6 +94,8 @@ pub struct ServerLayerBuilder {
     metrics: bool,
     access_log: bool,
     access_log_exclude: Vec<Box<str>>,
+    access_log_levels: AccessLogLevels,
+    headers: HeaderCaptureConfig,
     sensitive_query_params: Vec<Box<str>>,
     default_scheme: &'static str,
     attach_context: bool,
@@ -111,6 +115,8 @@ impl Default for ServerLayerBuilder {
                 .iter()
                 .map(|&r| r.into())
                 .collect(),
+            access_log_levels: AccessLogLevels::default(),
+            headers: HeaderCaptureConfig::default(),
             sensitive_query_params: DEFAULT_SENSITIVE_QUERY_PARAMS
                 .iter()
                 .map(|&p| p.into())
@@ -187,6 +193,103 @@ impl ServerLayerBuilder {
         self
     }
 
+    /// The level of the access-log event by outcome (success, client error, server error);
+    /// `None` for a kind writes no event for it.
+    ///
+    /// Defaults to [`AccessLogLevels::default`]: INFO, WARN, ERROR.
+    ///
+    /// ```
+    /// use sightline_http::access::AccessLogLevels;
+    /// use sightline_http::server::ServerLayer;
+    ///
+    /// let layer = ServerLayer::builder()
+    ///     .access_log_levels(AccessLogLevels {
+    ///         success: Some(tracing::Level::DEBUG),
+    ///         ..AccessLogLevels::default()
+    ///     })
+    ///     .build();
+    /// # drop(layer);
+    /// ```
+    pub fn access_log_levels(mut self, levels: AccessLogLevels) -> Self {
+        self.access_log_levels = levels;
+        self
+    }
+
+    /// Request headers recorded on the server span as `http.request.header.<name>` (a string
+    /// array with every value of the header, as the semantic conventions say).
+    ///
+    /// The values of sensitive headers ([`DEFAULT_SENSITIVE_HEADERS`](crate::DEFAULT_SENSITIVE_HEADERS)
+    /// and [`sensitive_headers`](Self::sensitive_headers)) are recorded as `REDACTED`. Values
+    /// that are not UTF-8 are recorded with U+FFFD in place of the bad bytes. Headers are never
+    /// written to log lines.
+    ///
+    /// Defaults to none.
+    ///
+    /// ```
+    /// use http::header::{ACCEPT, AUTHORIZATION};
+    /// use sightline_http::server::ServerLayer;
+    ///
+    /// // `http.request.header.accept` as sent, `http.request.header.authorization` as ["REDACTED"].
+    /// let layer = ServerLayer::builder()
+    ///     .capture_request_headers([ACCEPT, AUTHORIZATION])
+    ///     .build();
+    /// # drop(layer);
+    /// ```
+    pub fn capture_request_headers<I>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = HeaderName>,
+    {
+        self.headers.request = names.into_iter().collect();
+        self
+    }
+
+    /// Response headers recorded on the server span as `http.response.header.<name>`, with
+    /// sensitive values (`set-cookie`, ...) recorded as `REDACTED`; see
+    /// [`capture_request_headers`](Self::capture_request_headers).
+    ///
+    /// Defaults to none.
+    ///
+    /// ```
+    /// use http::header::{CONTENT_TYPE, SET_COOKIE};
+    ///
+    /// let layer = sightline_http::server::ServerLayer::builder()
+    ///     .capture_response_headers([CONTENT_TYPE, SET_COOKIE])
+    ///     .build();
+    /// # drop(layer);
+    /// ```
+    pub fn capture_response_headers<I>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = HeaderName>,
+    {
+        self.headers.response = names.into_iter().collect();
+        self
+    }
+
+    /// Headers whose captured values are recorded as `REDACTED`, in addition to
+    /// [`DEFAULT_SENSITIVE_HEADERS`](crate::DEFAULT_SENSITIVE_HEADERS) (`authorization`,
+    /// `cookie`, `set-cookie`, `proxy-authorization`, `x-api-key`), which are always
+    /// sensitive.
+    ///
+    /// Defaults to none beyond those.
+    ///
+    /// ```
+    /// use http::HeaderName;
+    ///
+    /// let session = HeaderName::from_static("x-session-token");
+    /// let layer = sightline_http::server::ServerLayer::builder()
+    ///     .capture_request_headers([session.clone()])
+    ///     .sensitive_headers([session])
+    ///     .build();
+    /// # drop(layer);
+    /// ```
+    pub fn sensitive_headers<I>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = HeaderName>,
+    {
+        self.headers.sensitive = names.into_iter().collect();
+        self
+    }
+
     /// Query parameter names whose values are recorded as `REDACTED` in `url.query`.
     ///
     /// Defaults to [`DEFAULT_SENSITIVE_QUERY_PARAMS`]; names compare case-insensitively.
@@ -248,6 +351,8 @@ impl ServerLayerBuilder {
                 request_id_header: self.request_id_header,
                 access_log: self.access_log,
                 access_log_exclude: self.access_log_exclude,
+                access_log_levels: self.access_log_levels,
+                headers: self.headers.build(),
                 sensitive_query_params: self.sensitive_query_params,
                 default_scheme: self.default_scheme,
                 attach_context: self.attach_context,

@@ -18,7 +18,9 @@
 //!    (`_OTHER` plus `http.request.method_original` for unknown methods), `url.path`,
 //!    `url.scheme`, `url.query` (sensitive values replaced by `REDACTED`), `http.route`,
 //!    `network.protocol.version`, `server.address`, `server.port`, `client.address` (with
-//!    axum's `ConnectInfo<SocketAddr>`) and `user_agent.original`.
+//!    axum's `ConnectInfo<SocketAddr>`) and `user_agent.original`; and, when switched on with
+//!    [`ServerLayerBuilder::capture_request_headers`], `http.request.header.<name>` (values of
+//!    sensitive headers such as `authorization` and `cookie` recorded as `REDACTED`).
 //! 4. A `tracing` span (target `sightline_http::server`, level INFO) carrying `trace_id`,
 //!    `span_id`, `trace_flags` and `request_id` is entered around every poll of the inner
 //!    service, so every log line of the request carries the IDs; the OpenTelemetry span is
@@ -26,7 +28,8 @@
 //!    children.
 //! 5. `http.server.active_requests` goes up by one.
 //!
-//! When the response head is ready, its status is noted and the request ID header is set on
+//! When the response head is ready, its status is noted (with the captured response headers,
+//! [`ServerLayerBuilder::capture_response_headers`]) and the request ID header is set on
 //! it (and, when switched on with
 //! [`ServerLayerBuilder::traceresponse`], a W3C `traceresponse` header naming the server span).
 //! The request **ends when the response body ends**: at the last data frame (when the body
@@ -40,7 +43,8 @@
 //! - the span gets `http.response.status_code`, and for 5xx answers `error.type` and status
 //!   Error, and ends;
 //! - one access-log event (target `sightline_http::access`) is emitted inside the request's
-//!   span: ERROR for 5xx, WARN for 4xx, INFO otherwise; health and metrics routes are left out.
+//!   span: by default ERROR for 5xx, WARN for 4xx, INFO otherwise
+//!   ([`ServerLayerBuilder::access_log_levels`]); health and metrics routes are left out.
 //!
 //! An error from the inner service passes through untouched (`error.type` `_OTHER`), and a
 //! request whose future is dropped before the response ends is recorded with `error.type`
@@ -80,6 +84,8 @@ pub(crate) struct Shared {
     pub(crate) request_id_header: Option<HeaderName>,
     pub(crate) access_log: bool,
     pub(crate) access_log_exclude: Vec<Box<str>>,
+    pub(crate) access_log_levels: crate::access::AccessLogLevels,
+    pub(crate) headers: crate::headers::HeaderCapture,
     pub(crate) sensitive_query_params: Vec<Box<str>>,
     pub(crate) default_scheme: &'static str,
     pub(crate) attach_context: bool,

@@ -355,6 +355,7 @@ fn request_attributes<B>(state: &RequestState, req: &Request<B>) -> Vec<KeyValue
     if let Some(ua) = state.user_agent.as_ref().and_then(|ua| ua.to_str().ok()) {
         attrs.push(KeyValue::new(attribute::USER_AGENT_ORIGINAL, ua.to_owned()));
     }
+    state.shared.headers.request(req.headers(), &mut attrs);
     attrs
 }
 

@@ -166,9 +166,19 @@ impl RequestState {
     }
 
     fn log_access(&self, duration_ms: f64, error_type: Option<&'static str>) {
+        let status = self.status.map_or(0, |s| s.as_u16());
+        let levels = &self.shared.access_log_levels;
+        let level = match status {
+            500.. => levels.server_error,
+            400..=499 => levels.client_error,
+            _ if error_type.is_some() => levels.client_error,
+            _ => levels.success,
+        };
+        let Some(level) = level else {
+            return;
+        };
         let method = METHODS[self.method];
         let route = self.route_str();
-        let status = self.status.map_or(0, |s| s.as_u16());
         let bytes = self.response_bytes;
         let request_bytes = self.request_bytes;
         let client = self
@@ -197,11 +207,12 @@ impl RequestState {
                 )
             };
         }
-        match status {
-            500.. => access!(tracing::Level::ERROR),
-            400..=499 => access!(tracing::Level::WARN),
-            _ if error_type.is_some() => access!(tracing::Level::WARN),
-            _ => access!(tracing::Level::INFO),
+        match level {
+            tracing::Level::ERROR => access!(tracing::Level::ERROR),
+            tracing::Level::WARN => access!(tracing::Level::WARN),
+            tracing::Level::INFO => access!(tracing::Level::INFO),
+            tracing::Level::DEBUG => access!(tracing::Level::DEBUG),
+            _ => access!(tracing::Level::TRACE),
         }
     }
 }

@@ -515,3 +515,66 @@ async fn b3_is_injected_with_the_client_span_id_when_configured() {
     );
     assert_eq!(span.parent_span_id, opentelemetry::trace::SpanId::INVALID);
 }
+
+#[tokio::test]
+async fn captured_headers_are_redacted_when_sensitive() {
+    use http::header::{ACCEPT, AUTHORIZATION, SET_COOKIE};
+    use opentelemetry::{Array, Value};
+
+    let spans = Spans::new();
+    let layer = spans
+        .client_layer()
+        .capture_request_headers([
+            AUTHORIZATION,
+            ACCEPT,
+            http::HeaderName::from_static("traceparent"),
+        ])
+        .capture_response_headers([SET_COOKIE, http::header::CONTENT_LENGTH])
+        .build();
+    let mut client = ServiceBuilder::new()
+        .layer(layer)
+        .service_fn(|_req: Request<String>| async {
+            let response = http::Response::builder()
+                .header(SET_COOKIE, "sid=s3cr3t-set")
+                .header(http::header::CONTENT_LENGTH, "0")
+                .body(String::new())
+                .expect("response");
+            Ok::<_, std::convert::Infallible>(response)
+        });
+    let request = Request::get("http://api.example.com/x")
+        .header(AUTHORIZATION, "Bearer s3cr3t-bearer")
+        .header(ACCEPT, "*/*")
+        .body(String::new())
+        .expect("request");
+    let response = client
+        .ready()
+        .await
+        .expect("ready")
+        .call(request)
+        .await
+        .expect("response");
+    let _ = response.into_body().collect().await;
+
+    let span = spans.of_kind(&SpanKind::Client);
+    let strings = |key: &str| -> Vec<String> {
+        match attr(&span, key) {
+            Some(Value::Array(Array::String(v))) => {
+                v.iter().map(|s| s.as_str().to_owned()).collect()
+            }
+            other => panic!("{key}: {other:?}"),
+        }
+    };
+    assert_eq!(
+        strings("http.request.header.authorization"),
+        vec!["REDACTED"]
+    );
+    assert_eq!(strings("http.request.header.accept"), vec!["*/*"]);
+    assert_eq!(strings("http.response.header.set-cookie"), vec!["REDACTED"]);
+    assert_eq!(strings("http.response.header.content-length"), vec!["0"]);
+    assert_eq!(
+        attr(&span, "http.request.header.traceparent"),
+        None,
+        "headers as the caller set them, before injection"
+    );
+    assert!(!format!("{span:?}").contains("s3cr3t"), "{span:?}");
+}

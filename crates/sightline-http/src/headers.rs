@@ -1,0 +1,219 @@
+//! Captured request and response headers as span attributes, per the HTTP semantic
+//! conventions: `http.request.header.<name>` and `http.response.header.<name>`, each a string
+//! array holding every value of the header. The values of sensitive headers are recorded as
+//! `REDACTED`, never as sent; the server and the client layer share this code.
+
+use http::{HeaderMap, HeaderName};
+use opentelemetry::{Array, Key, KeyValue, StringValue, Value};
+
+/// Headers whose values are recorded as `REDACTED` whenever they are captured: credentials and
+/// session cookies. They stay sensitive whatever else is configured.
+///
+/// ```
+/// assert!(sightline_http::DEFAULT_SENSITIVE_HEADERS.contains(&"authorization"));
+/// ```
+pub const DEFAULT_SENSITIVE_HEADERS: &[&str] = &[
+    "authorization",
+    "cookie",
+    "set-cookie",
+    "proxy-authorization",
+    "x-api-key",
+];
+
+/// What a sensitive header's values are recorded as.
+pub(crate) const REDACTED: &str = "REDACTED";
+
+/// Which headers become span attributes, with their attribute keys built once.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HeaderCapture {
+    request: Box<[Captured]>,
+    response: Box<[Captured]>,
+}
+
+#[derive(Clone, Debug)]
+struct Captured {
+    name: HeaderName,
+    key: Key,
+    sensitive: bool,
+}
+
+/// Configuration of a [`HeaderCapture`], as the builders collect it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HeaderCaptureConfig {
+    pub(crate) request: Vec<HeaderName>,
+    pub(crate) response: Vec<HeaderName>,
+    /// Sensitive in addition to [`DEFAULT_SENSITIVE_HEADERS`].
+    pub(crate) sensitive: Vec<HeaderName>,
+}
+
+impl HeaderCaptureConfig {
+    pub(crate) fn build(&self) -> HeaderCapture {
+        let sensitive = |name: &HeaderName| {
+            DEFAULT_SENSITIVE_HEADERS.contains(&name.as_str()) || self.sensitive.contains(name)
+        };
+        let captured = |prefix: &str, names: &[HeaderName]| -> Box<[Captured]> {
+            let mut out: Vec<Captured> = Vec::with_capacity(names.len());
+            for name in names {
+                if out.iter().any(|c| c.name == *name) {
+                    continue;
+                }
+                out.push(Captured {
+                    key: Key::from(format!("{prefix}{}", name.as_str())),
+                    sensitive: sensitive(name),
+                    name: name.clone(),
+                });
+            }
+            out.into_boxed_slice()
+        };
+        HeaderCapture {
+            request: captured("http.request.header.", &self.request),
+            response: captured("http.response.header.", &self.response),
+        }
+    }
+}
+
+impl HeaderCapture {
+    /// Appends an attribute for each captured request header present in `headers`.
+    pub(crate) fn request(&self, headers: &HeaderMap, out: &mut Vec<KeyValue>) {
+        out.extend(self.request.iter().filter_map(|c| c.attribute(headers)));
+    }
+
+    /// Whether any response header is captured.
+    pub(crate) fn captures_response(&self) -> bool {
+        !self.response.is_empty()
+    }
+
+    /// An attribute for each captured response header present in `headers`.
+    pub(crate) fn response<'a>(
+        &'a self,
+        headers: &'a HeaderMap,
+    ) -> impl Iterator<Item = KeyValue> + 'a {
+        self.response.iter().filter_map(|c| c.attribute(headers))
+    }
+}
+
+impl Captured {
+    fn attribute(&self, headers: &HeaderMap) -> Option<KeyValue> {
+        let all = headers.get_all(&self.name);
+        let values: Vec<StringValue> = all
+            .iter()
+            .map(|value| {
+                if self.sensitive {
+                    StringValue::from(REDACTED)
+                } else {
+                    // Header values may hold obs-text (bytes 0x80-0xFF); an attribute is a string.
+                    StringValue::from(String::from_utf8_lossy(value.as_bytes()).into_owned())
+                }
+            })
+            .collect();
+        (!values.is_empty())
+            .then(|| KeyValue::new(self.key.clone(), Value::Array(Array::String(values))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn strings(kv: &KeyValue) -> Vec<String> {
+        match &kv.value {
+            Value::Array(Array::String(values)) => values.iter().map(|v| v.to_string()).collect(),
+            other => panic!("not a string array: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sensitive_values_are_redacted_and_others_kept() {
+        let config = HeaderCaptureConfig {
+            request: [
+                "authorization",
+                "cookie",
+                "x-trace-note",
+                "x-session",
+                "accept",
+                "x-trace-note",
+            ]
+            .map(HeaderName::from_static)
+            .to_vec(),
+            response: vec![http::header::SET_COOKIE, http::header::CONTENT_TYPE],
+            sensitive: vec![HeaderName::from_static("x-session")],
+        };
+        let capture = config.build();
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", HeaderValue::from_static("Bearer s3cr3t"));
+        headers.append("cookie", HeaderValue::from_static("a=1"));
+        headers.append("cookie", HeaderValue::from_static("sid=s3cr3t"));
+        headers.insert("x-session", HeaderValue::from_static("s3cr3t"));
+        headers.append("x-trace-note", HeaderValue::from_static("one"));
+        headers.append(
+            "x-trace-note",
+            HeaderValue::from_bytes(b"caf\xe9 \"q\"").expect("obs-text is a valid value"),
+        );
+        let mut out = Vec::new();
+        capture.request(&headers, &mut out);
+        let found: Vec<(String, Vec<String>)> = out
+            .iter()
+            .map(|kv| (kv.key.to_string(), strings(kv)))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (
+                    "http.request.header.authorization".into(),
+                    vec!["REDACTED".into()]
+                ),
+                (
+                    "http.request.header.cookie".into(),
+                    vec!["REDACTED".into(), "REDACTED".into()]
+                ),
+                (
+                    "http.request.header.x-trace-note".into(),
+                    vec!["one".into(), "caf\u{fffd} \"q\"".into()]
+                ),
+                (
+                    "http.request.header.x-session".into(),
+                    vec!["REDACTED".into()]
+                ),
+            ],
+            "absent headers are left out, duplicates in the list captured once"
+        );
+        assert!(!format!("{out:?}").contains("s3cr3t"));
+
+        let mut response = HeaderMap::new();
+        response.insert(
+            "set-cookie",
+            HeaderValue::from_static("sid=s3cr3t; HttpOnly"),
+        );
+        response.insert("content-type", HeaderValue::from_static("text/plain"));
+        assert!(capture.captures_response());
+        let found: Vec<(String, Vec<String>)> = capture
+            .response(&response)
+            .map(|kv| (kv.key.to_string(), strings(&kv)))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (
+                    "http.response.header.set-cookie".into(),
+                    vec!["REDACTED".into()]
+                ),
+                (
+                    "http.response.header.content-type".into(),
+                    vec!["text/plain".into()]
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn nothing_captured_by_default() {
+        let capture = HeaderCaptureConfig::default().build();
+        let mut headers = HeaderMap::new();
+        headers.insert("accept", HeaderValue::from_static("*/*"));
+        let mut out = Vec::new();
+        capture.request(&headers, &mut out);
+        assert!(out.is_empty());
+        assert!(!capture.captures_response());
+    }
+}
