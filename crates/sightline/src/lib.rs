@@ -52,6 +52,7 @@ mod error;
 mod otlp_logs;
 
 use std::sync::Arc;
+#[cfg(feature = "prometheus")]
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -343,6 +344,7 @@ impl SightlineBuilder {
             ));
         }
         let resource = resource.build();
+        #[cfg_attr(not(feature = "otlp"), allow(unused_mut))]
         let mut provider = SdkTracerProvider::builder().with_resource(resource.clone());
         #[cfg(feature = "otlp")]
         if let Some(exporter) = otlp::span_exporter(
@@ -397,7 +399,9 @@ impl SightlineBuilder {
         }
 
         let mut log_guard = None;
-        let mut log_writer = None;
+        // Read by the Prometheus exposition, which reports the writer's dropped lines.
+        #[cfg_attr(not(feature = "prometheus"), allow(unused_mut, unused_variables))]
+        let mut log_writer: Option<sightline_logging::NonBlocking> = None;
         if self.json_logs {
             let mut json = sightline_logging::JsonLayer::builder().service_name(&service_name);
             if let Some(names) = self.log_field_names {
@@ -410,7 +414,10 @@ impl SightlineBuilder {
                         .capacity_bytes(self.log_buffer_bytes)
                         .build(std::io::stdout());
                     log_guard = Some(guard);
-                    log_writer = Some(writer.clone());
+                    #[cfg(feature = "prometheus")]
+                    {
+                        log_writer = Some(writer.clone());
+                    }
                     json = json.writer(writer);
                 }
             }

@@ -58,8 +58,10 @@ pub(crate) struct CallState {
     pub(crate) response_bytes: u64,
     pub(crate) response_messages: super::body::MessageCounter,
     /// Whether the in-flight gauge went up for this call.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) counted_active: bool,
     /// The method whose in-flight gauge went up (`None`: `_OTHER`).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) active_at_start: Option<Arc<MethodInfo>>,
     /// Whether the span got its method attributes at the start.
     pub(crate) method_recorded: bool,

@@ -92,6 +92,7 @@ pub(crate) struct Shared {
     pub(crate) traceresponse: bool,
     pub(crate) random_trace_ids: bool,
     pub(crate) unmatched: route::RouteInfo,
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) routes: route::RouteTable,
     #[cfg(feature = "metrics")]
     pub(crate) active_requests: Option<metrics::ActiveRequests>,

@@ -17,6 +17,7 @@ use crate::request_id::RequestId;
 use crate::semconv::{self, METHODS};
 
 /// The route of a request, as resolved when it arrived.
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
 pub(crate) enum RouteRef {
     /// The service's cached route (its slot is filled).
     Cached(Arc<RouteSlot>),
