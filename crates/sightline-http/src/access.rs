@@ -34,12 +34,14 @@ use tracing::Level;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AccessLogLevels {
-    /// Requests that succeeded (HTTP: 1xx, 2xx and 3xx answers). Defaults to INFO.
+    /// Requests that succeeded (HTTP: 1xx, 2xx and 3xx answers; gRPC: `OK`). Defaults to INFO.
     pub success: Option<Level>,
     /// Requests the client got wrong or abandoned (HTTP: 4xx answers, and requests that ended
-    /// without a complete response). Defaults to WARN.
+    /// without a complete response; gRPC: codes other than `OK` that are not errors, such as
+    /// `NOT_FOUND` or `CANCELLED`). Defaults to WARN.
     pub client_error: Option<Level>,
-    /// Requests the server failed (HTTP: 5xx answers). Defaults to ERROR.
+    /// Requests the server failed (HTTP: 5xx answers; gRPC: the layer's error codes). Defaults
+    /// to ERROR.
     pub server_error: Option<Level>,
 }
 

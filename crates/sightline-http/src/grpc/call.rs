@@ -188,10 +188,20 @@ impl CallState {
                 )
             };
         }
-        match code {
-            Code::Ok => access!(tracing::Level::INFO),
-            _ if error => access!(tracing::Level::ERROR),
-            _ => access!(tracing::Level::WARN),
+        let levels = &self.shared.access_log_levels;
+        let level = match code {
+            Code::Ok => levels.success,
+            _ if error => levels.server_error,
+            _ => levels.client_error,
+        };
+        // One callsite per level: a `tracing` callsite has a fixed level.
+        match level {
+            None => {}
+            Some(tracing::Level::ERROR) => access!(tracing::Level::ERROR),
+            Some(tracing::Level::WARN) => access!(tracing::Level::WARN),
+            Some(tracing::Level::INFO) => access!(tracing::Level::INFO),
+            Some(tracing::Level::DEBUG) => access!(tracing::Level::DEBUG),
+            Some(_) => access!(tracing::Level::TRACE),
         }
     }
 }

@@ -188,6 +188,7 @@ impl GrpcClientLayerBuilder {
                 propagator: self.propagator,
                 request_id_header: self.request_id_header,
                 access_log: false,
+                access_log_levels: crate::access::AccessLogLevels::OFF,
                 message_counts: self.message_counts,
                 trace_health_checks: true,
                 error_codes: self.error_codes,

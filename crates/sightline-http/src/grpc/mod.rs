@@ -51,7 +51,10 @@
 //!   `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE` and `DATA_LOSS` on the server and every code
 //!   but `OK` on the client; [`error_codes`](GrpcServerLayerBuilder::error_codes) changes that;
 //! - the server writes one access-log event (target `sightline_http::access`): INFO for `OK`,
-//!   ERROR for an error code, WARN otherwise.
+//!   ERROR for an error code, WARN otherwise
+//!   ([`access_log_levels`](GrpcServerLayerBuilder::access_log_levels) changes them), with
+//!   `rpc.method`, `rpc.response.status_code`, `duration_ms`, the request and response bytes,
+//!   `client.address` and `user_agent.original`.
 //!
 //! A call dropped before its end is recorded as `CANCELLED`. With
 //! [`legacy_semconv`](GrpcServerLayerBuilder::legacy_semconv) the pre-1.38 attribute names
@@ -93,6 +96,7 @@ pub(crate) struct Shared {
     pub(crate) propagator: Propagator,
     pub(crate) request_id_header: Option<HeaderName>,
     pub(crate) access_log: bool,
+    pub(crate) access_log_levels: crate::access::AccessLogLevels,
     pub(crate) message_counts: bool,
     pub(crate) trace_health_checks: bool,
     pub(crate) error_codes: CodeSet,

@@ -18,9 +18,10 @@ use super::call::{CallState, RequestCounters, method_attributes};
 use super::code::CodeSet;
 use super::future::ResponseFuture;
 use super::method::{self, MethodTable, Resolved};
+use crate::access::AccessLogLevels;
 use crate::request_id::{self, X_REQUEST_ID};
 use crate::server::service::{
-    RANDOM_FLAG, count_rejections, remote_span_context, request_span, split_host_port,
+    RANDOM_FLAG, RequestKind, count_rejections, remote_span_context, request_span, split_host_port,
 };
 
 /// [`Layer`](tower_layer::Layer) that applies the [`GrpcServer`] middleware to a tonic server:
@@ -78,6 +79,7 @@ pub struct GrpcServerLayerBuilder {
     metrics: bool,
     message_counts: bool,
     access_log: bool,
+    access_log_levels: AccessLogLevels,
     trace_health_checks: bool,
     known_services: Option<Vec<Box<str>>>,
     error_codes: CodeSet,
@@ -95,6 +97,7 @@ impl Default for GrpcServerLayerBuilder {
             metrics: cfg!(feature = "metrics"),
             message_counts: false,
             access_log: true,
+            access_log_levels: AccessLogLevels::DEFAULT,
             trace_health_checks: false,
             known_services: None,
             error_codes: CodeSet::SERVER_ERRORS,
@@ -174,6 +177,16 @@ impl GrpcServerLayerBuilder {
         self
     }
 
+    /// The level of the access-log event by outcome: `OK` is a success, the
+    /// [error codes](Self::error_codes) are server errors, any other code (`NOT_FOUND`,
+    /// `CANCELLED`, ...) a client error.
+    ///
+    /// Defaults to [`AccessLogLevels::DEFAULT`]: INFO, WARN and ERROR.
+    pub fn access_log_levels(mut self, levels: AccessLogLevels) -> Self {
+        self.access_log_levels = levels;
+        self
+    }
+
     /// Whether calls to `grpc.health.v1.Health` make spans.
     ///
     /// Defaults to `false`: probes every few seconds would crowd the traces. Their metrics
@@ -245,6 +258,7 @@ impl GrpcServerLayerBuilder {
                 propagator: self.propagator,
                 request_id_header: self.request_id_header,
                 access_log: self.access_log,
+                access_log_levels: self.access_log_levels,
                 message_counts: self.message_counts,
                 trace_health_checks: self.trace_health_checks,
                 error_codes: self.error_codes,
@@ -462,5 +476,5 @@ fn start_spans<B>(state: &mut CallState, req: &mut Request<B>) {
         state.otel_span = Some(span);
     }
 
-    state.span = request_span(ids.as_ref(), state.request_id.as_ref());
+    state.span = request_span(ids.as_ref(), state.request_id.as_ref(), RequestKind::Grpc);
 }

@@ -215,32 +215,48 @@ fn start_spans<B>(state: &mut RequestState, req: &mut Request<B>) {
         state.otel_span = Some(span);
     }
 
-    state.span = request_span(ids.as_ref(), state.request_id.as_ref());
+    state.span = request_span(ids.as_ref(), state.request_id.as_ref(), RequestKind::Http);
+}
+
+/// What a request span is called in log lines.
+#[derive(Clone, Copy)]
+pub(crate) enum RequestKind {
+    Http,
+    Grpc,
 }
 
 /// The `tracing` span of a request: the IDs every log line of the request carries.
 pub(crate) fn request_span(
     ids: Option<&SpanContext>,
     request_id: Option<&request_id::RequestId>,
+    kind: RequestKind,
 ) -> tracing::Span {
     use tracing::field::display;
 
+    // One callsite per name: a `tracing` span's name is fixed at its callsite.
+    macro_rules! span {
+        ($($fields:tt)*) => {
+            match kind {
+                RequestKind::Http => {
+                    tracing::info_span!(target: "sightline_http::server", "HTTP request", $($fields)*)
+                }
+                RequestKind::Grpc => {
+                    tracing::info_span!(target: "sightline_http::server", "gRPC call", $($fields)*)
+                }
+            }
+        };
+    }
+
     let request_id = request_id.map(|id| display(id.as_str()));
     let Some(ids) = ids else {
-        return tracing::info_span!(
-            target: "sightline_http::server",
-            "HTTP request",
-            request_id,
-        );
+        return span!(request_id);
     };
     // Formatted on the stack and passed at creation: one dispatch, no `Span::record`.
     let trace_hex = sightline_propagation::TraceId(ids.trace_id().to_bytes()).to_hex();
     let span_hex = sightline_propagation::SpanId(ids.span_id().to_bytes()).to_hex();
     let flags = ids.trace_flags().to_u8();
     let flags_hex = [HEX[usize::from(flags >> 4)], HEX[usize::from(flags & 0xf)]];
-    tracing::info_span!(
-        target: "sightline_http::server",
-        "HTTP request",
+    span!(
         trace_id = display(ascii(&trace_hex)),
         span_id = display(ascii(&span_hex)),
         trace_flags = display(ascii(&flags_hex)),

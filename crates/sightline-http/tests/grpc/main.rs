@@ -659,3 +659,109 @@ async fn client_transport_failure_is_unavailable() {
     );
     assert!(matches!(span.status, Status::Error { .. }));
 }
+
+/// A `MakeWriter` that keeps every JSON line in memory.
+#[derive(Clone, Default)]
+struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Lines {
+    fn json(&self) -> Vec<serde_json::Value> {
+        let bytes = self.0.lock().expect("lock").clone();
+        String::from_utf8(bytes)
+            .expect("utf-8")
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+            .collect()
+    }
+}
+
+#[test]
+fn access_line_per_call_with_configurable_levels() {
+    use sightline_http::access::AccessLogLevels;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::registry().with(
+        sightline_logging::JsonLayer::builder()
+            .service_name("test")
+            .writer(move || writer.clone())
+            .build(),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    tracing::subscriber::with_default(subscriber, || {
+        runtime.block_on(async {
+            let spans = Spans::new();
+            let layer = spans
+                .server()
+                .access_log_levels(AccessLogLevels {
+                    client_error: Some(tracing::Level::INFO),
+                    ..AccessLogLevels::DEFAULT
+                })
+                .build();
+            let mut svc = server(layer, |path| match path {
+                "/test.log.Greeter/Ok" => streaming(2, 0, Code::Ok),
+                "/test.log.Greeter/Missing" => trailers_only(Code::NotFound),
+                _ => trailers_only(Code::Internal),
+            });
+            for path in [
+                "/test.log.Greeter/Ok",
+                "/test.log.Greeter/Missing",
+                "/test.log.Greeter/Broken",
+                "/grpc.health.v1.Health/Check",
+            ] {
+                let response = svc
+                    .call(
+                        call(path)
+                            .header("x-request-id", "req-log")
+                            .body("abcdefgh".to_owned())
+                            .expect("request"),
+                    )
+                    .await
+                    .expect("infallible");
+                drain(response).await;
+            }
+        });
+    });
+
+    let access: Vec<_> = lines
+        .json()
+        .into_iter()
+        .filter(|line| line["target"] == "sightline_http::access")
+        .collect();
+    assert_eq!(access.len(), 3, "no line for the health check: {access:#?}");
+    let field = |line: &serde_json::Value, key: &str| line["fields"][key].clone();
+    assert_eq!(access[0]["level"], "INFO");
+    assert_eq!(field(&access[0], "rpc.method"), "test.log.Greeter/Ok");
+    assert_eq!(field(&access[0], "rpc.response.status_code"), "OK");
+    assert_eq!(field(&access[0], "rpc.response.body.size"), 16);
+    assert!(field(&access[0], "duration_ms").is_number());
+    assert_eq!(access[0]["request_id"], "req-log");
+    assert_eq!(access[0]["span"]["name"], "gRPC call");
+    assert_eq!(
+        access[1]["level"], "INFO",
+        "NOT_FOUND: client error, set to INFO"
+    );
+    assert_eq!(field(&access[1], "rpc.response.status_code"), "NOT_FOUND");
+    assert_eq!(access[2]["level"], "ERROR");
+    assert_eq!(field(&access[2], "error.type"), "INTERNAL");
+    assert_eq!(
+        access[0]["trace_id"].as_str().map(str::len),
+        Some(32),
+        "lines carry the call's trace id"
+    );
+}
