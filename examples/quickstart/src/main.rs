@@ -10,6 +10,10 @@
 //! - `curl -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
 //!   127.0.0.1:3000/users/7`: the log lines now carry that trace id;
 //! - `curl 127.0.0.1:3000/fail`: a 500, logged at ERROR, counted with `error_type="500"`;
+//! - `curl -d '{"name":"Ada","email":"ada@example.com","phone":"+447700900123","password":"pw"}'
+//!   -H 'content-type: application/json' 127.0.0.1:3000/signup`: a line with the sign-up
+//!   as `#[derive(Redact)]` writes it: the email as a keyed hash, the phone masked
+//!   (`+44********23`), no password;
 //! - `curl 127.0.0.1:3000/metrics`: `http_server_request_duration_seconds` by
 //!   `http_route="/users/{id}"`, and `http_server_active_requests`;
 //! - with `OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317` (an OpenTelemetry Collector,
@@ -44,6 +48,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/users/{id}", get(user))
         .route("/fail", get(fail))
+        .route("/signup", axum::routing::post(signup))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", sightline.metrics_handler())
         .layer(sightline.http_server_layer());
@@ -77,6 +82,52 @@ fn captured_headers() -> Result<Vec<HeaderName>, Box<dyn std::error::Error>> {
 async fn user(Path(id): Path<String>, request_id: RequestId) -> Json<serde_json::Value> {
     tracing::info!(user.id = %id, "looking up user");
     Json(serde_json::json!({ "id": id, "name": "Ada", "request_id": request_id.as_str() }))
+}
+
+/// A sign-up as it is logged: the email keyed-hashed (so lines of one user can be joined
+/// without the address), the phone masked, the password left out.
+#[derive(sightline::logging::redact::Redact)]
+#[redact(crate = "sightline::logging")]
+struct Signup {
+    name: String,
+    #[redact(hash)]
+    email: String,
+    #[redact(mask = "3-2")]
+    phone: String,
+    #[redact(omit)]
+    #[allow(dead_code, reason = "checked by a real service, never logged")]
+    password: String,
+}
+
+/// `POST /signup` with `{"name", "email", "phone", "password"}`: logs the sign-up with its
+/// secrets redacted and answers 201, or 400 when a field is missing.
+async fn signup(Json(body): Json<serde_json::Value>) -> (StatusCode, Json<serde_json::Value>) {
+    use sightline::logging::redact::Redact as _;
+
+    let field = |name: &str| body.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    let (Some(name), Some(email), Some(phone), Some(password)) = (
+        field("name"),
+        field("email"),
+        field("phone"),
+        field("password"),
+    ) else {
+        tracing::warn!("sign-up without name, email, phone or password");
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({ "error": "name, email, phone and password are required" })),
+        );
+    };
+    let signup = Signup {
+        name,
+        email,
+        phone,
+        password,
+    };
+    tracing::info!(signup = %signup.redacted(), "signed up");
+    (
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "name": signup.name })),
+    )
 }
 
 /// Always fails: a 500, so the error rate has something to show.

@@ -34,6 +34,10 @@ struct Secrets {
     token: String,
     query_api_key: String,
     raw_bearer: String,
+    /// Struct fields logged through `#[derive(Redact)]` (the quick start's `/signup`).
+    email: String,
+    phone: String,
+    signup_password: String,
 }
 
 impl Secrets {
@@ -51,11 +55,21 @@ impl Secrets {
             token: format!("ghp_{}", r()),
             query_api_key: format!("AKIA{}", &r()[..16].to_uppercase()),
             raw_bearer: format!("rawbearer{}", r()),
+            email: format!("ada.{}@example.com", &r()[..10]),
+            phone: format!(
+                "+4477{}",
+                &r().chars()
+                    .filter(char::is_ascii_digit)
+                    .chain("0123456789".chars())
+                    .take(8)
+                    .collect::<String>()
+            ),
+            signup_password: format!("correct-horse-{}", &r()[..10]),
         }
     }
 
-    fn all(&self) -> [&str; 8] {
-        [
+    fn all(&self) -> Vec<&str> {
+        vec![
             &self.bearer,
             &self.cookie,
             &self.proxy,
@@ -64,6 +78,10 @@ impl Secrets {
             &self.token,
             &self.query_api_key,
             &self.raw_bearer,
+            &self.email,
+            // The phone's hidden middle: the mask keeps its first 3 and last 2 characters.
+            &self.phone[3..self.phone.len() - 2],
+            &self.signup_password,
         ]
     }
 
@@ -136,6 +154,24 @@ async fn secrets_never_reach_logs_spans_or_log_records() {
         assert_eq!(response.status, expected, "{path}: {}", response.text());
         traces.push((path, trace_id));
     }
+
+    // Struct fields: the quick start logs a sign-up through `#[derive(Redact)]`.
+    let body = serde_json::json!({
+        "name": "Ada",
+        "email": secrets.email,
+        "phone": secrets.phone,
+        "password": secrets.signup_password,
+    })
+    .to_string();
+    let response = client
+        .post(
+            &app.url("/signup"),
+            &[("content-type", b"application/json".as_slice())],
+            body,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status, 201, "{}", response.text());
 
     // Raw bytes: a sensitive header and a captured one that are not UTF-8, the second also
     // trying to close the JSON object and forge fields.
@@ -283,6 +319,27 @@ async fn secrets_never_reach_logs_spans_or_log_records() {
         assert!(line.json.get("forged").is_none(), "{}", line.raw);
         assert_ne!(line.trace_id(), Some("forged"), "{}", line.raw);
     }
+    // The sign-up line is there, with the redacted forms instead of the values.
+    let signup = lines
+        .iter()
+        .find(|l| l.message() == Some("signed up"))
+        .expect("the sign-up was logged");
+    let logged = signup.json["fields"]["signup"].as_str().unwrap_or_default();
+    let masked = format!(
+        "{}{}{}",
+        &secrets.phone[..3],
+        "*".repeat(secrets.phone.len() - 5),
+        &secrets.phone[secrets.phone.len() - 2..]
+    );
+    assert!(
+        logged.contains("name: \"Ada\"")
+            && logged.contains(&masked)
+            && logged.contains("email: hmac:")
+            && !logged.contains("password"),
+        "{}",
+        signup.raw
+    );
+
     let raw_lines: Vec<_> = lines
         .iter()
         .filter(|l| l.trace_id() == Some(raw_trace.as_str()))
