@@ -1,14 +1,22 @@
-//! Per-call cost of the gRPC server layer on a unary call, against a bare tonic server in the
-//! same run: a tonic client calls `Greeter/SayHello` over 127.0.0.1 (HTTP/2, one connection),
-//! 32 calls in flight per iteration so the machine is busy rather than waiting on round
-//! trips, on servers that differ only in their layer. Client and server share one 2-worker
-//! runtime: the ratio is of the whole exchange, as a user's throughput would see it.
+//! Per-call cost of the gRPC server layer on a unary call (`Greeter/SayHello`), against a bare
+//! tonic server in the same run, in two groups:
+//!
+//! - `grpc_unary_in_process`: tonic's own router and generated server called without sockets
+//!   (gRPC-framed request in, body and trailers collected): what the layer adds to a call;
+//! - `grpc_unary`: a tonic client over 127.0.0.1 (HTTP/2, one connection, `TCP_NODELAY`), 32
+//!   calls in flight per iteration, client and server on one 2-worker runtime: the whole
+//!   exchange, as a user's throughput would see it (noisy on a shared 2-core machine).
+//!
+//! Variants:
 //!
 //! - `bare`: the tonic server alone;
+//! - `wrapper_only`: the layer with every part off (request IDs, metrics, access log, spans):
+//!   the cost of the wrappers themselves;
 //! - `metrics_request_id`: the layer with request IDs and RED metrics into a real Prometheus
 //!   recorder, no tracer, no access log;
 //! - `full`: plus a server span (SDK provider whose exporter drops every batch, so OTLP
-//!   encoding is not counted) and the access line through the JSON layer to `io::sink`.
+//!   encoding is not counted; a batch processor, as the facade installs) and the access line
+//!   through the JSON layer to `io::sink`.
 //!
 //! Run: `cargo bench -p sightline-tests --bench grpc_unary`. Report the ratios of the
 //! per-call times to `bare`; the latest figures are in docs/performance.md.
@@ -69,6 +77,107 @@ impl opentelemetry_sdk::trace::SpanExporter for DropExporter {
     }
 }
 
+/// One `SayHello` call as it reaches a tonic server: gRPC framing around the prost message.
+fn say_hello_request() -> http::Request<tonic::body::Body> {
+    use prost::Message as _;
+
+    let message = HelloRequest {
+        name: "bench".into(),
+    }
+    .encode_to_vec();
+    let mut framed = Vec::with_capacity(5 + message.len());
+    framed.push(0);
+    framed.extend_from_slice(&u32::try_from(message.len()).expect("small").to_be_bytes());
+    framed.extend_from_slice(&message);
+    http::Request::post("http://127.0.0.1:50051/sightline.example.v1.Greeter/SayHello")
+        .version(http::Version::HTTP_2)
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("user-agent", "grpc-rust-bench")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .body(tonic::body::Body::new(http_body_util::Full::new(
+            bytes::Bytes::from(framed),
+        )))
+        .expect("valid request")
+}
+
+/// The layer variants, by name; `None` is the bare server.
+fn layers(
+    provider: &opentelemetry_sdk::trace::SdkTracerProvider,
+) -> Vec<(&'static str, Option<GrpcServerLayer>)> {
+    vec![
+        ("bare", None),
+        (
+            "wrapper_only",
+            Some(
+                GrpcServerLayer::builder()
+                    .access_log(false)
+                    .metrics(false)
+                    .without_request_id()
+                    .build(),
+            ),
+        ),
+        (
+            "metrics_request_id",
+            Some(GrpcServerLayer::builder().access_log(false).build()),
+        ),
+        (
+            "full",
+            Some(
+                GrpcServerLayer::builder()
+                    .tracer(provider.tracer("bench"))
+                    .build(),
+            ),
+        ),
+    ]
+}
+
+/// The layer around tonic's own router and generated server, called without sockets: what
+/// the layer adds to a call, free of the loopback's noise.
+fn in_process(c: &mut Criterion, provider: &opentelemetry_sdk::trace::SdkTracerProvider) {
+    use http_body_util::BodyExt as _;
+    use tower::{Layer as _, Service as _};
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut group = c.benchmark_group("grpc_unary_in_process");
+    for (name, layer) in layers(provider) {
+        let routes = tonic::service::Routes::new(GreeterServer::new(Hello));
+        let mut svc: tower::util::BoxCloneSyncService<
+            http::Request<tonic::body::Body>,
+            http::Response<tonic::body::Body>,
+            std::convert::Infallible,
+        > = match layer {
+            None => tower::util::BoxCloneSyncService::new(routes),
+            Some(layer) => tower::util::BoxCloneSyncService::new(
+                tower::util::MapResponseLayer::new(|r: http::Response<_>| {
+                    r.map(tonic::body::Body::new)
+                })
+                .layer(layer.layer(routes)),
+            ),
+        };
+        group.bench_function(name, |b| {
+            b.to_async(&runtime).iter(|| {
+                let call = svc.call(say_hello_request());
+                async move {
+                    let response = call.await.expect("infallible");
+                    let body = response.into_body().collect().await.expect("body");
+                    assert!(
+                        body.trailers().is_some(),
+                        "a gRPC answer ends with trailers"
+                    );
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
 fn bench(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -77,7 +186,7 @@ fn bench(c: &mut Criterion) {
         .expect("runtime");
     let _ = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder();
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
-        .with_simple_exporter(DropExporter)
+        .with_batch_exporter(DropExporter)
         .build();
     {
         use tracing_subscriber::layer::SubscriberExt as _;
@@ -92,9 +201,23 @@ fn bench(c: &mut Criterion) {
         tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
     }
 
+    in_process(c, &provider);
+
     let servers = runtime.block_on(async {
         let bare = GrpcServer::start(
             tonic::transport::Server::builder().add_service(GreeterServer::new(Hello)),
+        )
+        .await;
+        let wrapper = GrpcServer::start(
+            tonic::transport::Server::builder()
+                .layer(
+                    GrpcServerLayer::builder()
+                        .access_log(false)
+                        .metrics(false)
+                        .without_request_id()
+                        .build(),
+                )
+                .add_service(GreeterServer::new(Hello)),
         )
         .await;
         let metrics = GrpcServer::start(
@@ -115,6 +238,7 @@ fn bench(c: &mut Criterion) {
         .await;
         [
             ("bare", bare),
+            ("wrapper_only", wrapper),
             ("metrics_request_id", metrics),
             ("full", full),
         ]

@@ -259,7 +259,7 @@ impl GrpcServer {
         let addr = listener.local_addr().expect("bound address");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(router.serve_with_incoming_shutdown(
-            TcpIncoming::from(listener),
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
             async move {
                 let _ = stopped.await;
             },

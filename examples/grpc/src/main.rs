@@ -77,10 +77,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .layer(sightline.grpc_server_layer())
         .add_service(health_service)
         .add_service(GreeterServer::new(DemoGreeter))
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), async move {
-            shutdown_signal().await;
-            let _ = stop_tx.send(true);
-        });
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            async move {
+                shutdown_signal().await;
+                let _ = stop_tx.send(true);
+            },
+        );
     grpc.await?;
     metrics_server.await??;
 
