@@ -5,9 +5,7 @@ use std::time::Instant;
 
 use http::{HeaderName, Request, Response};
 use opentelemetry::global::BoxedTracer;
-use opentelemetry::trace::{
-    Span as _, SpanBuilder, SpanContext, SpanKind, TraceContextExt as _, TraceFlags, Tracer,
-};
+use opentelemetry::trace::{SpanBuilder, SpanContext, SpanKind, Tracer};
 use opentelemetry::{Context, KeyValue};
 use sightline_propagation::Propagator;
 use tower_service::Service;
@@ -21,7 +19,7 @@ use super::method::{self, MethodTable, Resolved};
 use crate::access::AccessLogLevels;
 use crate::request_id::{self, X_REQUEST_ID};
 use crate::server::service::{
-    RANDOM_FLAG, RequestKind, count_rejections, remote_span_context, request_span, split_host_port,
+    RequestKind, ServerSpanOptions, request_span, split_host_port, start_server_span,
 };
 
 /// [`Layer`](tower_layer::Layer) that applies the [`GrpcServer`] middleware to a tonic server:
@@ -401,12 +399,6 @@ fn start_spans<B>(state: &mut CallState, req: &mut Request<B>) {
     let mut ids: Option<SpanContext> = None;
 
     if let Some(tracer) = &shared.tracer {
-        let extracted = shared.propagator.extract(req.headers());
-        count_rejections(&extracted, req.headers());
-        let parent_cx = match &extracted.parent {
-            Some(remote) => Context::new().with_remote_span_context(remote_span_context(remote)),
-            None => Context::new(),
-        };
         let name: Cow<'static, str> = match &state.method {
             Resolved::Known(info) => Cow::Borrowed(info.rpc_method),
             Resolved::Pending(name) => Cow::Owned(name.to_string()),
@@ -436,44 +428,23 @@ fn start_spans<B>(state: &mut CallState, req: &mut Request<B>) {
             attrs.push(KeyValue::new("client.address", addr.ip().to_string()));
             attrs.push(KeyValue::new("client.port", i64::from(addr.port())));
         }
-        let mut builder = SpanBuilder::from_name(name)
+        let builder = SpanBuilder::from_name(name)
             .with_kind(SpanKind::Server)
             .with_attributes(attrs);
-        if let Some(link) = &extracted.link {
-            builder = builder.with_links(vec![opentelemetry::trace::Link::with_context(
-                remote_span_context(link),
-            )]);
-        }
-        let span = tracer.build_with_context(builder, &parent_cx);
-        let mut span_context = span.span_context().clone();
-        if extracted.parent.is_none() && shared.random_trace_ids && span_context.is_valid() {
-            // As on HTTP: a trace this server starts has a random trace id; say so with the
-            // Level 2 `random` flag on the identity children and log lines see.
-            span_context = SpanContext::new(
-                span_context.trace_id(),
-                span_context.span_id(),
-                TraceFlags::new(span_context.trace_flags().to_u8() | RANDOM_FLAG),
-                false,
-                span_context.trace_state().clone(),
-            );
-        }
-        if shared.attach_context {
-            let mut cx = Context::new().with_remote_span_context(span_context.clone());
-            if let Some(baggage) = extracted.baggage.clone() {
-                cx = cx.with_value(baggage);
-            }
-            if let Some(request_id) = &state.request_id {
-                cx = cx.with_value(request_id.clone());
-            }
-            state.otel_cx = Some(cx);
-        }
-        if let Some(baggage) = extracted.baggage {
-            req.extensions_mut().insert(baggage);
-        }
-        if span_context.is_valid() {
-            ids = Some(span_context);
-        }
-        state.otel_span = Some(span);
+        let started = start_server_span(
+            tracer,
+            &ServerSpanOptions {
+                propagator: &shared.propagator,
+                random_trace_ids: shared.random_trace_ids,
+                attach_context: shared.attach_context,
+                request_id: state.request_id.as_ref(),
+            },
+            builder,
+            req,
+        );
+        state.otel_cx = started.cx;
+        ids = started.identity.is_valid().then_some(started.identity);
+        state.otel_span = Some(started.span);
     }
 
     state.span = request_span(ids.as_ref(), state.request_id.as_ref(), RequestKind::Grpc);

@@ -152,12 +152,6 @@ fn start_spans<B>(state: &mut RequestState, req: &mut Request<B>) {
     let mut ids: Option<SpanContext> = None;
 
     if let Some(tracer) = &shared.tracer {
-        let extracted = shared.propagator.extract(req.headers());
-        count_rejections(&extracted, req.headers());
-        let parent_cx = match &extracted.parent {
-            Some(remote) => Context::new().with_remote_span_context(remote_span_context(remote)),
-            None => Context::new(),
-        };
         let name = match &state.route {
             RouteRef::Uncached(route) => [METHODS[state.method], " ", route].concat().into(),
             RouteRef::Cached(slot) => slot.get().map_or(METHODS[state.method].into(), |info| {
@@ -165,57 +159,98 @@ fn start_spans<B>(state: &mut RequestState, req: &mut Request<B>) {
             }),
             RouteRef::Unmatched => METHODS[state.method].into(),
         };
-        let mut builder = SpanBuilder::from_name::<std::borrow::Cow<'static, str>>(name)
+        let builder = SpanBuilder::from_name::<std::borrow::Cow<'static, str>>(name)
             .with_kind(SpanKind::Server)
             .with_attributes(request_attributes(state, req));
-        if let Some(link) = &extracted.link {
-            builder = builder.with_links(vec![opentelemetry::trace::Link::with_context(
-                remote_span_context(link),
-            )]);
-        }
-        let span = tracer.build_with_context(builder, &parent_cx);
-        let mut span_context = span.span_context().clone();
-        if extracted.parent.is_none() && shared.random_trace_ids && span_context.is_valid() {
-            // A trace this server starts has a random trace id (the SDK's generator): say so
-            // with the Level 2 `random` flag. The SDK sets only `sampled` on roots, so the flag
-            // goes on the identity that children, log lines and propagation see.
-            span_context = SpanContext::new(
-                span_context.trace_id(),
-                span_context.span_id(),
-                TraceFlags::new(span_context.trace_flags().to_u8() | RANDOM_FLAG),
-                false,
-                span_context.trace_state().clone(),
-            );
-        }
-        state.trace_flags = span_context.trace_flags().to_u8();
-        if shared.attach_context {
-            // The span itself stays with the request state (no lock around it); the context
-            // carries only its identity, which is all a child span needs.
-            let mut cx = Context::new().with_remote_span_context(SpanContext::new(
-                span_context.trace_id(),
-                span_context.span_id(),
-                span_context.trace_flags(),
-                false,
-                span_context.trace_state().clone(),
-            ));
-            if let Some(baggage) = extracted.baggage.clone() {
-                cx = cx.with_value(baggage);
-            }
-            if let Some(request_id) = &state.request_id {
-                cx = cx.with_value(request_id.clone());
-            }
-            state.otel_cx = Some(cx);
-        }
-        if let Some(baggage) = extracted.baggage {
-            req.extensions_mut().insert(baggage);
-        }
-        if span_context.is_valid() {
-            ids = Some(span_context);
-        }
-        state.otel_span = Some(span);
+        let started = start_server_span(
+            tracer,
+            &ServerSpanOptions {
+                propagator: &shared.propagator,
+                random_trace_ids: shared.random_trace_ids,
+                attach_context: shared.attach_context,
+                request_id: state.request_id.as_ref(),
+            },
+            builder,
+            req,
+        );
+        state.trace_flags = started.identity.trace_flags().to_u8();
+        state.otel_cx = started.cx;
+        ids = started.identity.is_valid().then_some(started.identity);
+        state.otel_span = Some(started.span);
     }
 
     state.span = request_span(ids.as_ref(), state.request_id.as_ref(), RequestKind::Http);
+}
+
+/// What [`start_server_span`] needs besides the tracer.
+pub(crate) struct ServerSpanOptions<'a> {
+    pub(crate) propagator: &'a sightline_propagation::Propagator,
+    pub(crate) random_trace_ids: bool,
+    pub(crate) attach_context: bool,
+    pub(crate) request_id: Option<&'a request_id::RequestId>,
+}
+
+/// A server span, started.
+pub(crate) struct StartedSpan {
+    pub(crate) span: opentelemetry::global::BoxedSpan,
+    /// The span's identity as children, log lines and propagation see it (with the `random`
+    /// flag on a trace this server started).
+    pub(crate) identity: SpanContext,
+    /// The context attached while the inner service runs: the identity, the baggage and the
+    /// request ID.
+    pub(crate) cx: Option<Context>,
+}
+
+/// Extracts the remote context from the request headers (counting malformed ones) and
+/// starts a SERVER span as its child, or as a new root linked to it on a public endpoint.
+/// The baggage goes into the request extensions. Shared by the HTTP and gRPC servers.
+pub(crate) fn start_server_span<B>(
+    tracer: &opentelemetry::global::BoxedTracer,
+    options: &ServerSpanOptions<'_>,
+    mut builder: SpanBuilder,
+    req: &mut Request<B>,
+) -> StartedSpan {
+    let extracted = options.propagator.extract(req.headers());
+    count_rejections(&extracted, req.headers());
+    let parent_cx = match &extracted.parent {
+        Some(remote) => Context::new().with_remote_span_context(remote_span_context(remote)),
+        None => Context::new(),
+    };
+    if let Some(link) = &extracted.link {
+        builder = builder.with_links(vec![opentelemetry::trace::Link::with_context(
+            remote_span_context(link),
+        )]);
+    }
+    let span = tracer.build_with_context(builder, &parent_cx);
+    let mut identity = span.span_context().clone();
+    if extracted.parent.is_none() && options.random_trace_ids && identity.is_valid() {
+        // A trace this server starts has a random trace id (the SDK's generator): say so
+        // with the Level 2 `random` flag. The SDK sets only `sampled` on roots, so the flag
+        // goes on the identity that children, log lines and propagation see.
+        identity = SpanContext::new(
+            identity.trace_id(),
+            identity.span_id(),
+            TraceFlags::new(identity.trace_flags().to_u8() | RANDOM_FLAG),
+            false,
+            identity.trace_state().clone(),
+        );
+    }
+    let cx = options.attach_context.then(|| {
+        // The span itself stays with the request state (no lock around it); the context
+        // carries only its identity, which is all a child span needs.
+        let mut cx = Context::new().with_remote_span_context(identity.clone());
+        if let Some(baggage) = extracted.baggage.clone() {
+            cx = cx.with_value(baggage);
+        }
+        if let Some(request_id) = options.request_id {
+            cx = cx.with_value(request_id.clone());
+        }
+        cx
+    });
+    if let Some(baggage) = extracted.baggage {
+        req.extensions_mut().insert(baggage);
+    }
+    StartedSpan { span, identity, cx }
 }
 
 /// What a request span is called in log lines.
