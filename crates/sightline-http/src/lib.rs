@@ -27,6 +27,7 @@
 //! | `axum` | yes | route templates from axum's `MatchedPath`, client addresses from `ConnectInfo`, [`RequestId`] as an extractor |
 
 pub mod access;
+mod body;
 pub mod client;
 #[cfg(feature = "grpc")]
 pub mod grpc;

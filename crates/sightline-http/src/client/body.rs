@@ -38,16 +38,19 @@ pin_project! {
 }
 
 impl<B: Body> ResponseBody<B> {
-    pub(crate) fn new(inner: B, mut state: Box<CallState>) -> Self {
-        // A body that is empty from the start (HEAD, 204) may never be polled.
-        if inner.is_end_stream() {
-            state.finish(Outcome::Completed);
-            return Self { inner, state: None };
-        }
-        Self {
-            inner,
-            state: Some(state),
-        }
+    pub(crate) fn new(inner: B, state: Box<CallState>) -> Self {
+        let state = crate::body::track(&inner, state);
+        Self { inner, state }
+    }
+}
+
+impl crate::body::StreamState for CallState {
+    fn end(&mut self, completed: bool) {
+        self.finish(if completed {
+            Outcome::Completed
+        } else {
+            Outcome::Failed("_OTHER")
+        });
     }
 }
 
@@ -67,27 +70,8 @@ impl<B: Body> Body for ResponseBody<B> {
         self: Pin<&mut Self>,
         cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let mut this = self.project();
-        let polled = this.inner.as_mut().poll_frame(cx);
-        if this.state.is_none() {
-            return polled;
-        }
-        let outcome = match &polled {
-            Poll::Pending => return polled,
-            Poll::Ready(None) => Some(Outcome::Completed),
-            Poll::Ready(Some(Err(_))) => Some(Outcome::Failed("_OTHER")),
-            // The end of the stream may show on the last data frame; a trailing `None` may
-            // never be polled for.
-            Poll::Ready(Some(Ok(frame))) => {
-                (frame.is_trailers() || this.inner.is_end_stream()).then_some(Outcome::Completed)
-            }
-        };
-        if let Some(outcome) = outcome
-            && let Some(mut state) = this.state.take()
-        {
-            state.finish(outcome);
-        }
-        polled
+        let this = self.project();
+        crate::body::poll_tracked(this.inner, this.state, cx)
     }
 
     fn is_end_stream(&self) -> bool {

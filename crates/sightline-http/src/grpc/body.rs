@@ -74,16 +74,30 @@ pin_project! {
 }
 
 impl<B: Body> ResponseBody<B> {
-    pub(crate) fn new(inner: B, mut state: Box<CallState>) -> Self {
-        // A trailers-only response (an error before any message) may never be polled.
-        if inner.is_end_stream() {
-            state.finish(Outcome::Completed);
-            return Self { inner, state: None };
+    pub(crate) fn new(inner: B, state: Box<CallState>) -> Self {
+        let state = crate::body::track(&inner, state);
+        Self { inner, state }
+    }
+}
+
+impl crate::body::StreamState for CallState {
+    fn data(&mut self, data: &impl Buf) {
+        self.response_bytes += data.remaining() as u64;
+        if self.shared.message_counts {
+            self.response_messages.feed_buf(data);
         }
-        Self {
-            inner,
-            state: Some(state),
-        }
+    }
+
+    fn trailers(&mut self, trailers: &http::HeaderMap) {
+        self.code = Code::from_headers(trailers).or(self.code);
+    }
+
+    fn end(&mut self, completed: bool) {
+        self.finish(if completed {
+            Outcome::Completed
+        } else {
+            Outcome::Failed(Code::Unknown)
+        });
     }
 }
 
@@ -103,36 +117,8 @@ impl<B: Body> Body for ResponseBody<B> {
         self: Pin<&mut Self>,
         cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let mut this = self.project();
-        let polled = this.inner.as_mut().poll_frame(cx);
-        let Some(state) = this.state.as_mut() else {
-            return polled;
-        };
-        let outcome = match &polled {
-            Poll::Pending => return polled,
-            Poll::Ready(None) => Some(Outcome::Completed),
-            Poll::Ready(Some(Err(_))) => Some(Outcome::Failed(Code::Unknown)),
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    state.response_bytes += data.remaining() as u64;
-                    if state.shared.message_counts {
-                        state.response_messages.feed_buf(data);
-                    }
-                }
-                if let Some(trailers) = frame.trailers_ref() {
-                    state.code = Code::from_headers(trailers).or(state.code);
-                    Some(Outcome::Completed)
-                } else {
-                    this.inner.is_end_stream().then_some(Outcome::Completed)
-                }
-            }
-        };
-        if let Some(outcome) = outcome
-            && let Some(mut state) = this.state.take()
-        {
-            state.finish(outcome);
-        }
-        polled
+        let this = self.project();
+        crate::body::poll_tracked(this.inner, this.state, cx)
     }
 
     fn is_end_stream(&self) -> bool {

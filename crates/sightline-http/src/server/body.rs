@@ -20,16 +20,23 @@ pin_project! {
 }
 
 impl<B: Body> ResponseBody<B> {
-    pub(crate) fn new(inner: B, mut state: Box<RequestState>) -> Self {
-        // A body that is empty from the start (HEAD, 204, `()`) may never be polled.
-        if inner.is_end_stream() {
-            state.finish(Outcome::Completed);
-            return Self { inner, state: None };
-        }
-        Self {
-            inner,
-            state: Some(state),
-        }
+    pub(crate) fn new(inner: B, state: Box<RequestState>) -> Self {
+        let state = crate::body::track(&inner, state);
+        Self { inner, state }
+    }
+}
+
+impl crate::body::StreamState for RequestState {
+    fn data(&mut self, data: &impl Buf) {
+        self.response_bytes += data.remaining() as u64;
+    }
+
+    fn end(&mut self, completed: bool) {
+        self.finish(if completed {
+            Outcome::Completed
+        } else {
+            Outcome::Failed
+        });
     }
 }
 
@@ -49,30 +56,8 @@ impl<B: Body> Body for ResponseBody<B> {
         self: Pin<&mut Self>,
         cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let mut this = self.project();
-        let polled = this.inner.as_mut().poll_frame(cx);
-        let Some(state) = this.state.as_mut() else {
-            return polled;
-        };
-        let outcome = match &polled {
-            Poll::Pending => return polled,
-            Poll::Ready(None) => Some(Outcome::Completed),
-            Poll::Ready(Some(Err(_))) => Some(Outcome::Failed),
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    state.response_bytes += data.remaining() as u64;
-                }
-                // hyper stops polling once Content-Length bytes are out, so the end of the
-                // stream is detected on the last data frame; a trailing `None` may never come.
-                (frame.is_trailers() || this.inner.is_end_stream()).then_some(Outcome::Completed)
-            }
-        };
-        if let Some(outcome) = outcome
-            && let Some(mut state) = this.state.take()
-        {
-            state.finish(outcome);
-        }
-        polled
+        let this = self.project();
+        crate::body::poll_tracked(this.inner, this.state, cx)
     }
 
     fn is_end_stream(&self) -> bool {
