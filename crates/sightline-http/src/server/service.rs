@@ -257,6 +257,7 @@ pub(crate) fn start_server_span<B>(
 #[derive(Clone, Copy)]
 pub(crate) enum RequestKind {
     Http,
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
     Grpc,
 }
 
