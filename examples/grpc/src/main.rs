@@ -50,7 +50,24 @@ const MAX_INTERVAL_MS: u32 = 10_000;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let sightline = Sightline::builder().service_name("example-grpc").build()?;
+    use tonic::server::NamedService as _;
+
+    // Naming the methods served makes `rpc.method` exact from a call's first arrival; methods
+    // of other services are `_OTHER` at once, and any other method of these services once it
+    // answers UNIMPLEMENTED.
+    let sightline = Sightline::builder()
+        .service_name("example-grpc")
+        .grpc_server(|layer| {
+            let greeter = GreeterServer::<DemoGreeter>::NAME;
+            layer.known_services([
+                format!("{greeter}/SayHello"),
+                format!("{greeter}/StreamHellos"),
+                format!("{greeter}/Fail"),
+                "grpc.health.v1.Health/Check".to_owned(),
+                "grpc.health.v1.Health/Watch".to_owned(),
+            ])
+        })
+        .build()?;
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<GreeterServer<DemoGreeter>>().await;

@@ -589,7 +589,12 @@ async fn one_call_in_flight(
 #[tokio::test]
 async fn active_calls_gauge_counts_a_call_in_flight() {
     let t = Telemetry::new();
-    let (server, _echo) = echo_server(t.server_builder().known_services([ECHO]).build()).await;
+    // A method listed by name is recognised from its first call, gauge included.
+    let layer = t
+        .server_builder()
+        .known_services([echo_method("ServerStream")])
+        .build();
+    let (server, _echo) = echo_server(layer).await;
     let mut client = echo_client(&server, t.client_builder().target(&server.uri()).build()).await;
     one_call_in_flight(&t, &mut client, 0).await;
 }

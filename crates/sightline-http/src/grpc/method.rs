@@ -2,11 +2,12 @@
 //! per method so that a call on a known method allocates no name and looks up no metric.
 //!
 //! A server cannot tell from a request whether it implements the method: tonic answers an
-//! unknown one with `UNIMPLEMENTED` and no message. So, unless the user lists the services
-//! it serves ([`GrpcServerLayerBuilder::known_services`](super::GrpcServerLayerBuilder::known_services)),
-//! a method seen for the first time is held as *pending* and interned when its call ends with
-//! anything but `UNIMPLEMENTED`; a scan of random method names therefore adds no name, no
-//! series and no memory.
+//! unknown one with `UNIMPLEMENTED` and no message. So a method seen for the first time is
+//! held as *pending* and interned when its call ends with anything but `UNIMPLEMENTED`; a scan
+//! of random method names therefore adds no name, no series and no memory. The user's list
+//! ([`GrpcServerLayerBuilder::known_services`](super::GrpcServerLayerBuilder::known_services))
+//! narrows this: methods of services not on it are `_OTHER` from the start, and methods listed
+//! one by one are recognised at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -108,10 +109,11 @@ impl MethodTable {
             return Resolved::Known(Arc::clone(info));
         }
         match &self.known {
-            Some(known) if is_listed(known, name) => self.intern(name),
-            Some(_) => Resolved::Other(name.into()),
-            None if trust => self.intern(name),
-            None => Resolved::Pending(name.into()),
+            Some(known) if known.iter().any(|k| &**k == name) => self.intern(name),
+            // A listed service may still lack the method: learn it from its first answer.
+            Some(known) if !is_service_listed(known, name) => Resolved::Other(name.into()),
+            _ if trust => self.intern(name),
+            _ => Resolved::Pending(name.into()),
         }
     }
 
@@ -149,12 +151,10 @@ fn method_name(path: &str) -> Option<&str> {
     (!service.is_empty() && !method.is_empty() && !method.contains('/')).then_some(name)
 }
 
-fn is_listed(known: &[Box<str>], name: &str) -> bool {
+fn is_service_listed(known: &[Box<str>], name: &str) -> bool {
     known.iter().any(|k| {
-        &**k == name
-            || name
-                .strip_prefix(&**k)
-                .is_some_and(|rest| rest.starts_with('/'))
+        name.strip_prefix(&**k)
+            .is_some_and(|rest| rest.starts_with('/'))
     })
 }
 
@@ -199,6 +199,12 @@ mod tests {
     #[test]
     fn listed_services() {
         let table = MethodTable::new(Some(vec!["a.B".into(), "x.Y/Z".into()]));
+        // A listed service's method is learned from its first answer.
+        let Resolved::Pending(name) = table.resolve("/a.B/C", false) else {
+            panic!("pending");
+        };
+        assert!(matches!(table.settle(&name, true), Resolved::Other(_)));
+        assert!(matches!(table.settle(&name, false), Resolved::Known(_)));
         assert!(matches!(table.resolve("/a.B/C", false), Resolved::Known(_)));
         assert!(matches!(table.resolve("/x.Y/Z", false), Resolved::Known(_)));
         assert!(matches!(table.resolve("/x.Y/W", false), Resolved::Other(_)));

@@ -21,9 +21,11 @@
 //! When a call arrives ([`GrpcServer`]) or leaves ([`GrpcClient`]):
 //!
 //! 1. The method is read from the path (`/pkg.Service/Method`). On the server it is
-//!    recognised if it is in [`known_services`](GrpcServerLayerBuilder::known_services) or,
-//!    without that list, once a call to it ends with anything but `UNIMPLEMENTED` (tonic's
-//!    answer to a method it does not serve); an unrecognised method is recorded as `_OTHER`,
+//!    recognised once a call to it ends with anything but `UNIMPLEMENTED` (tonic's answer to
+//!    a method it does not serve), or at once when listed in
+//!    [`known_services`](GrpcServerLayerBuilder::known_services) as `pkg.Service/Method`;
+//!    with that list, methods of services not on it are never recognised. An unrecognised
+//!    method is recorded as `_OTHER`,
 //!    with `rpc.method_original` on the span, so a scan of random names adds no series.
 //! 2. The server reads the request ID from `x-request-id` metadata (kept when 1 to 128 visible
 //!    ASCII characters, generated otherwise) and the trace context from the metadata (W3C

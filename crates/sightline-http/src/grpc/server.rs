@@ -195,11 +195,12 @@ impl GrpcServerLayerBuilder {
     }
 
     /// The services (`pkg.Service`) or methods (`pkg.Service/Method`) this server serves;
-    /// calls to others are recorded as `rpc.method = "_OTHER"` from their start.
+    /// calls to other services are recorded as `rpc.method = "_OTHER"` from their start.
     ///
-    /// Defaults to none: a method is recognised once a call to it ends with anything but
-    /// `UNIMPLEMENTED`. Listing them is exact, and a handler that itself answers
-    /// `UNIMPLEMENTED` keeps its method name. tonic's generated servers name their service
+    /// Defaults to none. Either way a method is recognised once a call to it ends with
+    /// anything but `UNIMPLEMENTED` (tonic's answer to a method a service lacks), unless it is
+    /// listed itself (`pkg.Service/Method`): then it is recognised at once, and a handler that
+    /// answers `UNIMPLEMENTED` keeps its name. tonic's generated servers name their service
     /// in `NamedService::NAME`.
     pub fn known_services<I, N>(mut self, services: I) -> Self
     where
