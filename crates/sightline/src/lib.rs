@@ -48,6 +48,8 @@
 //! | `axum` | yes | [`Sightline::metrics_handler`]; route templates from axum's `MatchedPath` |
 
 mod error;
+#[cfg(feature = "otlp")]
+mod drops;
 #[cfg(feature = "otlp-logs")]
 mod otlp_logs;
 
@@ -99,6 +101,7 @@ pub struct SightlineBuilder {
     otlp_protocol: Option<OtlpProtocol>,
     otlp_timeout: Duration,
     export_interval: Duration,
+    export_queue_size: usize,
     log_writer: Option<BoxMakeWriter>,
     log_buffer_bytes: usize,
     log_filter: Option<String>,
@@ -131,6 +134,7 @@ impl Default for SightlineBuilder {
             otlp_protocol: None,
             otlp_timeout: Duration::from_secs(10),
             export_interval: Duration::from_secs(5),
+            export_queue_size: drops::DEFAULT_QUEUE_SIZE,
             log_writer: None,
             log_buffer_bytes: 8 * 1024 * 1024,
             log_filter: None,
@@ -189,6 +193,17 @@ impl SightlineBuilder {
     /// How often the batch processor exports. Defaults to 5 seconds.
     pub fn export_interval(mut self, interval: Duration) -> Self {
         self.export_interval = interval;
+        self
+    }
+
+    /// How many spans (and, separately, log records) may wait for export; past it, new ones
+    /// are dropped and counted in `sightline.telemetry.dropped{signal, reason="queue_full"}`,
+    /// as are those whose export fails (`reason="export_failed"`), so a dead collector never
+    /// blocks a request and never loses telemetry silently.
+    ///
+    /// Defaults to 2048, the SDK's default.
+    pub fn export_queue_size(mut self, size: usize) -> Self {
+        self.export_queue_size = size.max(1);
         self
     }
 
@@ -352,14 +367,25 @@ impl SightlineBuilder {
             self.otlp_protocol,
             self.otlp_timeout,
         )? {
+            // Every span the queue cannot take, or the collector does not accept, is counted
+            // in `sightline.telemetry.dropped` (see `drops`).
+            let budget = drops::Budget::new("spans", self.export_queue_size);
+            let exporter = drops::CountingSpanExporter {
+                inner: exporter,
+                budget: Arc::clone(&budget),
+            };
             let processor = opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter)
                 .with_batch_config(
                     opentelemetry_sdk::trace::BatchConfigBuilder::default()
                         .with_scheduled_delay(self.export_interval)
+                        .with_max_queue_size(self.export_queue_size)
                         .build(),
                 )
                 .build();
-            provider = provider.with_span_processor(processor);
+            provider = provider.with_span_processor(drops::CountingSpanProcessor {
+                inner: processor,
+                budget,
+            });
         }
         #[cfg(not(feature = "otlp"))]
         if self.otlp_endpoint.is_some() {
@@ -386,6 +412,7 @@ impl SightlineBuilder {
                     self.otlp_protocol,
                     self.otlp_timeout,
                     self.export_interval,
+                    self.export_queue_size,
                 )?)
             } else {
                 None
@@ -777,6 +804,13 @@ mod prometheus {
             DROPPED_LINES,
             metrics::Unit::Count,
             "JSON log lines dropped because the writer's buffer was full."
+        );
+        #[cfg(feature = "otlp")]
+        metrics::describe_counter!(
+            crate::drops::DROPPED,
+            metrics::Unit::Count,
+            "Spans and log records lost before reaching the collector, by signal and reason \
+             (queue_full: the export queue was full; export_failed: the collector did not accept them)."
         );
         let renderer = Renderer { handle, log_writer };
 

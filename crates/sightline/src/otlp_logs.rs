@@ -67,6 +67,7 @@ pub(crate) fn logger_provider(
     protocol: Option<OtlpProtocol>,
     timeout: Duration,
     export_interval: Duration,
+    queue_size: usize,
 ) -> Result<SdkLoggerProvider, Error> {
     use opentelemetry_otlp::{LogExporter, WithExportConfig as _};
     use opentelemetry_sdk::logs::{BatchConfigBuilder, BatchLogProcessor};
@@ -100,18 +101,28 @@ pub(crate) fn logger_provider(
         }
     }
     .map_err(Error::Exporter)?;
-    // The batch processor's queue is bounded (2048 records): `emit` only enqueues, and a full
-    // queue drops the record, so a slow or dead collector never blocks the caller.
+    // The batch processor's queue is bounded: `emit` only enqueues, and a record the queue
+    // cannot take, or the collector does not accept, is dropped and counted (see `drops`), so
+    // a slow or dead collector never blocks the caller.
+    let budget = crate::drops::Budget::new("logs", queue_size);
+    let exporter = crate::drops::CountingLogExporter {
+        inner: exporter,
+        budget: std::sync::Arc::clone(&budget),
+    };
     let processor = BatchLogProcessor::builder(exporter)
         .with_batch_config(
             BatchConfigBuilder::default()
                 .with_scheduled_delay(export_interval)
+                .with_max_queue_size(queue_size)
                 .build(),
         )
         .build();
     Ok(SdkLoggerProvider::builder()
         .with_resource(resource)
-        .with_log_processor(processor)
+        .with_log_processor(crate::drops::CountingLogProcessor {
+            inner: processor,
+            budget,
+        })
         .build())
 }
 
