@@ -1,5 +1,5 @@
-//! Traces, RED metrics, request IDs and correlated JSON logs for axum services, in one
-//! builder and one layer.
+//! Traces, RED metrics, request IDs and correlated JSON logs for axum and tonic services,
+//! server side and client side, in one builder.
 //!
 //! ```no_run
 //! use axum::{Router, routing::get};
@@ -25,7 +25,8 @@
 //!   [`SightlineBuilder::otlp_endpoint`]) is set, over gRPC or, with
 //!   `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`, HTTP. Without an endpoint spans still get
 //!   IDs, so log lines still correlate. Export runs on its own thread with a bounded queue:
-//!   a slow or dead collector loses spans, never blocks a request;
+//!   a slow or dead collector loses spans, never blocks a request, and every span (or log
+//!   record) lost is counted in `sightline_telemetry_dropped_total`;
 //! - **metrics**: a Prometheus recorder for the `metrics` facade (semantic-convention
 //!   duration buckets, an upkeep thread so histogram memory stays bounded without scrapes);
 //! - **logs**: a global `tracing` subscriber writing JSON lines ([`sightline_logging`]) to
@@ -34,7 +35,12 @@
 //!   OTLP endpoint, the same events exported as OTLP log records carrying the trace and span
 //!   ids their JSON lines print ([`SightlineBuilder::otlp_logs`]);
 //! - **the server layer** ([`Sightline::http_server_layer`]): trace context, server span,
-//!   request ID, RED metrics and access log for every request.
+//!   request ID, RED metrics and access log for every request;
+//! - **the gRPC layers** ([`Sightline::grpc_server_layer`] for a tonic server,
+//!   [`Sightline::grpc_client_layer`] for a channel): the same, per the RPC semantic
+//!   conventions, with the status read from the trailers at the end of the stream;
+//! - **the HTTP client layer** ([`Sightline::http_client_layer`]): a client span per call and
+//!   the context injected into the outgoing headers.
 //!
 //! # Features
 //!
@@ -46,6 +52,7 @@
 //! | `otlp-http` | yes | OTLP trace export over HTTP/protobuf (`OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`) |
 //! | `jaeger` | no | Jaeger's `uber-trace-id` as a propagation format |
 //! | `axum` | yes | [`Sightline::metrics_handler`]; route templates from axum's `MatchedPath` |
+//! | `grpc` | yes | [`Sightline::grpc_server_layer`] and [`Sightline::grpc_client_layer`] for tonic |
 
 mod error;
 #[cfg(feature = "otlp")]
