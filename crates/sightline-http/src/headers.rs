@@ -47,7 +47,14 @@ pub(crate) struct HeaderCaptureConfig {
 }
 
 impl HeaderCaptureConfig {
+    /// The HTTP capture: `http.request.header.<name>`, `http.response.header.<name>`.
     pub(crate) fn build(&self) -> HeaderCapture {
+        self.build_with_prefixes("http.request.header.", "http.response.header.")
+    }
+
+    /// The capture with other attribute prefixes (gRPC metadata:
+    /// `rpc.grpc.request.metadata.`, `rpc.grpc.response.metadata.`).
+    pub(crate) fn build_with_prefixes(&self, request: &str, response: &str) -> HeaderCapture {
         let sensitive = |name: &HeaderName| {
             DEFAULT_SENSITIVE_HEADERS.contains(&name.as_str()) || self.sensitive.contains(name)
         };
@@ -66,8 +73,8 @@ impl HeaderCaptureConfig {
             out.into_boxed_slice()
         };
         HeaderCapture {
-            request: captured("http.request.header.", &self.request),
-            response: captured("http.response.header.", &self.response),
+            request: captured(request, &self.request),
+            response: captured(response, &self.response),
         }
     }
 }

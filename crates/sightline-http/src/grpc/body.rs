@@ -90,6 +90,7 @@ impl crate::body::StreamState for CallState {
 
     fn trailers(&mut self, trailers: &http::HeaderMap) {
         self.code = Code::from_headers(trailers).or(self.code);
+        self.capture_response_metadata(trailers);
     }
 
     fn end(&mut self, completed: bool) {

@@ -142,6 +142,17 @@ impl CallState {
         }
     }
 
+    /// Records the captured response metadata found in a response head or trailers.
+    pub(crate) fn capture_response_metadata(&mut self, headers: &http::HeaderMap) {
+        if let Some(span) = &mut self.otel_span
+            && self.shared.metadata.captures_response()
+        {
+            for attr in self.shared.metadata.response(headers) {
+                span.set_attribute(attr);
+            }
+        }
+    }
+
     /// The method whose gauge went up when the call started (a pending method counts as
     /// `_OTHER` until it is recognised, so the gauge adds no series for unknown names).
     #[cfg(feature = "metrics")]

@@ -196,6 +196,7 @@ impl GrpcClientLayerBuilder {
                 attach_context: false,
                 random_trace_ids: false,
                 methods: MethodTable::new(None),
+                metadata: Default::default(),
                 #[cfg(feature = "metrics")]
                 metrics: self.metrics.then(|| super::metrics::LabelStyle {
                     legacy: self.legacy_semconv,

@@ -34,8 +34,10 @@
 //!    span's context and the caller's baggage and request ID.
 //! 3. A span of kind SERVER or CLIENT starts, named `{rpc.method}` (`grpc` when the method is
 //!    not recognised), with `rpc.system.name = "grpc"`, `rpc.method`, `server.address` and
-//!    `server.port` (client: from the [`target`](GrpcClientLayerBuilder::target)), and
-//!    `client.address`/`client.port` on a tonic server. Health checks
+//!    `server.port` (client: from the [`target`](GrpcClientLayerBuilder::target)),
+//!    `client.address`/`client.port` on a tonic server, and the metadata chosen with
+//!    [`capture_request_metadata`](GrpcServerLayerBuilder::capture_request_metadata) (sensitive
+//!    values `REDACTED`). Health checks
 //!    (`grpc.health.v1.Health`) make no span unless
 //!    [`trace_health_checks`](GrpcServerLayerBuilder::trace_health_checks) is on.
 //!
@@ -106,6 +108,8 @@ pub(crate) struct Shared {
     pub(crate) attach_context: bool,
     pub(crate) random_trace_ids: bool,
     pub(crate) methods: method::MethodTable,
+    /// Metadata recorded on the span (`rpc.grpc.request.metadata.<key>`, ...).
+    pub(crate) metadata: crate::headers::HeaderCapture,
     /// The client's `server.address` and `server.port`.
     pub(crate) target: Option<(std::sync::Arc<str>, u16)>,
     #[cfg(feature = "metrics")]

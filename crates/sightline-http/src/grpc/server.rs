@@ -17,6 +17,7 @@ use super::code::CodeSet;
 use super::future::ResponseFuture;
 use super::method::{self, MethodTable, Resolved};
 use crate::access::AccessLogLevels;
+use crate::headers::HeaderCaptureConfig;
 use crate::request_id::{self, X_REQUEST_ID};
 use crate::server::service::{
     RequestKind, ServerSpanOptions, request_span, split_host_port, start_server_span,
@@ -84,6 +85,7 @@ pub struct GrpcServerLayerBuilder {
     legacy_semconv: bool,
     attach_context: bool,
     random_trace_ids: bool,
+    metadata: HeaderCaptureConfig,
 }
 
 impl Default for GrpcServerLayerBuilder {
@@ -102,6 +104,7 @@ impl Default for GrpcServerLayerBuilder {
             legacy_semconv: false,
             attach_context: true,
             random_trace_ids: true,
+            metadata: HeaderCaptureConfig::default(),
         }
     }
 }
@@ -248,6 +251,52 @@ impl GrpcServerLayerBuilder {
         self
     }
 
+    /// Request metadata keys recorded on the server span as
+    /// `rpc.grpc.request.metadata.<key>` (a string array), per the semantic conventions'
+    /// opt-in attribute. Values of sensitive keys (`authorization`, `cookie`, `x-api-key`, ...,
+    /// and [`sensitive_metadata`](Self::sensitive_metadata)) are recorded as `REDACTED`.
+    ///
+    /// Defaults to none.
+    ///
+    /// ```
+    /// use http::HeaderName;
+    /// use sightline_http::grpc::GrpcServerLayer;
+    ///
+    /// let layer = GrpcServerLayer::builder()
+    ///     .capture_request_metadata([HeaderName::from_static("x-tenant"), http::header::AUTHORIZATION])
+    ///     .build();
+    /// # drop(layer);
+    /// ```
+    pub fn capture_request_metadata<I>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = HeaderName>,
+    {
+        self.metadata.request = keys.into_iter().collect();
+        self
+    }
+
+    /// Response metadata keys (from the response head or the trailers) recorded on the server
+    /// span as `rpc.grpc.response.metadata.<key>`; sensitive values as `REDACTED`.
+    ///
+    /// Defaults to none.
+    pub fn capture_response_metadata<I>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = HeaderName>,
+    {
+        self.metadata.response = keys.into_iter().collect();
+        self
+    }
+
+    /// Metadata keys whose captured values are recorded as `REDACTED`, in addition to
+    /// [`DEFAULT_SENSITIVE_HEADERS`](crate::DEFAULT_SENSITIVE_HEADERS), which always are.
+    pub fn sensitive_metadata<I>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = HeaderName>,
+    {
+        self.metadata.sensitive = keys.into_iter().collect();
+        self
+    }
+
     /// Builds the layer.
     pub fn build(self) -> GrpcServerLayer {
         GrpcServerLayer {
@@ -265,6 +314,10 @@ impl GrpcServerLayerBuilder {
                 attach_context: self.attach_context,
                 random_trace_ids: self.random_trace_ids,
                 methods: MethodTable::new(self.known_services),
+                metadata: self.metadata.build_with_prefixes(
+                    "rpc.grpc.request.metadata.",
+                    "rpc.grpc.response.metadata.",
+                ),
                 target: None,
                 #[cfg(feature = "metrics")]
                 metrics: self.metrics.then_some(super::metrics::LabelStyle {
@@ -429,6 +482,7 @@ fn start_spans<B>(state: &mut CallState, req: &mut Request<B>) {
             attrs.push(KeyValue::new("client.address", addr.ip().to_string()));
             attrs.push(KeyValue::new("client.port", i64::from(addr.port())));
         }
+        shared.metadata.request(req.headers(), &mut attrs);
         let builder = SpanBuilder::from_name(name)
             .with_kind(SpanKind::Server)
             .with_attributes(attrs);

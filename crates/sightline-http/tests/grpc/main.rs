@@ -765,3 +765,58 @@ fn access_line_per_call_with_configurable_levels() {
         "lines carry the call's trace id"
     );
 }
+
+#[tokio::test]
+async fn captured_metadata_is_recorded_with_secrets_redacted() {
+    use http::HeaderName;
+
+    let spans = Spans::new();
+    let layer = spans
+        .server()
+        .capture_request_metadata([
+            HeaderName::from_static("x-tenant"),
+            http::header::AUTHORIZATION,
+            HeaderName::from_static("x-session"),
+        ])
+        .capture_response_metadata([HeaderName::from_static("grpc-status")])
+        .sensitive_metadata([HeaderName::from_static("x-session")])
+        .build();
+    let mut svc = server(layer, |_| streaming(1, 0, Code::Ok));
+    let response = svc
+        .call(
+            call("/test.meta.Greeter/SayHello")
+                .header("x-tenant", "acme")
+                .header("authorization", "Bearer s3cr3t-token")
+                .header("x-session", "s3cr3t-session")
+                .body(String::new())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    drain(response).await;
+    let span = spans.only();
+    let array = |key: &str| {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.to_string())
+    };
+    assert_eq!(
+        array("rpc.grpc.request.metadata.x-tenant").as_deref(),
+        Some("[\"acme\"]")
+    );
+    assert_eq!(
+        array("rpc.grpc.request.metadata.authorization").as_deref(),
+        Some("[\"REDACTED\"]")
+    );
+    assert_eq!(
+        array("rpc.grpc.request.metadata.x-session").as_deref(),
+        Some("[\"REDACTED\"]")
+    );
+    assert_eq!(
+        array("rpc.grpc.response.metadata.grpc-status").as_deref(),
+        Some("[\"0\"]"),
+        "trailers are response metadata"
+    );
+    assert!(!format!("{:?}", span.attributes).contains("s3cr3t"));
+}
