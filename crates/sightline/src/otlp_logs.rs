@@ -119,9 +119,11 @@ pub(crate) fn logger_provider(
         .build();
     Ok(SdkLoggerProvider::builder()
         .with_resource(resource)
-        .with_log_processor(crate::drops::CountingLogProcessor {
-            inner: processor,
-            budget,
+        .with_log_processor(WithRequestId {
+            inner: crate::drops::CountingLogProcessor {
+                inner: processor,
+                budget,
+            },
         })
         .build())
 }
@@ -139,13 +141,75 @@ pub(crate) struct Correlated {
     inner: OpenTelemetryTracingBridge<SdkLoggerProvider, SdkLogger>,
 }
 
-/// The ids a span recorded as `trace_id`, `span_id` and `trace_flags` fields (the names
-/// `sightline-logging` reads by default), parsed. Stored in the span's extensions.
+/// The ids a span recorded as `trace_id`, `span_id`, `trace_flags` and `request_id` fields
+/// (the names `sightline-logging` reads by default), parsed. Stored in the span's extensions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct SpanIds {
     trace_id: Option<[u8; 16]>,
     span_id: Option<[u8; 8]>,
     trace_flags: Option<u8>,
+    request_id: Option<RequestIdText>,
+}
+
+/// A request ID as the middleware records it (1 to 128 visible ASCII characters), kept on the
+/// stack. While the appender handles an event, it is a value of the current OpenTelemetry
+/// context, where [`WithRequestId`] finds it and adds it to the record as `request_id`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RequestIdText {
+    buf: [u8; sightline_http::request_id::MAX_REQUEST_ID_LEN],
+    len: u8,
+}
+
+impl RequestIdText {
+    fn parse(text: &[u8]) -> Option<Self> {
+        if !sightline_http::request_id::is_valid(text) {
+            return None;
+        }
+        let mut buf = [0; sightline_http::request_id::MAX_REQUEST_ID_LEN];
+        buf[..text.len()].copy_from_slice(text);
+        Some(Self {
+            buf,
+            len: u8::try_from(text.len()).ok()?,
+        })
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+/// Adds the request ID of the event's span to each record, as the JSON lines carry it.
+#[derive(Debug)]
+pub(crate) struct WithRequestId<P> {
+    inner: P,
+}
+
+impl<P: opentelemetry_sdk::logs::LogProcessor> opentelemetry_sdk::logs::LogProcessor
+    for WithRequestId<P>
+{
+    fn emit(
+        &self,
+        record: &mut opentelemetry_sdk::logs::SdkLogRecord,
+        scope: &opentelemetry::InstrumentationScope,
+    ) {
+        use opentelemetry::logs::LogRecord as _;
+        if let Some(id) = Context::map_current(|cx| cx.get::<RequestIdText>().copied()) {
+            record.add_attribute("request_id", id.as_str().to_owned());
+        }
+        self.inner.emit(record, scope);
+    }
+
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
 }
 
 impl SpanIds {
@@ -159,10 +223,14 @@ impl SpanIds {
         self.trace_id = self.trace_id.or(outer.trace_id);
         self.span_id = self.span_id.or(outer.span_id);
         self.trace_flags = self.trace_flags.or(outer.trace_flags);
+        self.request_id = self.request_id.or(outer.request_id);
     }
 
     fn is_complete(&self) -> bool {
-        self.trace_id.is_some() && self.span_id.is_some() && self.trace_flags.is_some()
+        self.trace_id.is_some()
+            && self.span_id.is_some()
+            && self.trace_flags.is_some()
+            && self.request_id.is_some()
     }
 
     fn span_context(&self) -> Option<SpanContext> {
@@ -176,12 +244,20 @@ impl SpanIds {
     }
 }
 
-/// The text of one id field, formatted on the stack: a valid id is at most 32 characters, and
-/// a longer value is not an id.
-#[derive(Default)]
+/// The text of one id field, formatted on the stack: a valid id is at most 128 characters
+/// (a request ID), and a longer value is not an id.
 struct IdText {
-    buf: [u8; 32],
+    buf: [u8; sightline_http::request_id::MAX_REQUEST_ID_LEN],
     len: usize,
+}
+
+impl Default for IdText {
+    fn default() -> Self {
+        Self {
+            buf: [0; sightline_http::request_id::MAX_REQUEST_ID_LEN],
+            len: 0,
+        }
+    }
 }
 
 impl fmt::Write for IdText {
@@ -208,13 +284,17 @@ impl IdVisitor<'_> {
             "trace_id" => self.ids.trace_id = TraceId::from_hex(text).map(|id| id.0),
             "span_id" => self.ids.span_id = SpanId::from_hex(text).map(|id| id.0),
             "trace_flags" => self.ids.trace_flags = parse_flags(text),
+            "request_id" => self.ids.request_id = RequestIdText::parse(text),
             _ => {}
         }
     }
 }
 
 fn is_id_field(field: &Field) -> bool {
-    matches!(field.name(), "trace_id" | "span_id" | "trace_flags")
+    matches!(
+        field.name(),
+        "trace_id" | "span_id" | "trace_flags" | "request_id"
+    )
 }
 
 /// Two lowercase hex digits, as the middleware records them.
@@ -292,17 +372,20 @@ where
                 }
             }
         }
-        match ids.span_context() {
-            Some(span_context) => {
-                // Built on the current context, so that the SDK's "telemetry suppressed" flag
-                // (set while it exports) is kept.
-                let _attached = Context::current()
-                    .with_remote_span_context(span_context)
-                    .attach();
-                self.inner.on_event(event, ctx);
-            }
-            None => self.inner.on_event(event, ctx),
+        if ids.is_empty() {
+            return self.inner.on_event(event, ctx);
         }
+        // Built on the current context, so that the SDK's "telemetry suppressed" flag (set
+        // while it exports) is kept.
+        let mut cx = Context::current();
+        if let Some(span_context) = ids.span_context() {
+            cx = cx.with_remote_span_context(span_context);
+        }
+        if let Some(request_id) = ids.request_id {
+            cx = cx.with_value(request_id);
+        }
+        let _attached = cx.attach();
+        self.inner.on_event(event, ctx);
     }
 }
 

@@ -73,6 +73,12 @@ fn assert_same_event(line: &LogLine, record: &LogRecordEntry) {
         .and_then(|f| u32::from_str_radix(f, 16).ok())
         .unwrap_or(0);
     assert_eq!(record.record.flags & 0xff, flags, "{}", ctx());
+    assert_eq!(
+        attr_text(record, "request_id").as_deref(),
+        line.top_str("request_id"),
+        "the request ID of the line is an attribute of the record: {}",
+        ctx()
+    );
     let level = line.top_str("level").expect("a level");
     assert_eq!(record.record.severity_text, level, "{}", ctx());
     assert_eq!(
