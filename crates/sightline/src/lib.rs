@@ -54,9 +54,9 @@
 //! | `axum` | yes | [`Sightline::metrics_handler`]; route templates from axum's `MatchedPath` |
 //! | `grpc` | yes | [`Sightline::grpc_server_layer`] and [`Sightline::grpc_client_layer`] for tonic |
 
-mod error;
 #[cfg(feature = "otlp")]
 mod drops;
+mod error;
 #[cfg(feature = "otlp-logs")]
 mod otlp_logs;
 
