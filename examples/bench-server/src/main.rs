@@ -74,10 +74,16 @@ async fn export(body: axum::body::Body) -> axum::response::Response {
 
 async fn run_sink(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    let app = Router::new().route(
-        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-        axum::routing::post(export),
-    );
+    // Traces and log records (the facade exports the access lines as OTLP logs too).
+    let app = Router::new()
+        .route(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            axum::routing::post(export),
+        )
+        .route(
+            "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+            axum::routing::post(export),
+        );
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

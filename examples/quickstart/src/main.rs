@@ -17,9 +17,9 @@
 //! - `curl 127.0.0.1:3000/metrics`: `http_server_request_duration_seconds` by
 //!   `http_route="/users/{id}"`, and `http_server_active_requests`;
 //! - with `OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317` (an OpenTelemetry Collector,
-//!   Jaeger or Tempo), the server spans `GET /users/{id}` in your trace viewer, and the log
-//!   lines as OTLP log records with the same trace and span ids (`OTEL_LOGS_EXPORTER=none`
-//!   turns those off);
+//!   Jaeger or Tempo), the server spans `GET /users/{id}` in your trace viewer, and, with
+//!   `OTEL_LOGS_EXPORTER=otlp` too, the log lines as OTLP log records with the same trace
+//!   and span ids;
 //! - with `SIGHTLINE_CAPTURE_HEADERS=accept,authorization` (comma-separated header names),
 //!   those request and response headers on the server span as `http.request.header.<name>` /
 //!   `http.response.header.<name>`; `authorization`, `cookie` and the other sensitive ones

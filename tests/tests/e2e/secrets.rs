@@ -131,6 +131,7 @@ async fn secrets_never_reach_logs_spans_or_log_records() {
     let endpoint = collector.grpc_endpoint();
     let mut app = quickstart(&[
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_LOGS_EXPORTER", "otlp"),
         ("SIGHTLINE_CAPTURE_HEADERS", CAPTURED),
         ("RUST_LOG", "trace"),
     ])
