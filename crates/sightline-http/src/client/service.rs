@@ -92,24 +92,13 @@ where
             tracer.build_with_context(builder, &parent)
         });
 
-        // The client span's identity, or (without a tracer) the caller's.
-        let span_context = match &span {
-            Some(span) => span.span_context().clone(),
-            None => parent.span().span_context().clone(),
-        };
-        inject_headers(
+        propagate(
             &shared.propagator,
-            &span_context,
-            parent.get::<Baggage>(),
+            shared.request_id_header.as_ref(),
+            span.as_ref(),
+            &parent,
             req.headers_mut(),
         );
-
-        if let Some(name) = &shared.request_id_header
-            && !req.headers().contains_key(name)
-            && let Some(id) = parent.get::<RequestId>()
-        {
-            req.headers_mut().insert(name, id.header_value().clone());
-        }
 
         let state = Box::new(CallState {
             shared: Arc::clone(shared),
@@ -125,8 +114,31 @@ where
     }
 }
 
+/// What every client middleware writes into an outgoing request: the trace context of its
+/// client span (or, without one, the caller's), the caller's baggage, and the caller's request
+/// ID when the request has none.
+pub(crate) fn propagate(
+    propagator: &sightline_propagation::Propagator,
+    request_id_header: Option<&http::HeaderName>,
+    span: Option<&opentelemetry::global::BoxedSpan>,
+    parent: &Context,
+    headers: &mut http::HeaderMap,
+) {
+    let span_context = match span {
+        Some(span) => span.span_context().clone(),
+        None => parent.span().span_context().clone(),
+    };
+    inject_headers(propagator, &span_context, parent.get::<Baggage>(), headers);
+    if let Some(name) = request_id_header
+        && !headers.contains_key(name)
+        && let Some(id) = parent.get::<RequestId>()
+    {
+        headers.insert(name, id.header_value().clone());
+    }
+}
+
 /// Writes the configured trace-context formats and the baggage into the request headers.
-pub(crate) fn inject_headers(
+fn inject_headers(
     propagator: &sightline_propagation::Propagator,
     span_context: &SpanContext,
     baggage: Option<&Baggage>,

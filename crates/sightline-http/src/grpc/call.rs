@@ -118,7 +118,9 @@ impl CallState {
                 span.update_name(std::borrow::Cow::Borrowed("grpc"));
             }
             if !self.method_recorded {
-                for attr in method_attributes(&shared, info, &self.method) {
+                let mut attrs = Vec::with_capacity(2);
+                push_method_attributes(&shared, info, &self.method, &mut attrs);
+                for attr in attrs {
                     span.set_attribute(attr);
                 }
             }
@@ -223,14 +225,14 @@ impl Drop for CallState {
     }
 }
 
-/// The method attributes of a span: `rpc.method` (and `rpc.method_original` for an
+/// Appends the method attributes of a span: `rpc.method` (and `rpc.method_original` for an
 /// unrecognised method on the server), or the pre-1.38 `rpc.service` and `rpc.method`.
-pub(crate) fn method_attributes(
+pub(crate) fn push_method_attributes(
     shared: &Shared,
     info: &MethodInfo,
     resolved: &Resolved,
-) -> Vec<KeyValue> {
-    let mut attrs = Vec::with_capacity(2);
+    attrs: &mut Vec<KeyValue>,
+) {
     if shared.legacy_semconv {
         if info.is_other() {
             // The old conventions had no `_OTHER`: the service and method as asked.
@@ -253,7 +255,6 @@ pub(crate) fn method_attributes(
             ));
         }
     }
-    attrs
 }
 
 /// The `grpc-timeout` of a request: 1 to 8 ASCII digits and a unit (`H`, `M`, `S`, `m`, `u`,

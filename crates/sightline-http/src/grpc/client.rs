@@ -5,19 +5,19 @@ use std::time::Instant;
 
 use http::{HeaderName, Request, Response};
 use opentelemetry::global::BoxedTracer;
-use opentelemetry::trace::{Span as _, SpanBuilder, SpanKind, TraceContextExt as _, Tracer};
+use opentelemetry::trace::{SpanBuilder, SpanKind, Tracer};
 use opentelemetry::{Context, KeyValue};
-use sightline_propagation::{Baggage, Propagator};
+use sightline_propagation::Propagator;
 use tower_service::Service;
 
 use super::Shared;
 use super::body::ResponseBody;
-use super::call::{CallState, method_attributes};
+use super::call::{CallState, push_method_attributes};
 use super::code::CodeSet;
 use super::future::ResponseFuture;
 use super::method::{MethodTable, Resolved};
-use crate::client::service::inject_headers;
-use crate::request_id::{RequestId, X_REQUEST_ID};
+use crate::client::service::propagate;
+use crate::request_id::X_REQUEST_ID;
 use crate::server::service::split_host_port;
 
 /// [`Layer`](tower_layer::Layer) that applies the [`GrpcClient`] middleware to a tonic
@@ -264,7 +264,8 @@ where
                 Resolved::Known(info) => info,
                 _ => shared.methods.other(),
             };
-            let mut attrs = method_attributes(shared, info, &method);
+            let mut attrs = Vec::with_capacity(6);
+            push_method_attributes(shared, info, &method, &mut attrs);
             attrs.push(if shared.legacy_semconv {
                 KeyValue::new("rpc.system", "grpc")
             } else {
@@ -293,23 +294,13 @@ where
             tracer.build_with_context(builder, &parent)
         });
 
-        // The client span's identity, or (without a tracer) the caller's.
-        let span_context = match &span {
-            Some(span) => span.span_context().clone(),
-            None => parent.span().span_context().clone(),
-        };
-        inject_headers(
+        propagate(
             &shared.propagator,
-            &span_context,
-            parent.get::<Baggage>(),
+            shared.request_id_header.as_ref(),
+            span.as_ref(),
+            &parent,
             req.headers_mut(),
         );
-        if let Some(name) = &shared.request_id_header
-            && !req.headers().contains_key(name)
-            && let Some(id) = parent.get::<RequestId>()
-        {
-            req.headers_mut().insert(name, id.header_value().clone());
-        }
 
         let state = Box::new(CallState {
             shared: Arc::clone(shared),

@@ -12,7 +12,7 @@ use tower_service::Service;
 
 use super::Shared;
 use super::body::{RequestBody, ResponseBody};
-use super::call::{CallState, RequestCounters, method_attributes};
+use super::call::{CallState, RequestCounters, push_method_attributes};
 use super::code::CodeSet;
 use super::future::ResponseFuture;
 use super::method::{self, MethodTable, Resolved};
@@ -465,7 +465,7 @@ fn start_spans<B>(state: &mut CallState, req: &mut Request<B>) {
             KeyValue::new("rpc.system.name", "grpc")
         });
         if let Resolved::Known(info) = &state.method {
-            attrs.extend(method_attributes(&shared, info, &state.method));
+            push_method_attributes(&shared, info, &state.method, &mut attrs);
             state.method_recorded = true;
         }
         if let Some((host, port)) = req
