@@ -57,9 +57,6 @@ pub(crate) struct CallState {
     pub(crate) code: Option<Code>,
     pub(crate) response_bytes: u64,
     pub(crate) response_messages: super::body::MessageCounter,
-    /// Whether the in-flight gauge went up for this call.
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    pub(crate) counted_active: bool,
     /// The method whose in-flight gauge went up (`None`: `_OTHER`).
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) active_at_start: Option<Arc<MethodInfo>>,
@@ -99,7 +96,8 @@ impl CallState {
 
         #[cfg(feature = "metrics")]
         if let Some(style) = &shared.metrics {
-            if self.counted_active {
+            // Only servers keep an in-flight gauge.
+            if shared.server {
                 // The gauge went up under the method known at the start.
                 style.active(self.active_method()).decrement(1.0);
             }

@@ -318,7 +318,6 @@ where
             code: None,
             response_bytes: 0,
             response_messages: Default::default(),
-            counted_active: false,
             active_at_start: None,
             method_recorded: true,
             finished: false,

@@ -416,7 +416,6 @@ where
             code: None,
             response_bytes: 0,
             response_messages: Default::default(),
-            counted_active: shared.metrics_enabled(),
             active_at_start,
             method_recorded: false,
             finished: false,
