@@ -57,6 +57,8 @@
 #[cfg(feature = "otlp")]
 mod drops;
 mod error;
+#[cfg(feature = "otlp")]
+mod otlp_grpc;
 #[cfg(feature = "otlp-logs")]
 mod otlp_logs;
 
@@ -881,7 +883,7 @@ mod otlp {
         endpoint: Option<&str>,
         protocol_config: Option<OtlpProtocol>,
         timeout: Duration,
-    ) -> Result<Option<SpanExporter>, Error> {
+    ) -> Result<Option<TraceExporter>, Error> {
         let from_env = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some()
             || env("OTEL_EXPORTER_OTLP_ENDPOINT").is_some();
         if endpoint.is_none() && !from_env {
@@ -889,11 +891,29 @@ mod otlp {
         }
         let exporter = match protocol(protocol_config, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")? {
             OtlpProtocol::Grpc => {
-                let mut builder = SpanExporter::builder().with_tonic().with_timeout(timeout);
-                if let Some(endpoint) = endpoint {
-                    builder = builder.with_endpoint(endpoint);
+                // Our own encoder and tonic channel (see `otlp_grpc`), configured as the
+                // SDK's would be: the programmatic endpoint, else the signal's variable, else
+                // the general one.
+                if let Some(compression) = env("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION")
+                    .or_else(|| env("OTEL_EXPORTER_OTLP_COMPRESSION"))
+                    .filter(|c| c != "none")
+                {
+                    return Err(Error::InvalidConfig(format!(
+                        "OTLP compression {compression:?} is not supported; unset \
+                         OTEL_EXPORTER_OTLP_COMPRESSION or set it to \"none\""
+                    )));
                 }
-                builder.build()
+                let endpoint = endpoint
+                    .map(str::to_owned)
+                    .or_else(|| env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+                    .or_else(|| env("OTEL_EXPORTER_OTLP_ENDPOINT"))
+                    .unwrap_or_else(|| "http://localhost:4317".to_owned());
+                let exporter = crate::otlp_grpc::GrpcSpanExporter::new(
+                    &endpoint,
+                    timeout,
+                    &crate::otlp_grpc::headers_from_env(),
+                )?;
+                return Ok(Some(TraceExporter::Grpc(exporter)));
             }
             #[cfg(feature = "otlp-http")]
             OtlpProtocol::HttpProtobuf => {
@@ -916,6 +936,53 @@ mod otlp {
                 ));
             }
         };
-        exporter.map(Some).map_err(Error::Exporter)
+        #[cfg_attr(not(feature = "otlp-http"), allow(unreachable_code))]
+        exporter
+            .map(|e| Some(TraceExporter::Sdk(e)))
+            .map_err(Error::Exporter)
+    }
+
+    /// The span exporter the facade built: ours for OTLP/gRPC, the SDK's for HTTP.
+    #[derive(Debug)]
+    pub(crate) enum TraceExporter {
+        Grpc(crate::otlp_grpc::GrpcSpanExporter),
+        #[cfg_attr(not(feature = "otlp-http"), allow(dead_code))]
+        Sdk(SpanExporter),
+    }
+
+    impl opentelemetry_sdk::trace::SpanExporter for TraceExporter {
+        async fn export(
+            &self,
+            batch: Vec<opentelemetry_sdk::trace::SpanData>,
+        ) -> opentelemetry_sdk::error::OTelSdkResult {
+            match self {
+                Self::Grpc(e) => e.export(batch).await,
+                Self::Sdk(e) => e.export(batch).await,
+            }
+        }
+
+        fn shutdown_with_timeout(
+            &self,
+            timeout: Duration,
+        ) -> opentelemetry_sdk::error::OTelSdkResult {
+            match self {
+                Self::Grpc(e) => e.shutdown_with_timeout(timeout),
+                Self::Sdk(e) => e.shutdown_with_timeout(timeout),
+            }
+        }
+
+        fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+            match self {
+                Self::Grpc(e) => e.force_flush(),
+                Self::Sdk(e) => e.force_flush(),
+            }
+        }
+
+        fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+            match self {
+                Self::Grpc(e) => e.set_resource(resource),
+                Self::Sdk(e) => e.set_resource(resource),
+            }
+        }
     }
 }

@@ -30,8 +30,15 @@ use crate::{Error, OtlpProtocol};
 /// run on (and every `opentelemetry*` crate). Their events, exported, would make more of them
 /// (a feedback loop); the SDK suppresses only what runs on its own export thread, not the
 /// tasks tonic spawns.
-pub(crate) const EXCLUDED_TARGETS: &[&str] =
-    &["tonic", "h2", "hyper", "hyper_util", "tower", "reqwest"];
+pub(crate) const EXCLUDED_TARGETS: &[&str] = &[
+    "tonic",
+    "h2",
+    "hyper",
+    "hyper_util",
+    "tower",
+    "reqwest",
+    "sightline::otlp_grpc",
+];
 
 /// Whether `target` is one of [`EXCLUDED_TARGETS`] or a module of one.
 pub(crate) fn excluded(target: &str) -> bool {
@@ -415,6 +422,7 @@ mod tests {
         ] {
             assert!(excluded(t), "{t}");
         }
+        assert!(excluded("sightline::otlp_grpc"));
         assert!(!excluded("hyperion"));
         assert!(!excluded("sightline_http::access"));
     }
