@@ -35,6 +35,7 @@ mod headers;
 pub mod request_id;
 mod semconv;
 pub mod server;
+mod text_cache;
 
 pub use client::{ClientLayer, ClientLayerBuilder};
 pub use headers::DEFAULT_SENSITIVE_HEADERS;

@@ -50,10 +50,44 @@ impl HeaderSink for Vec<(String, String)> {
     }
 }
 
+/// The headers the propagators read and write, as ready-made `HeaderName`s: looking a header
+/// up by `&str` parses the name again on every request (measured: a fifth of `extract`).
+#[cfg(feature = "http")]
+fn known_name(name: &str) -> Option<&'static http::HeaderName> {
+    use http::HeaderName;
+    static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+    static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+    static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
+    static B3: HeaderName = HeaderName::from_static("b3");
+    static B3_TRACE_ID: HeaderName = HeaderName::from_static("x-b3-traceid");
+    static B3_SPAN_ID: HeaderName = HeaderName::from_static("x-b3-spanid");
+    static B3_PARENT_SPAN_ID: HeaderName = HeaderName::from_static("x-b3-parentspanid");
+    static B3_SAMPLED: HeaderName = HeaderName::from_static("x-b3-sampled");
+    static B3_FLAGS: HeaderName = HeaderName::from_static("x-b3-flags");
+    static JAEGER: HeaderName = HeaderName::from_static("uber-trace-id");
+    Some(match name {
+        "traceparent" => &TRACEPARENT,
+        "tracestate" => &TRACESTATE,
+        "baggage" => &BAGGAGE,
+        "b3" => &B3,
+        "x-b3-traceid" => &B3_TRACE_ID,
+        "x-b3-spanid" => &B3_SPAN_ID,
+        "x-b3-parentspanid" => &B3_PARENT_SPAN_ID,
+        "x-b3-sampled" => &B3_SAMPLED,
+        "x-b3-flags" => &B3_FLAGS,
+        "uber-trace-id" => &JAEGER,
+        _ => return None,
+    })
+}
+
 #[cfg(feature = "http")]
 impl HeaderSource for http::HeaderMap {
     fn get_all<'a>(&'a self, name: &'static str, f: &mut dyn FnMut(&'a [u8])) {
-        for v in http::HeaderMap::get_all(self, name) {
+        let values = match known_name(name) {
+            Some(known) => http::HeaderMap::get_all(self, known),
+            None => http::HeaderMap::get_all(self, name),
+        };
+        for v in values {
             f(v.as_bytes());
         }
     }
@@ -62,13 +96,14 @@ impl HeaderSource for http::HeaderMap {
 #[cfg(feature = "http")]
 impl HeaderSink for http::HeaderMap {
     fn set(&mut self, name: &'static str, value: &str) {
-        let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(name.as_bytes()),
-            http::HeaderValue::from_str(value),
-        ) else {
+        let Ok(value) = http::HeaderValue::from_str(value) else {
             return;
         };
-        self.insert(name, value);
+        if let Some(known) = known_name(name) {
+            self.insert(known.clone(), value);
+        } else if let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) {
+            self.insert(name, value);
+        }
     }
 }
 

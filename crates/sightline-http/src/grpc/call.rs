@@ -177,7 +177,9 @@ impl CallState {
         let client = self
             .client_addr
             .as_ref()
-            .map(|a| tracing::field::display(a.ip()));
+            .map(|a| crate::text_cache::ip(a.ip()));
+        // Displayed (unquoted in text formats) as before, but not formatted again.
+        let client = client.as_deref().map(tracing::field::display);
         let user_agent = self.user_agent.as_ref().and_then(|ua| ua.to_str().ok());
         macro_rules! access {
             ($level:expr) => {

@@ -281,7 +281,10 @@ where
                     attrs.push(KeyValue::new("server.port", i64::from(*port)));
                 }
                 (None, Some((host, port))) => {
-                    attrs.push(KeyValue::new("server.address", host.to_owned()));
+                    attrs.push(KeyValue::new(
+                        "server.address",
+                        crate::text_cache::host(host),
+                    ));
                     if let Some(port) = port {
                         attrs.push(KeyValue::new("server.port", i64::from(port)));
                     }

@@ -472,13 +472,19 @@ fn start_spans<B>(state: &mut CallState, req: &mut Request<B>) {
             .authority()
             .and_then(|a| split_host_port(a.as_str()))
         {
-            attrs.push(KeyValue::new("server.address", host.to_owned()));
+            attrs.push(KeyValue::new(
+                "server.address",
+                crate::text_cache::host(host),
+            ));
             if let Some(port) = port {
                 attrs.push(KeyValue::new("server.port", i64::from(port)));
             }
         }
         if let Some(addr) = state.client_addr {
-            attrs.push(KeyValue::new("client.address", addr.ip().to_string()));
+            attrs.push(KeyValue::new(
+                "client.address",
+                opentelemetry::StringValue::from(crate::text_cache::ip(addr.ip())),
+            ));
             attrs.push(KeyValue::new("client.port", i64::from(addr.port())));
         }
         shared.metadata.request(req.headers(), &mut attrs);

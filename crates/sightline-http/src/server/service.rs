@@ -389,7 +389,10 @@ fn request_attributes<B>(state: &RequestState, req: &Request<B>) -> Vec<KeyValue
         semconv::protocol_version(req.version()),
     ));
     if let Some((host, port)) = server_authority(req) {
-        attrs.push(KeyValue::new(attribute::SERVER_ADDRESS, host.to_owned()));
+        attrs.push(KeyValue::new(
+            attribute::SERVER_ADDRESS,
+            crate::text_cache::host(host),
+        ));
         if let Some(port) = port {
             attrs.push(KeyValue::new(attribute::SERVER_PORT, i64::from(port)));
         }
@@ -397,7 +400,7 @@ fn request_attributes<B>(state: &RequestState, req: &Request<B>) -> Vec<KeyValue
     if let Some(addr) = state.client_addr {
         attrs.push(KeyValue::new(
             attribute::CLIENT_ADDRESS,
-            addr.ip().to_string(),
+            opentelemetry::StringValue::from(crate::text_cache::ip(addr.ip())),
         ));
         attrs.push(KeyValue::new(
             attribute::CLIENT_PORT,
@@ -405,7 +408,10 @@ fn request_attributes<B>(state: &RequestState, req: &Request<B>) -> Vec<KeyValue
         ));
     }
     if let Some(ua) = state.user_agent.as_ref().and_then(|ua| ua.to_str().ok()) {
-        attrs.push(KeyValue::new(attribute::USER_AGENT_ORIGINAL, ua.to_owned()));
+        attrs.push(KeyValue::new(
+            attribute::USER_AGENT_ORIGINAL,
+            crate::text_cache::user_agent(ua),
+        ));
     }
     state.shared.headers.request(req.headers(), &mut attrs);
     attrs

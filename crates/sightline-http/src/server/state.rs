@@ -185,7 +185,9 @@ impl RequestState {
         let client = self
             .client_addr
             .as_ref()
-            .map(|a| tracing::field::display(a.ip()));
+            .map(|a| crate::text_cache::ip(a.ip()));
+        // Displayed (unquoted in text formats) as before, but not formatted again.
+        let client = client.as_deref().map(tracing::field::display);
         let user_agent = self.user_agent.as_ref().and_then(|ua| ua.to_str().ok());
         // One callsite per level: a `tracing` callsite has a fixed level. Field names are
         // those of the span attributes and metric labels, so a line, a span and a series join.
