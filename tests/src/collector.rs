@@ -53,6 +53,8 @@ pub struct Received<T> {
     pub transport: Transport,
     /// The decoded request.
     pub request: T,
+    /// The request's HTTP headers (gRPC metadata on the gRPC receiver).
+    pub headers: HeaderMap,
 }
 
 #[derive(Debug, Default)]
@@ -103,9 +105,11 @@ impl TraceService for GrpcReceiver {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let headers = request.metadata().clone().into_headers();
         lock(&self.0.traces).push(Received {
             transport: Transport::Grpc,
             request: request.into_inner(),
+            headers,
         });
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
@@ -117,9 +121,11 @@ impl LogsService for GrpcReceiver {
         &self,
         request: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        let headers = request.metadata().clone().into_headers();
         lock(&self.0.logs).push(Received {
             transport: Transport::Grpc,
             request: request.into_inner(),
+            headers,
         });
         Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
     }
@@ -162,6 +168,7 @@ async fn http_traces(State(store): State<Arc<Store>>, headers: HeaderMap, body: 
             lock(&store.traces).push(Received {
                 transport: Transport::HttpProtobuf,
                 request,
+                headers,
             });
             protobuf_response(&ExportTraceServiceResponse::default())
         }
@@ -181,6 +188,7 @@ async fn http_logs(State(store): State<Arc<Store>>, headers: HeaderMap, body: By
             lock(&store.logs).push(Received {
                 transport: Transport::HttpProtobuf,
                 request,
+                headers,
             });
             protobuf_response(&ExportLogsServiceResponse::default())
         }

@@ -21,9 +21,6 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 /// The metric of lost spans and log records.
 pub(crate) const DROPPED: &str = "sightline.telemetry.dropped";
 
-/// The default queue size of the batch processors (the SDK's default).
-pub(crate) const DEFAULT_QUEUE_SIZE: usize = 2048;
-
 /// How many spans or records may be between the processor and the exporter.
 #[derive(Debug)]
 pub(crate) struct Budget {

@@ -24,7 +24,9 @@
 //!   `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, or
 //!   [`SightlineBuilder::otlp_endpoint`]) is set, over gRPC or, with
 //!   `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`, HTTP. Without an endpoint spans still get
-//!   IDs, so log lines still correlate. Export runs on its own thread with a bounded queue:
+//!   IDs, so log lines still correlate. `OTEL_EXPORTER_OTLP_HEADERS` adds metadata (an API
+//!   key, say); the gRPC exporter speaks plain `http://` to a local collector or agent, without
+//!   TLS or compression (ADR 0007). Export runs on its own thread with a bounded queue:
 //!   a slow or dead collector loses spans, never blocks a request, and every span (or log
 //!   record) lost is counted in `sightline_telemetry_dropped_total`;
 //! - **metrics**: a Prometheus recorder for the `metrics` facade (semantic-convention
@@ -57,6 +59,9 @@
 #[cfg(feature = "otlp")]
 mod drops;
 mod error;
+
+/// The export queue's size (spans, and log records): the SDK's default.
+const DEFAULT_EXPORT_QUEUE_SIZE: usize = 2048;
 #[cfg(feature = "otlp")]
 mod otlp_grpc;
 #[cfg(feature = "otlp-logs")]
@@ -143,7 +148,7 @@ impl Default for SightlineBuilder {
             otlp_protocol: None,
             otlp_timeout: Duration::from_secs(10),
             export_interval: Duration::from_secs(5),
-            export_queue_size: drops::DEFAULT_QUEUE_SIZE,
+            export_queue_size: DEFAULT_EXPORT_QUEUE_SIZE,
             log_writer: None,
             log_buffer_bytes: 8 * 1024 * 1024,
             log_filter: None,
@@ -853,7 +858,9 @@ mod prometheus {
 #[cfg(feature = "otlp")]
 mod otlp {
     use super::*;
-    use opentelemetry_otlp::{SpanExporter, WithExportConfig as _};
+    use opentelemetry_otlp::SpanExporter;
+    #[cfg(feature = "otlp-http")]
+    use opentelemetry_otlp::WithExportConfig as _;
 
     pub(crate) fn env(name: &str) -> Option<String> {
         std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -889,7 +896,7 @@ mod otlp {
         if endpoint.is_none() && !from_env {
             return Ok(None);
         }
-        let exporter = match protocol(protocol_config, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")? {
+        match protocol(protocol_config, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")? {
             OtlpProtocol::Grpc => {
                 // Our own encoder and tonic channel (see `otlp_grpc`), configured as the
                 // SDK's would be: the programmatic endpoint, else the signal's variable, else
@@ -913,7 +920,7 @@ mod otlp {
                     timeout,
                     &crate::otlp_grpc::headers_from_env(),
                 )?;
-                return Ok(Some(TraceExporter::Grpc(exporter)));
+                Ok(Some(TraceExporter::Grpc(exporter)))
             }
             #[cfg(feature = "otlp-http")]
             OtlpProtocol::HttpProtobuf => {
@@ -927,19 +934,16 @@ mod otlp {
                     let base = endpoint.trim_end_matches('/');
                     builder = builder.with_endpoint(format!("{base}/v1/traces"));
                 }
-                builder.build()
+                builder
+                    .build()
+                    .map(|e| Some(TraceExporter::Sdk(e)))
+                    .map_err(Error::Exporter)
             }
             #[cfg(not(feature = "otlp-http"))]
-            OtlpProtocol::HttpProtobuf => {
-                return Err(Error::InvalidConfig(
-                    "OTLP over HTTP needs the `otlp-http` feature".into(),
-                ));
-            }
-        };
-        #[cfg_attr(not(feature = "otlp-http"), allow(unreachable_code))]
-        exporter
-            .map(|e| Some(TraceExporter::Sdk(e)))
-            .map_err(Error::Exporter)
+            OtlpProtocol::HttpProtobuf => Err(Error::InvalidConfig(
+                "OTLP over HTTP needs the `otlp-http` feature".into(),
+            )),
+        }
     }
 
     /// The span exporter the facade built: ours for OTLP/gRPC, the SDK's for HTTP.

@@ -69,11 +69,6 @@ impl GrpcSpanExporter {
                  over http:// (or terminate TLS in a sidecar)"
             )));
         }
-        let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
-            .map_err(|e| Error::InvalidConfig(format!("OTLP endpoint {endpoint:?}: {e}")))?
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .connect_lazy();
         let mut metadata = MetadataMap::new();
         metadata.insert(
             "user-agent",
@@ -91,6 +86,17 @@ impl GrpcSpanExporter {
                 .map_err(|_| Error::InvalidConfig(format!("OTLP header {name:?}: bad value")))?;
             metadata.insert(key, value);
         }
+        // tonic spawns the channel's worker on the current runtime; say so rather than panic.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::InvalidConfig(
+                "OTLP/gRPC export needs a Tokio runtime: build Sightline inside one".into(),
+            ));
+        }
+        let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
+            .map_err(|e| Error::InvalidConfig(format!("OTLP endpoint {endpoint:?}: {e}")))?
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .connect_lazy();
         Ok(Self {
             channel,
             metadata,
@@ -755,7 +761,7 @@ mod tests {
             KeyValue::new("http.response.status_code", 200 + seed as i64),
             KeyValue::new("negative", -(seed as i64) - 1),
             KeyValue::new("ratio", 0.25 * seed as f64),
-            KeyValue::new("flag", seed % 2 == 0),
+            KeyValue::new("flag", seed.is_multiple_of(2)),
             KeyValue::new("empty", ""),
             KeyValue::new("", "empty key"),
             KeyValue::new("zero", 0_i64),
@@ -772,7 +778,7 @@ mod tests {
     }
 
     fn span(seed: u64, scope: &InstrumentationScope) -> SpanData {
-        let trace_state = if seed % 3 == 0 {
+        let trace_state = if seed.is_multiple_of(3) {
             TraceState::from_key_value([("vendor", "v1"), ("other", "x")]).unwrap()
         } else {
             TraceState::default()
@@ -811,12 +817,12 @@ mod tests {
                 false,
                 trace_state,
             ),
-            parent_span_id: if seed % 2 == 0 {
+            parent_span_id: if seed.is_multiple_of(2) {
                 SpanId::INVALID
             } else {
                 SpanId::from(seed * 1000)
             },
-            parent_span_is_remote: seed % 5 == 0,
+            parent_span_is_remote: seed.is_multiple_of(5),
             span_kind: [
                 SpanKind::Server,
                 SpanKind::Client,
@@ -919,6 +925,51 @@ mod tests {
             put_varint(&mut buf, value);
             assert_eq!(buf.len(), varint_len(value), "{value}");
         }
+    }
+
+    #[test]
+    fn https_endpoints_and_bad_header_names_are_refused_with_a_reason() {
+        let err = GrpcSpanExporter::new(
+            "https://collector.example:4317",
+            Duration::from_secs(1),
+            &[],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("TLS"), "{err}");
+        let err = GrpcSpanExporter::new(
+            "http://127.0.0.1:4317",
+            Duration::from_secs(1),
+            &[("bad name".to_owned(), "v".to_owned())],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("bad name"), "{err}");
+    }
+
+    /// A collector that is not there: the export retries, then fails with the code only, in
+    /// bounded time.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dead_collector_fails_the_export_after_bounded_retries() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port(); // bound, then closed: nobody listens there now
+        let mut exporter = GrpcSpanExporter::new(
+            &format!("http://127.0.0.1:{port}"),
+            Duration::from_millis(500),
+            &[],
+        )
+        .unwrap();
+        exporter.set_resource(&Resource::builder().with_service_name("s").build());
+        let scope = InstrumentationScope::builder("t").build();
+        let started = std::time::Instant::now();
+        let result = exporter.export(vec![span(1, &scope)]).await;
+        let elapsed = started.elapsed();
+        let err = result.unwrap_err().to_string();
+        assert!(err.contains("Unavailable"), "{err}");
+        // 100 + 200 + 400 ms of backoff between four refused connections.
+        assert!(elapsed >= Duration::from_millis(700), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
     }
 
     #[test]

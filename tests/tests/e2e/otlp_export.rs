@@ -26,6 +26,11 @@ async fn export_roundtrip(transport: Transport) {
     let mut env = vec![
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
         ("OTEL_SERVICE_NAME", service.as_str()),
+        // Percent-encoded values, as the OTLP exporter specification writes them.
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "x-tenant=acme,authorization=Bearer%20e2e-token",
+        ),
     ];
     if transport == Transport::HttpProtobuf {
         env.push(("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"));
@@ -157,6 +162,16 @@ async fn export_roundtrip(transport: Transport) {
         span.span.status
     );
     assert!(span.span.end_time_unix_nano >= span.span.start_time_unix_nano);
+    for received in collector.trace_requests() {
+        let header = |name: &str| received.headers.get(name).and_then(|v| v.to_str().ok());
+        assert_eq!(header("x-tenant"), Some("acme"), "{:?}", received.headers);
+        assert_eq!(
+            header("authorization"),
+            Some("Bearer e2e-token"),
+            "OTEL_EXPORTER_OTLP_HEADERS is sent, percent-decoded: {:?}",
+            received.headers
+        );
+    }
     let everything = format!("{:?}", collector.trace_requests());
     assert!(
         !everything.contains("secret"),
