@@ -29,6 +29,10 @@ use syn::{Data, DeriveInput, Fields, LitStr, Path, Token};
 /// | `#[redact(omit)]` | nothing; the struct ends in `..` | nothing |
 /// | `#[redact(mask = "N-M")]` | its `Display` with all but the first `N` and last `M` characters replaced by `*`, quoted: `"+44******0123"`; all `*` when the value has no more than `N + M` characters | `Display` |
 /// | `#[redact(hash)]` | `hmac:` and the first 16 hex digits of the HMAC-SHA256 of its `Display`, under the process's key | `Display` |
+/// | `#[redact(nested)]` | its own redacted form: the field's type implements `Redact` (derived or by hand) | `Redact` |
+///
+/// `mask`, `hash` and `nested` also apply to an `Option` of such a type (written `Option<T>`):
+/// `Some(..)` around the redacted value, or `None`.
 ///
 /// A field takes at most one rule. A type that lacks the trait its rule needs is a compile
 /// error pointing at that field. Works on structs with named fields, tuple structs and unit
@@ -46,12 +50,22 @@ use syn::{Data, DeriveInput, Fields, LitStr, Path, Token};
 /// use sightline_logging::redact::{self, Redact};
 ///
 /// #[derive(Redact)]
+/// struct Card {
+///     #[redact(mask = "0-4")]
+///     number: String,
+/// }
+///
+/// #[derive(Redact)]
 /// struct Customer {
 ///     name: String,
 ///     #[redact(mask = "3-4")]
 ///     phone: String,
 ///     #[redact(hash)]
 ///     email: String,
+///     #[redact(hash)]
+///     referrer: Option<String>,
+///     #[redact(nested)]
+///     card: Card,
 ///     #[redact(omit)]
 ///     password: String,
 /// }
@@ -61,13 +75,15 @@ use syn::{Data, DeriveInput, Fields, LitStr, Path, Token};
 ///     name: "alice".into(),
 ///     phone: "+447700900123".into(),
 ///     email: "alice@example.com".into(),
+///     referrer: None,
+///     card: Card { number: "4111111111111111".into() },
 ///     password: "hunter2".into(),
 /// };
 /// let shown = customer.redacted().to_string();
 /// assert_eq!(
 ///     shown,
 ///     format!(
-///         r#"Customer {{ name: "alice", phone: "+44******0123", email: {}, .. }}"#,
+///         r#"Customer {{ name: "alice", phone: "+44******0123", email: {}, referrer: None, card: Card {{ number: "************1111" }}, .. }}"#,
 ///         redact::hash(b"alice@example.com"),
 ///     ),
 /// );
@@ -90,9 +106,10 @@ enum Rule {
     Omit,
     Mask { keep_start: usize, keep_end: usize },
     Hash,
+    Nested,
 }
 
-const EXPECTED_RULES: &str = "expected `omit`, `mask = \"N-M\"` or `hash`";
+const EXPECTED_RULES: &str = "expected `omit`, `mask = \"N-M\"`, `hash` or `nested`";
 
 /// Folds `error` into `errors`, so that every bad attribute is reported in one build.
 fn push_error(errors: &mut Option<syn::Error>, error: syn::Error) {
@@ -201,6 +218,9 @@ fn field_rule(field: &syn::Field) -> syn::Result<Rule> {
             } else if meta.path.is_ident("hash") {
                 no_value(&meta, "hash")?;
                 Rule::Hash
+            } else if meta.path.is_ident("nested") {
+                no_value(&meta, "nested")?;
+                Rule::Nested
             } else if meta.path.is_ident("mask") {
                 if !meta.input.peek(Token![=]) {
                     return Err(syn::Error::new_spanned(
@@ -239,6 +259,45 @@ fn field_rule(field: &syn::Field) -> syn::Result<Rule> {
     match errors {
         Some(e) => Err(e),
         None => Ok(rule.map_or(Rule::Show, |(rule, _)| rule)),
+    }
+}
+
+/// `tokens` with every span set to `span`.
+fn respan(tokens: TokenStream2, span: proc_macro2::Span) -> TokenStream2 {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let proc_macro2::TokenTree::Group(group) = &tree {
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                tree = proc_macro2::TokenTree::Group(inner);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
+}
+
+/// The `T` of a field written `Option<T>` (or `std::option::Option<T>`, `core::option::Option<T>`).
+fn option_inner(ty: &syn::Type) -> Option<&syn::Type> {
+    let syn::Type::Path(path) = ty else {
+        return None;
+    };
+    if path.qself.is_some() {
+        return None;
+    }
+    let last = path.path.segments.last()?;
+    if last.ident != "Option" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first() {
+        Some(syn::GenericArgument::Type(inner)) if args.args.len() == 1 => Some(inner),
+        _ => None,
     }
 }
 
@@ -299,27 +358,50 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             .into_iter();
         let ty = &field.ty;
         let span = ty.span();
-        let (value, needs) = match rule {
+        // `Option<T>` under a rule: the rule applies to the `T` inside.
+        let option_inner = match rule {
+            Rule::Mask { .. } | Rule::Hash | Rule::Nested => option_inner(ty),
+            Rule::Show | Rule::Omit => None,
+        };
+        let (bound_ty, apply) = match option_inner {
+            Some(inner) => (inner, true),
+            None => (ty, false),
+        };
+        let span = if apply { bound_ty.span() } else { span };
+        // What the rule makes of a `&T` named `__v`.
+        let (redact, needs) = match rule {
             Rule::Omit => {
                 omitted = true;
                 continue;
             }
-            Rule::Show => (
-                quote_spanned!(span=> &self.#member),
-                quote_spanned!(span=> ::core::fmt::Debug),
-            ),
+            Rule::Show => (quote!(__v), quote_spanned!(span=> ::core::fmt::Debug)),
             Rule::Mask {
                 keep_start,
                 keep_end,
             } => (
-                quote_spanned!(span=> &#krate::redact::mask(&self.#member, #keep_start, #keep_end)),
+                quote_spanned!(span=> #krate::redact::mask(__v, #keep_start, #keep_end)),
                 quote_spanned!(span=> ::core::fmt::Display),
             ),
             Rule::Hash => (
-                quote_spanned!(span=> &#krate::redact::hash_display(&self.#member)),
+                quote_spanned!(span=> #krate::redact::hash_display(__v)),
                 quote_spanned!(span=> ::core::fmt::Display),
             ),
+            Rule::Nested => {
+                // The bound carries the field's span, so a type without `Redact` is an error
+                // at the field rather than at the derive.
+                let krate = respan(krate.to_token_stream(), span);
+                (
+                    quote_spanned!(span=> #krate::redact::Redacted::new(__v)),
+                    quote_spanned!(span=> #krate::redact::Redact),
+                )
+            }
         };
+        let value = if apply {
+            quote_spanned!(span=> &self.#member.as_ref().map(|__v| #redact))
+        } else {
+            quote_spanned!(span=> &{ let __v = &self.#member; #redact })
+        };
+        let ty = bound_ty;
         // Every field's bound goes in the `where` clause, at the field's span: it makes a
         // missing `Display` one error at that field, and bounds generic fields as needed.
         bounds.push(quote_spanned!(span=> #ty: #needs));

@@ -401,3 +401,79 @@ fn hash_key_comes_from_the_environment_or_at_random() {
     assert_ne!(random, FOX_HASH);
     assert_ne!(random, child_hash(None), "a random key per process");
 }
+
+#[derive(Redact)]
+struct Payment {
+    #[redact(mask = "0-4")]
+    number: String,
+    brand: &'static str,
+}
+
+// The omitted field is never read.
+#[allow(dead_code)]
+#[derive(Redact)]
+struct Order {
+    #[redact(mask = "3-4")]
+    phone: Option<String>,
+    #[redact(hash)]
+    coupon: Option<String>,
+    #[redact(nested)]
+    card: Payment,
+    #[redact(nested)]
+    backup_card: Option<Payment>,
+    #[redact(omit)]
+    cvv: Option<String>,
+    note: Option<&'static str>,
+}
+
+#[test]
+fn option_fields_and_nested_structs_are_redacted_inside() {
+    init();
+    let order = Order {
+        phone: Some("+447700900123".into()),
+        coupon: Some("SPRING-SECRET".into()),
+        card: Payment {
+            number: "4111111111111111".into(),
+            brand: "visa",
+        },
+        backup_card: Some(Payment {
+            number: "5500005555555559".into(),
+            brand: "mc",
+        }),
+        cvv: Some("987".into()),
+        note: Some("leave at door"),
+    };
+    let coupon = hash(b"SPRING-SECRET");
+    let shown = order.redacted().to_string();
+    assert_eq!(
+        shown,
+        format!(
+            r#"Order {{ phone: Some("+44******0123"), coupon: Some({coupon}), card: Payment {{ number: "************1111", brand: "visa" }}, backup_card: Some(Payment {{ number: "************5559", brand: "mc" }}), note: Some("leave at door"), .. }}"#
+        )
+    );
+    for secret in [
+        "7700900",
+        "SPRING-SECRET",
+        "411111111111",
+        "550000555555",
+        "987",
+    ] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+
+    let empty = Order {
+        phone: None,
+        coupon: None,
+        card: Payment {
+            number: "1".into(),
+            brand: "x",
+        },
+        backup_card: None,
+        cvv: None,
+        note: None,
+    };
+    assert_eq!(
+        empty.redacted().to_string(),
+        r#"Order { phone: None, coupon: None, card: Payment { number: "*", brand: "x" }, backup_card: None, note: None, .. }"#
+    );
+}
