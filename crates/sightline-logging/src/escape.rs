@@ -51,12 +51,47 @@ fn push_u00(out: &mut impl Sink, b: u8) {
     ]);
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `word` that is zero is set (and only then).
+#[inline]
+fn zero_bytes(word: u64) -> u64 {
+    word.wrapping_sub(ONES) & !word & HIGHS
+}
+
+/// Whether eight bytes are all printable ASCII other than `"` and `\`: nothing to escape.
+#[inline]
+fn plain_ascii(word: u64) -> bool {
+    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS; // a byte below 0x20
+    let special = zero_bytes(word ^ (ONES * u64::from(b'"')))
+        | zero_bytes(word ^ (ONES * u64::from(b'\\')))
+        | zero_bytes(word ^ (ONES * 0x7f));
+    (control | special | (word & HIGHS)) == 0
+}
+
 /// Appends `s` JSON-escaped, without the surrounding quotes.
 pub(crate) fn escape_into(out: &mut impl Sink, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
     let mut i = 0;
+    // Below this index the bytes go one by one: their 8-byte chunk had something to look at.
+    let mut bytewise_until = 0;
     while i < bytes.len() {
+        if i >= bytewise_until {
+            // Eight bytes at a time while they are plain ASCII, the usual log text.
+            match bytes.get(i..i + 8) {
+                Some(chunk) => {
+                    let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+                    if plain_ascii(word) {
+                        i += 8;
+                        continue;
+                    }
+                    bytewise_until = i + 8;
+                }
+                None => bytewise_until = bytes.len(),
+            }
+        }
         let b = bytes[i];
         match CLASS[b as usize] {
             0 => {
@@ -174,6 +209,32 @@ mod tests {
         ];
         for (input, want, why) in cases {
             assert_eq!(esc(input), format!("\"{want}\""), "{why}");
+        }
+    }
+
+    /// The 8-byte fast path against the byte-by-byte one: every special character at every
+    /// offset of every length around the chunk size.
+    #[test]
+    fn chunk_boundaries() {
+        let specials = [
+            "\"", "\\", "\n", "\u{1}", "\u{7f}", "\u{85}", "\u{2028}", "é", "✓",
+        ];
+        for len in 0..20 {
+            for at in 0..=len {
+                for special in specials {
+                    let input = format!("{}{special}{}", "a".repeat(at), "b".repeat(len - at));
+                    let out = esc(&input);
+                    let back: String = serde_json::from_str(&out).expect("valid JSON string");
+                    assert_eq!(back, input);
+                    assert!(!out.bytes().any(|b| b < 0x20 || b == 0x7f), "{out:?}");
+                    assert!(!out.contains(['\u{85}', '\u{2028}']), "{out:?}");
+                }
+            }
+        }
+        for b in 0u8..=0x7f {
+            let word = u64::from_le_bytes([b'a', b'a', b'a', b, b'a', b'a', b'a', b'a']);
+            let plain = (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\';
+            assert_eq!(plain_ascii(word), plain, "byte {b:#x}");
         }
     }
 
