@@ -909,6 +909,139 @@ mod tests {
         assert_same_as_sdk(&resource, vec![big]);
     }
 
+    mod random {
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just(String::new()),
+                "[a-z./_]{1,12}",
+                any::<String>(),
+                "[a-z]{120,300}",
+            ]
+        }
+
+        fn value() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::I64),
+                any::<f64>()
+                    .prop_filter("NaN is not equal to itself", |f| !f.is_nan())
+                    .prop_map(Value::F64),
+                text().prop_map(Value::from),
+                vec(any::<bool>(), 0..4).prop_map(|v| Value::Array(Array::Bool(v))),
+                vec(any::<i64>(), 0..4).prop_map(|v| Value::Array(Array::I64(v))),
+                vec(-1e9f64..1e9, 0..4).prop_map(|v| Value::Array(Array::F64(v))),
+                vec(text(), 0..4).prop_map(|v| {
+                    Value::Array(Array::String(
+                        v.into_iter().map(StringValue::from).collect(),
+                    ))
+                }),
+            ]
+        }
+
+        fn attributes() -> impl Strategy<Value = Vec<KeyValue>> {
+            vec((text(), value()), 0..8)
+                .prop_map(|kvs| kvs.into_iter().map(|(k, v)| KeyValue::new(k, v)).collect())
+        }
+
+        prop_compose! {
+            fn random_span()(
+                ids in (any::<u128>(), 1..u64::MAX, any::<u64>(), any::<u8>(), any::<bool>()),
+                kind in 0..5usize,
+                name in text(),
+                times in (any::<u32>(), any::<u32>()),
+                attributes in attributes(),
+                dropped in any::<u32>(),
+                events in vec((text(), any::<u32>(), attributes(), any::<u32>()), 0..3),
+                links in vec((any::<u128>(), any::<u64>(), any::<bool>(), attributes()), 0..2),
+                status in (0..3u8, text()),
+                scope in 0..3usize,
+            ) -> SpanData {
+                let (trace_id, span_id, parent, flags, remote) = ids;
+                let mut span_events = SpanEvents::default();
+                for (name, at, attrs, dropped) in events {
+                    span_events.events.push(Event::new(
+                        name,
+                        UNIX_EPOCH + Duration::from_nanos(u64::from(at)),
+                        attrs,
+                        dropped,
+                    ));
+                }
+                let mut span_links = SpanLinks::default();
+                for (trace, span, remote, attrs) in links {
+                    span_links.links.push(Link::new(
+                        SpanContext::new(
+                            TraceId::from(trace),
+                            SpanId::from(span),
+                            TraceFlags::SAMPLED,
+                            remote,
+                            TraceState::default(),
+                        ),
+                        attrs,
+                        0,
+                    ));
+                }
+                let scopes = [
+                    InstrumentationScope::builder("sightline-http").with_version("0.1.0").build(),
+                    InstrumentationScope::builder("app").build(),
+                    InstrumentationScope::builder("").with_schema_url("s").build(),
+                ];
+                SpanData {
+                    span_context: SpanContext::new(
+                        TraceId::from(trace_id),
+                        SpanId::from(span_id),
+                        TraceFlags::new(flags),
+                        false,
+                        TraceState::default(),
+                    ),
+                    parent_span_id: SpanId::from(parent),
+                    parent_span_is_remote: remote,
+                    span_kind: [
+                        SpanKind::Server,
+                        SpanKind::Client,
+                        SpanKind::Internal,
+                        SpanKind::Producer,
+                        SpanKind::Consumer,
+                    ][kind]
+                        .clone(),
+                    name: Cow::Owned(name),
+                    start_time: UNIX_EPOCH + Duration::from_nanos(u64::from(times.0)),
+                    end_time: UNIX_EPOCH + Duration::from_nanos(u64::from(times.1)),
+                    attributes,
+                    dropped_attributes_count: dropped,
+                    events: span_events,
+                    links: span_links,
+                    status: match status.0 {
+                        0 => Status::Unset,
+                        1 => Status::Ok,
+                        _ => Status::error(status.1),
+                    },
+                    instrumentation_scope: scopes[scope].clone(),
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+
+            /// Any batch: the same bytes as prost's encoding of the SDK's conversion.
+            #[test]
+            fn any_batch_encodes_as_the_sdk_would(
+                spans in vec(random_span(), 0..6),
+                service in text(),
+            ) {
+                let resource = Resource::builder_empty()
+                    .with_attribute(KeyValue::new("service.name", service))
+                    .build();
+                assert_same_as_sdk(&resource, spans);
+            }
+        }
+    }
+
     #[test]
     fn varint_lengths() {
         for value in [
