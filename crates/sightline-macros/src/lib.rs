@@ -379,27 +379,30 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 keep_start,
                 keep_end,
             } => (
-                quote_spanned!(span=> #krate::redact::mask(__v, #keep_start, #keep_end)),
+                quote!(#krate::redact::mask(__v, #keep_start, #keep_end)),
                 quote_spanned!(span=> ::core::fmt::Display),
             ),
             Rule::Hash => (
-                quote_spanned!(span=> #krate::redact::hash_display(__v)),
+                quote!(#krate::redact::hash_display(__v)),
                 quote_spanned!(span=> ::core::fmt::Display),
             ),
             Rule::Nested => {
                 // The bound carries the field's span, so a type without `Redact` is an error
                 // at the field rather than at the derive.
-                let krate = respan(krate.to_token_stream(), span);
+                let spanned_krate = respan(krate.to_token_stream(), span);
                 (
-                    quote_spanned!(span=> #krate::redact::Redacted::new(__v)),
-                    quote_spanned!(span=> #krate::redact::Redact),
+                    quote!(#krate::redact::Redacted::new(__v)),
+                    quote_spanned!(span=> #spanned_krate::redact::Redact),
                 )
             }
         };
+        // The value is the macro's own code (the call site's span), so lints about its shape
+        // (a closure that could be a path) stay out of the user's crate; the bound above
+        // carries the field's span, so a missing trait is reported at the field.
         let value = if apply {
-            quote_spanned!(span=> &self.#member.as_ref().map(|__v| #redact))
+            quote!(&self.#member.as_ref().map(|__v| #redact))
         } else {
-            quote_spanned!(span=> &{ let __v = &self.#member; #redact })
+            quote!(&{ let __v = &self.#member; #redact })
         };
         let ty = bound_ty;
         // Every field's bound goes in the `where` clause, at the field's span: it makes a

@@ -899,28 +899,15 @@ mod otlp {
         match protocol(protocol_config, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")? {
             OtlpProtocol::Grpc => {
                 // Our own encoder and tonic channel (see `otlp_grpc`), configured as the
-                // SDK's would be: the programmatic endpoint, else the signal's variable, else
-                // the general one.
-                if let Some(compression) = env("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION")
-                    .or_else(|| env("OTEL_EXPORTER_OTLP_COMPRESSION"))
-                    .filter(|c| c != "none")
-                {
-                    return Err(Error::InvalidConfig(format!(
-                        "OTLP compression {compression:?} is not supported; unset \
-                         OTEL_EXPORTER_OTLP_COMPRESSION or set it to \"none\""
-                    )));
-                }
-                let endpoint = endpoint
-                    .map(str::to_owned)
-                    .or_else(|| env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
-                    .or_else(|| env("OTEL_EXPORTER_OTLP_ENDPOINT"))
-                    .unwrap_or_else(|| "http://localhost:4317".to_owned());
-                let exporter = crate::otlp_grpc::GrpcSpanExporter::new(
-                    &endpoint,
+                // SDK's would be.
+                let transport = crate::otlp_grpc::Transport::from_config(
+                    crate::otlp_grpc::Signal::Traces,
+                    endpoint,
                     timeout,
-                    &crate::otlp_grpc::headers_from_env(),
                 )?;
-                Ok(Some(TraceExporter::Grpc(exporter)))
+                Ok(Some(TraceExporter::Grpc(
+                    crate::otlp_grpc::GrpcSpanExporter::new(transport),
+                )))
             }
             #[cfg(feature = "otlp-http")]
             OtlpProtocol::HttpProtobuf => {

@@ -73,6 +73,43 @@ pub(crate) fn enabled(configured: Option<bool>, endpoint: Option<&str>) -> Resul
     }
 }
 
+/// The log exporter the facade built: ours for OTLP/gRPC, the SDK's for HTTP.
+#[derive(Debug)]
+enum LogExporterKind {
+    Grpc(crate::otlp_grpc::GrpcLogExporter),
+    #[cfg(feature = "otlp-http")]
+    Sdk(opentelemetry_otlp::LogExporter),
+}
+
+impl opentelemetry_sdk::logs::LogExporter for LogExporterKind {
+    async fn export(
+        &self,
+        batch: opentelemetry_sdk::logs::LogBatch<'_>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        match self {
+            Self::Grpc(e) => e.export(batch).await,
+            #[cfg(feature = "otlp-http")]
+            Self::Sdk(e) => e.export(batch).await,
+        }
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        match self {
+            Self::Grpc(e) => e.shutdown_with_timeout(timeout),
+            #[cfg(feature = "otlp-http")]
+            Self::Sdk(e) => e.shutdown_with_timeout(timeout),
+        }
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        match self {
+            Self::Grpc(e) => e.set_resource(resource),
+            #[cfg(feature = "otlp-http")]
+            Self::Sdk(e) => e.set_resource(resource),
+        }
+    }
+}
+
 /// The logger provider: an OTLP exporter behind a batch processor on its own thread.
 pub(crate) fn logger_provider(
     resource: Resource,
@@ -82,17 +119,20 @@ pub(crate) fn logger_provider(
     export_interval: Duration,
     queue_size: usize,
 ) -> Result<SdkLoggerProvider, Error> {
+    #[cfg(feature = "otlp-http")]
     use opentelemetry_otlp::{LogExporter, WithExportConfig as _};
     use opentelemetry_sdk::logs::{BatchConfigBuilder, BatchLogProcessor};
 
     let protocol = crate::otlp::protocol(protocol, "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL")?;
     let exporter = match protocol {
+        // Our own encoder and channel, as for spans (ADR 0007).
         OtlpProtocol::Grpc => {
-            let mut builder = LogExporter::builder().with_tonic().with_timeout(timeout);
-            if let Some(endpoint) = endpoint {
-                builder = builder.with_endpoint(endpoint);
-            }
-            builder.build()
+            let transport = crate::otlp_grpc::Transport::from_config(
+                crate::otlp_grpc::Signal::Logs,
+                endpoint,
+                timeout,
+            )?;
+            LogExporterKind::Grpc(crate::otlp_grpc::GrpcLogExporter::new(transport))
         }
         #[cfg(feature = "otlp-http")]
         OtlpProtocol::HttpProtobuf => {
@@ -104,7 +144,7 @@ pub(crate) fn logger_provider(
                 let base = endpoint.trim_end_matches('/');
                 builder = builder.with_endpoint(format!("{base}/v1/logs"));
             }
-            builder.build()
+            LogExporterKind::Sdk(builder.build().map_err(Error::Exporter)?)
         }
         #[cfg(not(feature = "otlp-http"))]
         OtlpProtocol::HttpProtobuf => {
@@ -112,8 +152,7 @@ pub(crate) fn logger_provider(
                 "OTLP over HTTP needs the `otlp-http` feature".into(),
             ));
         }
-    }
-    .map_err(Error::Exporter)?;
+    };
     // The batch processor's queue is bounded: `emit` only enqueues, and a record the queue
     // cannot take, or the collector does not accept, is dropped and counted (see `drops`), so
     // a slow or dead collector never blocks the caller.
