@@ -286,7 +286,7 @@ impl SightlineBuilder {
     /// thread with a bounded queue: a slow or dead collector loses records, never blocks.
     ///
     /// Defaults to off: the JSON lines on stdout are the log pipeline, and exporting each line
-    /// again costs about 12 µs per request under load. `OTEL_LOGS_EXPORTER=otlp` (with an
+    /// again costs about as much CPU as everything else the full stack does per request. `OTEL_LOGS_EXPORTER=otlp` (with an
     /// OTLP endpoint configured here or in the environment) or `true` turns it on; `true`
     /// overrides `OTEL_LOGS_EXPORTER=none`, and
     /// makes [`build`](Self::build) fail when no endpoint is configured, when
