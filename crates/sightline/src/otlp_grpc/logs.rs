@@ -46,20 +46,11 @@ impl LogExporter for GrpcLogExporter {
             &batch,
             &mut buf,
         );
-        let response: opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse =
-            self.transport.export(Bytes::from(buf)).await?;
-        if let Some(partial) = response.partial_success
-            && (partial.rejected_log_records > 0 || !partial.error_message.is_empty())
-        {
-            // Not retried (the specification says so); the OTLP log bridge leaves this
-            // module's events out, so this cannot feed itself.
-            tracing::warn!(
-                rejected_log_records = partial.rejected_log_records,
-                error_message = partial.error_message.as_str(),
-                "the OTLP collector rejected log records"
-            );
-        }
-        Ok(())
+        self.transport
+            .export::<opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse>(
+                Bytes::from(buf),
+            )
+            .await
     }
 
     fn set_resource(&mut self, resource: &Resource) {

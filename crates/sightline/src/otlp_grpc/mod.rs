@@ -171,17 +171,32 @@ impl Transport {
             .map(tonic::Response::into_inner)
     }
 
-    /// Sends `body`, retrying the retryable codes with exponential backoff; the response on
-    /// success. The collector's message may echo credentials: an error keeps only the code.
-    async fn export<R>(&self, body: Bytes) -> Result<R, OTelSdkError>
+    /// Sends `body`, retrying the retryable codes with exponential backoff. A partial success
+    /// is logged, not retried (the specification says so). The collector's message may echo
+    /// credentials: an error keeps only the code.
+    async fn export<R>(&self, body: Bytes) -> OTelSdkResult
     where
-        R: prost::Message + Default + Send + 'static,
+        R: prost::Message + Default + Send + PartialSuccess + 'static,
     {
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 0;
         loop {
-            match self.send(body.clone()).await {
-                Ok(response) => return Ok(response),
+            match self.send::<R>(body.clone()).await {
+                Ok(response) => {
+                    if let Some((rejected, message)) = response.rejected()
+                        && (rejected > 0 || !message.is_empty())
+                    {
+                        // The OTLP log bridge leaves this module's events out, so this
+                        // cannot feed itself.
+                        tracing::warn!(
+                            signal = self.path,
+                            rejected,
+                            error_message = message,
+                            "the OTLP collector rejected part of an export"
+                        );
+                    }
+                    return Ok(());
+                }
                 Err(status) if attempt < MAX_RETRIES && retryable(status.code()) => {
                     // The batch thread waits; the request path never does (the queue in
                     // front of it counts what it cannot take).
@@ -197,6 +212,28 @@ impl Transport {
                 }
             }
         }
+    }
+}
+
+/// The partial-success part of an export response: how many items were rejected, and why.
+trait PartialSuccess {
+    fn rejected(&self) -> Option<(i64, &str)>;
+}
+
+impl PartialSuccess
+    for opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse
+{
+    fn rejected(&self) -> Option<(i64, &str)> {
+        let partial = self.partial_success.as_ref()?;
+        Some((partial.rejected_spans, partial.error_message.as_str()))
+    }
+}
+
+#[cfg(feature = "otlp-logs")]
+impl PartialSuccess for opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse {
+    fn rejected(&self) -> Option<(i64, &str)> {
+        let partial = self.partial_success.as_ref()?;
+        Some((partial.rejected_log_records, partial.error_message.as_str()))
     }
 }
 
@@ -341,20 +378,11 @@ impl SpanExporter for GrpcSpanExporter {
             &mut buf,
         );
         drop(batch);
-        let response: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse =
-            self.transport.export(Bytes::from(buf)).await?;
-        if let Some(partial) = response.partial_success
-            && (partial.rejected_spans > 0 || !partial.error_message.is_empty())
-        {
-            // Not retried (the specification says so); the OTLP log bridge leaves this
-            // module's events out, so this cannot feed itself.
-            tracing::warn!(
-                rejected_spans = partial.rejected_spans,
-                error_message = partial.error_message.as_str(),
-                "the OTLP collector rejected spans"
-            );
-        }
-        Ok(())
+        self.transport
+            .export::<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse>(
+                Bytes::from(buf),
+            )
+            .await
     }
 
     fn set_resource(&mut self, resource: &Resource) {

@@ -274,6 +274,18 @@ pub(super) mod tests {
         ]
     }
 
+    /// The five span kinds, by number.
+    fn kind_of(i: usize) -> SpanKind {
+        [
+            SpanKind::Server,
+            SpanKind::Client,
+            SpanKind::Internal,
+            SpanKind::Producer,
+            SpanKind::Consumer,
+        ][i]
+            .clone()
+    }
+
     pub(in crate::otlp_grpc) fn span(seed: u64, scope: &InstrumentationScope) -> SpanData {
         let trace_state = if seed.is_multiple_of(3) {
             TraceState::from_key_value([("vendor", "v1"), ("other", "x")]).unwrap()
@@ -320,14 +332,7 @@ pub(super) mod tests {
                 SpanId::from(seed * 1000)
             },
             parent_span_is_remote: seed.is_multiple_of(5),
-            span_kind: [
-                SpanKind::Server,
-                SpanKind::Client,
-                SpanKind::Internal,
-                SpanKind::Producer,
-                SpanKind::Consumer,
-            ][(seed % 5) as usize]
-                .clone(),
+            span_kind: kind_of((seed % 5) as usize),
             name: Cow::Owned(format!("GET /users/{seed}")),
             start_time: UNIX_EPOCH + Duration::from_nanos(1_700_000_000_000_000_000 + seed),
             end_time: UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789 + seed),
@@ -497,14 +502,7 @@ pub(super) mod tests {
                     ),
                     parent_span_id: SpanId::from(parent),
                     parent_span_is_remote: remote,
-                    span_kind: [
-                        SpanKind::Server,
-                        SpanKind::Client,
-                        SpanKind::Internal,
-                        SpanKind::Producer,
-                        SpanKind::Consumer,
-                    ][kind]
-                        .clone(),
+                    span_kind: kind_of(kind),
                     name: Cow::Owned(name),
                     start_time: UNIX_EPOCH + Duration::from_nanos(u64::from(times.0)),
                     end_time: UNIX_EPOCH + Duration::from_nanos(u64::from(times.1)),
