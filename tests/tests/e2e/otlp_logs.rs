@@ -105,6 +105,9 @@ async fn logs_roundtrip(transport: Transport) {
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
         ("OTEL_LOGS_EXPORTER", "otlp"),
         ("OTEL_SERVICE_NAME", service.as_str()),
+        // The logs' own variable wins over the general one, as for the SDK's exporter.
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=general"),
+        ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "x-tenant=logs%2Dteam"),
     ];
     if transport == Transport::HttpProtobuf {
         env.push(("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"));
@@ -282,6 +285,23 @@ async fn logs_roundtrip(transport: Transport) {
         Some(APP_TARGET)
     );
     assert!(attr_text(listening, "addr").is_some());
+
+    for received in collector.log_requests() {
+        assert_eq!(
+            received.headers.get("x-tenant").and_then(|v| v.to_str().ok()),
+            Some("logs-team"),
+            "OTEL_EXPORTER_OTLP_LOGS_HEADERS, percent-decoded: {:?}",
+            received.headers
+        );
+    }
+    for received in collector.trace_requests() {
+        assert_eq!(
+            received.headers.get("x-tenant").and_then(|v| v.to_str().ok()),
+            Some("general"),
+            "spans take OTEL_EXPORTER_OTLP_HEADERS: {:?}",
+            received.headers
+        );
+    }
 
     // The exporter's own libraries never log into the export.
     let scopes: Vec<&str> = records
