@@ -230,6 +230,20 @@ impl OtlpCollector {
     /// Use a multi-threaded runtime (`#[tokio::test(flavor = "multi_thread")]`) if the test
     /// also blocks.
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// Like [`start`](Self::start), with the gRPC receiver behind TLS under the given PEM
+    /// certificate and key (`tests/fixtures/tls`); see [`grpc_tls_endpoint`](Self::grpc_tls_endpoint).
+    pub async fn start_tls(cert_pem: &[u8], key_pem: &[u8]) -> Self {
+        let identity = tonic::transport::Identity::from_pem(cert_pem, key_pem);
+        Self::start_with(Some(
+            tonic::transport::ServerTlsConfig::new().identity(identity),
+        ))
+        .await
+    }
+
+    async fn start_with(tls: Option<tonic::transport::ServerTlsConfig>) -> Self {
         let store = Arc::new(Store::default());
 
         let bind = || TcpListener::bind((Ipv4Addr::LOCALHOST, 0));
@@ -244,7 +258,11 @@ impl OtlpCollector {
         let receiver = GrpcReceiver(store.clone());
         let grpc = tokio::spawn(async move {
             let incoming = tonic::transport::server::TcpIncoming::from(grpc_listener);
-            let result = tonic::transport::Server::builder()
+            let mut server = tonic::transport::Server::builder();
+            if let Some(tls) = tls {
+                server = server.tls_config(tls).expect("a valid TLS identity");
+            }
+            let result = server
                 .add_service(TraceServiceServer::new(receiver.clone()))
                 .add_service(LogsServiceServer::new(receiver))
                 .serve_with_incoming(incoming)
@@ -293,6 +311,12 @@ impl OtlpCollector {
     /// `http://127.0.0.1:<port>` of the gRPC receiver (for `OTEL_EXPORTER_OTLP_ENDPOINT`).
     pub fn grpc_endpoint(&self) -> String {
         format!("http://{}", self.grpc_addr)
+    }
+
+    /// `https://127.0.0.1:<port>` of the gRPC receiver started by
+    /// [`start_tls`](Self::start_tls).
+    pub fn grpc_tls_endpoint(&self) -> String {
+        format!("https://{}", self.grpc_addr)
     }
 
     /// `http://127.0.0.1:<port>` of the HTTP receiver; exporters append `/v1/traces`.

@@ -25,8 +25,9 @@
 //!   [`SightlineBuilder::otlp_endpoint`]) is set, over gRPC or, with
 //!   `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`, HTTP. Without an endpoint spans still get
 //!   IDs, so log lines still correlate. `OTEL_EXPORTER_OTLP_HEADERS` adds metadata (an API
-//!   key, say); the gRPC exporter speaks plain `http://` to a local collector or agent, without
-//!   TLS or compression (ADR 0007). Export runs on its own thread with a bounded queue:
+//!   key, say); `https://` endpoints need the `otlp-tls` feature (the system's roots, plus
+//!   `OTEL_EXPORTER_OTLP_CERTIFICATE`); compression is not offered (ADR 0007). Export runs on
+//!   its own thread with a bounded queue:
 //!   a slow or dead collector loses spans, never blocks a request, and every span (or log
 //!   record) lost is counted in `sightline_telemetry_dropped_total`;
 //! - **metrics**: a Prometheus recorder for the `metrics` facade (semantic-convention
@@ -51,6 +52,7 @@
 //! | `prometheus` | yes | Prometheus exposition of the RED metrics |
 //! | `otlp` | yes | OTLP trace export over gRPC |
 //! | `otlp-logs` | yes | OTLP log export of the `tracing` events ([`SightlineBuilder::otlp_logs`]) |
+//! | `otlp-tls` | no | OTLP/gRPC export to `https://` endpoints (rustls; system roots and `OTEL_EXPORTER_OTLP_CERTIFICATE`) |
 //! | `otlp-http` | yes | OTLP trace export over HTTP/protobuf (`OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`) |
 //! | `jaeger` | no | Jaeger's `uber-trace-id` as a propagation format |
 //! | `axum` | yes | [`Sightline::metrics_handler`]; route templates from axum's `MatchedPath` |

@@ -217,6 +217,58 @@ async fn server_spans_are_exported_over_http_protobuf() {
 
 /// Style guide: "a dead collector loses data, never blocks a request". Nothing listens on the
 /// endpoint; requests are still answered promptly and SIGTERM still ends the process in time.
+/// `https://` endpoints (feature `otlp-tls`, on in the test build): spans reach a collector
+/// behind TLS whose CA is given by `OTEL_EXPORTER_OTLP_CERTIFICATE`; without the CA the
+/// handshake fails, nothing is exported, and the service still answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_are_exported_over_tls_to_a_collector_the_certificate_vouches_for() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/tls");
+    let read = |name: &str| std::fs::read(format!("{fixtures}/{name}")).expect("TLS fixture");
+    let collector = OtlpCollector::start_tls(&read("server.pem"), &read("server.key")).await;
+    let endpoint = collector.grpc_tls_endpoint();
+    let ca = format!("{fixtures}/ca.pem");
+    let client = HttpClient::new();
+
+    // Without the CA: the system roots do not vouch for the test CA.
+    let mut untrusted = quickstart(&[("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str())]).await;
+    let response = client
+        .get(&untrusted.url("/users/1"), &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status, 200, "{}", response.text());
+    let (_, by_itself) = untrusted.terminate().await;
+    assert!(
+        by_itself,
+        "shutdown must not hang on a collector it cannot trust"
+    );
+    assert!(
+        collector.trace_requests().is_empty(),
+        "an unverified collector received spans: {}",
+        collector.summary()
+    );
+
+    let mut app = quickstart(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca.as_str()),
+    ])
+    .await;
+    let (trace_id, parent_id) = (random_trace_id(), random_span_id());
+    let response = client
+        .get_with(
+            &app.url("/users/42"),
+            &[("traceparent", &traceparent(&trace_id, &parent_id))],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status, 200, "{}", response.text());
+    let spans = collector
+        .wait_for_spans(|s| s.trace_id() == trace_id, SPAN_TIMEOUT)
+        .await;
+    assert_eq!(spans.len(), 1, "{}", collector.summary());
+    assert_eq!(spans[0].parent_span_id(), parent_id);
+    app.terminate().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_collector_never_blocks_requests_or_shutdown() {
     let dead = format!("http://{}", sightline_tests::util::free_addr());

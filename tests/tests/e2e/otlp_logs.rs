@@ -288,7 +288,10 @@ async fn logs_roundtrip(transport: Transport) {
 
     for received in collector.log_requests() {
         assert_eq!(
-            received.headers.get("x-tenant").and_then(|v| v.to_str().ok()),
+            received
+                .headers
+                .get("x-tenant")
+                .and_then(|v| v.to_str().ok()),
             Some("logs-team"),
             "OTEL_EXPORTER_OTLP_LOGS_HEADERS, percent-decoded: {:?}",
             received.headers
@@ -296,7 +299,10 @@ async fn logs_roundtrip(transport: Transport) {
     }
     for received in collector.trace_requests() {
         assert_eq!(
-            received.headers.get("x-tenant").and_then(|v| v.to_str().ok()),
+            received
+                .headers
+                .get("x-tenant")
+                .and_then(|v| v.to_str().ok()),
             Some("general"),
             "spans take OTEL_EXPORTER_OTLP_HEADERS: {:?}",
             received.headers

@@ -103,7 +103,15 @@ impl Transport {
             .or_else(|| crate::otlp::env(&signal.var("ENDPOINT")))
             .or_else(|| crate::otlp::env("OTEL_EXPORTER_OTLP_ENDPOINT"))
             .unwrap_or_else(|| "http://localhost:4317".to_owned());
-        Self::new(signal, &endpoint, timeout, &headers_from_env(signal))
+        let ca = crate::otlp::env(&signal.var("CERTIFICATE"))
+            .or_else(|| crate::otlp::env("OTEL_EXPORTER_OTLP_CERTIFICATE"));
+        Self::new(
+            signal,
+            &endpoint,
+            timeout,
+            &headers_from_env(signal),
+            ca.as_deref(),
+        )
     }
 
     fn new(
@@ -111,11 +119,13 @@ impl Transport {
         endpoint: &str,
         timeout: Duration,
         headers: &[(String, String)],
+        ca_file: Option<&str>,
     ) -> Result<Self, Error> {
-        if endpoint.starts_with("https://") {
+        let tls = endpoint.starts_with("https://");
+        if tls && !cfg!(feature = "otlp-tls") {
             return Err(Error::InvalidConfig(format!(
-                "OTLP endpoint {endpoint}: TLS is not built in; export to a local collector \
-                 over http:// (or terminate TLS in a sidecar)"
+                "OTLP endpoint {endpoint}: TLS needs the `otlp-tls` feature of `sightline`; \
+                 or export to a local collector over http://"
             )));
         }
         let mut metadata = MetadataMap::new();
@@ -141,11 +151,20 @@ impl Transport {
                 "OTLP/gRPC export needs a Tokio runtime: build Sightline inside one".into(),
             ));
         }
-        let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
+        #[cfg_attr(not(feature = "otlp-tls"), allow(unused_mut))]
+        let mut channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
             .map_err(|e| Error::InvalidConfig(format!("OTLP endpoint {endpoint:?}: {e}")))?
             .timeout(timeout)
-            .connect_timeout(timeout)
-            .connect_lazy();
+            .connect_timeout(timeout);
+        #[cfg(feature = "otlp-tls")]
+        if tls {
+            channel = channel
+                .tls_config(tls_config(ca_file)?)
+                .map_err(|e| Error::InvalidConfig(format!("OTLP endpoint {endpoint}: {e}")))?;
+        }
+        #[cfg(not(feature = "otlp-tls"))]
+        let _ = (tls, ca_file);
+        let channel = channel.connect_lazy();
         Ok(Self {
             channel,
             metadata,
@@ -235,6 +254,20 @@ impl PartialSuccess for opentelemetry_proto::tonic::collector::logs::v1::ExportL
         let partial = self.partial_success.as_ref()?;
         Some((partial.rejected_log_records, partial.error_message.as_str()))
     }
+}
+
+/// TLS to the collector: the system's root certificates, plus the PEM file of
+/// `OTEL_EXPORTER_OTLP_CERTIFICATE` (the collector's own CA, say) when it is set.
+#[cfg(feature = "otlp-tls")]
+fn tls_config(ca_file: Option<&str>) -> Result<tonic::transport::ClientTlsConfig, Error> {
+    let mut config = tonic::transport::ClientTlsConfig::new().with_enabled_roots();
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::InvalidConfig(format!("OTEL_EXPORTER_OTLP_CERTIFICATE {path:?}: {e}"))
+        })?;
+        config = config.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+    }
+    Ok(config)
 }
 
 /// The codes the OTLP specification lists as retryable.
@@ -404,23 +437,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn https_endpoints_and_bad_header_names_are_refused_with_a_reason() {
-        let err = Transport::new(
-            Signal::Traces,
-            "https://collector.example:4317",
-            Duration::from_secs(1),
-            &[],
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("TLS"), "{err}");
+    fn bad_header_names_are_refused_with_a_reason() {
         let err = Transport::new(
             Signal::Traces,
             "http://127.0.0.1:4317",
             Duration::from_secs(1),
             &[("bad name".to_owned(), "v".to_owned())],
+            None,
         )
         .unwrap_err();
         assert!(err.to_string().contains("bad name"), "{err}");
+    }
+
+    #[cfg(not(feature = "otlp-tls"))]
+    #[test]
+    fn https_needs_the_tls_feature() {
+        let err = Transport::new(
+            Signal::Traces,
+            "https://collector.example:4317",
+            Duration::from_secs(1),
+            &[],
+            None,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("otlp-tls"), "{err}");
+    }
+
+    #[cfg(feature = "otlp-tls")]
+    #[tokio::test]
+    async fn an_unreadable_certificate_file_is_refused_with_its_name() {
+        let err = Transport::new(
+            Signal::Traces,
+            "https://localhost:4317",
+            Duration::from_secs(1),
+            &[],
+            Some("/nonexistent/ca.pem"),
+        )
+        .unwrap_err();
+        let err = err.to_string();
+        assert!(
+            err.contains("OTEL_EXPORTER_OTLP_CERTIFICATE") && err.contains("/nonexistent/ca.pem"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -430,6 +488,7 @@ mod tests {
             "http://127.0.0.1:4317",
             Duration::from_secs(1),
             &[],
+            None,
         )
         .unwrap_err();
         assert!(err.to_string().contains("Tokio runtime"), "{err}");
@@ -449,6 +508,7 @@ mod tests {
             &format!("http://127.0.0.1:{port}"),
             Duration::from_millis(500),
             &[],
+            None,
         )
         .unwrap();
         let mut exporter = GrpcSpanExporter::new(transport);
