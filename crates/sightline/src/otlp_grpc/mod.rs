@@ -173,7 +173,7 @@ impl Transport {
         })
     }
 
-    async fn send<R>(&self, body: Bytes) -> Result<R, tonic::Status>
+    async fn send<R>(&self, body: Bytes, timeout: Duration) -> Result<R, tonic::Status>
     where
         R: prost::Message + Default + Send + 'static,
     {
@@ -183,24 +183,27 @@ impl Transport {
             .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
         let mut request = tonic::Request::new(body);
         *request.metadata_mut() = self.metadata.clone();
-        request.set_timeout(self.timeout);
+        // The channel enforces the smaller of this and its own timeout.
+        request.set_timeout(timeout);
         let path = http::uri::PathAndQuery::from_static(self.path);
         grpc.unary(request, path, PreEncoded::<R>(PhantomData))
             .await
             .map(tonic::Response::into_inner)
     }
 
-    /// Sends `body`, retrying the retryable codes with exponential backoff. A partial success
-    /// is logged, not retried (the specification says so). The collector's message may echo
-    /// credentials: an error keeps only the code.
+    /// Sends `body`, retrying the retryable codes with exponential backoff, all within the
+    /// exporter's timeout. A partial success is logged, not retried (the specification says
+    /// so). The collector's message may echo credentials: an error keeps only the code.
     async fn export<R>(&self, body: Bytes) -> OTelSdkResult
     where
         R: prost::Message + Default + Send + PartialSuccess + 'static,
     {
+        let deadline = std::time::Instant::now() + self.timeout;
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 0;
         loop {
-            match self.send::<R>(body.clone()).await {
+            let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.send::<R>(body.clone(), remaining).await {
                 Ok(response) => {
                     if let Some((rejected, message)) = response.rejected()
                         && (rejected > 0 || !message.is_empty())
@@ -216,7 +219,11 @@ impl Transport {
                     }
                     return Ok(());
                 }
-                Err(status) if attempt < MAX_RETRIES && retryable(status.code()) => {
+                Err(status)
+                    if attempt < MAX_RETRIES
+                        && retryable(status.code())
+                        && std::time::Instant::now() + backoff < deadline =>
+                {
                     // The batch thread waits; the request path never does (the queue in
                     // front of it counts what it cannot take).
                     std::thread::sleep(backoff);
@@ -503,25 +510,68 @@ mod tests {
             .local_addr()
             .unwrap()
             .port(); // bound, then closed: nobody listens there now
-        let transport = Transport::new(
-            Signal::Traces,
-            &format!("http://127.0.0.1:{port}"),
-            Duration::from_millis(500),
-            &[],
-            None,
-        )
-        .unwrap();
-        let mut exporter = GrpcSpanExporter::new(transport);
-        exporter.set_resource(&Resource::builder().with_service_name("s").build());
         let scope = InstrumentationScope::builder("t").build();
-        let started = std::time::Instant::now();
-        let result = exporter.export(vec![traces::tests::span(1, &scope)]).await;
-        let elapsed = started.elapsed();
+        let export = |timeout: Duration| {
+            let transport = Transport::new(
+                Signal::Traces,
+                &format!("http://127.0.0.1:{port}"),
+                timeout,
+                &[],
+                None,
+            )
+            .unwrap();
+            let mut exporter = GrpcSpanExporter::new(transport);
+            exporter.set_resource(&Resource::builder().with_service_name("s").build());
+            let batch = vec![traces::tests::span(1, &scope)];
+            async move {
+                let started = std::time::Instant::now();
+                let result = exporter.export(batch).await;
+                (result, started.elapsed())
+            }
+        };
+
+        let (result, elapsed) = export(Duration::from_secs(3)).await;
         let err = result.unwrap_err().to_string();
         assert!(err.contains("Unavailable"), "{err}");
         // 100 + 200 + 400 ms of backoff between four refused connections.
         assert!(elapsed >= Duration::from_millis(700), "{elapsed:?}");
-        assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+
+        // The retries stay within the exporter's timeout.
+        let (result, elapsed) = export(Duration::from_millis(250)).await;
+        assert!(result.is_err());
+        assert!(elapsed < Duration::from_millis(250), "{elapsed:?}");
+    }
+
+    /// A collector that accepts the connection and never answers: the export gives up at
+    /// the exporter's timeout.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_silent_collector_fails_the_export_at_the_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket); // read nothing, answer nothing
+            }
+        });
+        let transport = Transport::new(
+            Signal::Traces,
+            &format!("http://127.0.0.1:{port}"),
+            Duration::from_millis(300),
+            &[],
+            None,
+        )
+        .unwrap();
+        let exporter = GrpcSpanExporter::new(transport);
+        let scope = InstrumentationScope::builder("t").build();
+        let started = std::time::Instant::now();
+        let result = exporter.export(vec![traces::tests::span(1, &scope)]).await;
+        let elapsed = started.elapsed();
+        assert!(result.is_err());
+        assert!(elapsed >= Duration::from_millis(250), "{elapsed:?}");
+        assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
+        silent.abort();
     }
 
     #[test]
