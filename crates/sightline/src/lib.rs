@@ -61,13 +61,13 @@
 #[cfg(feature = "otlp")]
 mod drops;
 mod error;
-
-/// The export queue's size (spans, and log records): the SDK's default.
-const DEFAULT_EXPORT_QUEUE_SIZE: usize = 2048;
 #[cfg(feature = "otlp")]
 mod otlp_grpc;
 #[cfg(feature = "otlp-logs")]
 mod otlp_logs;
+
+/// The export queue's size (spans, and log records): the SDK's default.
+const DEFAULT_EXPORT_QUEUE_SIZE: usize = 2048;
 
 use std::sync::Arc;
 #[cfg(feature = "prometheus")]
@@ -288,9 +288,9 @@ impl SightlineBuilder {
     /// thread with a bounded queue: a slow or dead collector loses records, never blocks.
     ///
     /// Defaults to off: the JSON lines on stdout are the log pipeline, and exporting each line
-    /// again costs about as much CPU as everything else the full stack does per request. `OTEL_LOGS_EXPORTER=otlp` (with an
-    /// OTLP endpoint configured here or in the environment) or `true` turns it on; `true`
-    /// overrides `OTEL_LOGS_EXPORTER=none`, and
+    /// again costs about as much CPU as everything else the full stack does per request.
+    /// `OTEL_LOGS_EXPORTER=otlp` (with an OTLP endpoint configured here or in the environment)
+    /// or `true` turns it on; `true` overrides `OTEL_LOGS_EXPORTER=none`, and
     /// makes [`build`](Self::build) fail when no endpoint is configured, when
     /// [`json_logs`](Self::json_logs) is off (the bridge is part of the subscriber it
     /// installs) or when the `otlp-logs` feature is off.
