@@ -196,8 +196,9 @@ async fn deadline_enforced_by_tonic_ends_the_server_call_once() {
     let server_span = t.one_span(SpanKind::Server).await;
     assert_call_span(&server_span, &method, "DEADLINE_EXCEEDED", true);
     let lasted = duration(&server_span);
+    // tonic starts its deadline timer a little before the layer's clock starts.
     assert!(
-        lasted >= Duration::from_millis(200) && lasted < Duration::from_millis(1500),
+        lasted >= Duration::from_millis(195) && lasted < Duration::from_millis(1500),
         "server span lasted {lasted:?}"
     );
     t.wait_no_active_calls().await;
