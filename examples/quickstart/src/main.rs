@@ -19,7 +19,9 @@
 //! - with `OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317` (an OpenTelemetry Collector,
 //!   Jaeger or Tempo), the server spans `GET /users/{id}` in your trace viewer, and, with
 //!   `OTEL_LOGS_EXPORTER=otlp` too, the log lines as OTLP log records with the same trace
-//!   and span ids;
+//!   and span ids (an `https://` endpoint works too: this example turns on `otlp-tls`; add
+//!   `OTEL_EXPORTER_OTLP_CERTIFICATE` for a private CA and `OTEL_EXPORTER_OTLP_HEADERS` for
+//!   an API key);
 //! - with `SIGHTLINE_CAPTURE_HEADERS=accept,authorization` (comma-separated header names),
 //!   those request and response headers on the server span as `http.request.header.<name>` /
 //!   `http.response.header.<name>`; `authorization`, `cookie` and the other sensitive ones
