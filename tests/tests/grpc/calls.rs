@@ -409,13 +409,13 @@ async fn client_stream_ok_and_failing() {
     let (_server, _echo, mut client) = wrapped_pair(&t).await;
     let method = echo_method("ClientStream");
 
-    // Four messages 50 ms apart: the call lasts at least the 150 ms between first and last.
+    // Four messages, each after 50 ms: the last is sent 200 ms after the sender starts. The
+    // call (started beside the sender, so up to a few ms later, more on a loaded machine)
+    // lasts at least the 150 ms between the first and the last.
     let (tx, rx) = mpsc::channel(4);
     let sender = tokio::spawn(async move {
         for i in 0..4 {
-            if i > 0 {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
             if tx.send(request(&format!("m{i}"))).await.is_err() {
                 return;
             }
