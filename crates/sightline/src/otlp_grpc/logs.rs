@@ -328,12 +328,11 @@ mod tests {
         let single_scope = expected.resource_logs[0].scope_logs.len() <= 1;
         let expected_bytes = expected.encode_to_vec();
         for request in [&mut decoded, &mut expected] {
-            request.resource_logs[0].scope_logs.sort_by(|a, b| {
-                a.scope
-                    .as_ref()
-                    .map(|s| &s.name)
-                    .cmp(&b.scope.as_ref().map(|s| &s.name))
-            });
+            // By the whole scope (name, version, attributes) and schema URL: two scopes may
+            // share a name.
+            request.resource_logs[0]
+                .scope_logs
+                .sort_by_key(|logs| format!("{:?} {}", logs.scope, logs.schema_url));
         }
         assert_eq!(decoded, expected);
         if single_scope {
