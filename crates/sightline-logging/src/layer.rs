@@ -324,6 +324,8 @@ impl JsonLayerBuilder {
                 span: prefixed(b",", &n.span, b""),
                 spans: prefixed(b",", &n.spans, b"["),
             },
+            #[cfg(feature = "opentelemetry")]
+            otel: crate::otel::OtelLookup::default(),
         }
     }
 }
@@ -424,6 +426,8 @@ pub struct JsonLayer {
     include_span_fields: bool,
     id_names: [Box<str>; 4],
     keys: Keys,
+    #[cfg(feature = "opentelemetry")]
+    otel: crate::otel::OtelLookup,
 }
 
 impl fmt::Debug for JsonLayer {
@@ -544,6 +548,30 @@ fn level_str(level: &Level) -> &'static [u8] {
 }
 
 impl JsonLayer {
+    /// The bridged OpenTelemetry ids of `span`, looked up once per span and kept in its data.
+    #[cfg(feature = "opentelemetry")]
+    fn otel_ids<S>(
+        &self,
+        span: &tracing_subscriber::registry::SpanRef<'_, S>,
+    ) -> Option<crate::otel::OtelIds>
+    where
+        S: for<'a> LookupSpan<'a>,
+    {
+        if let Some(known) = span
+            .extensions()
+            .get::<SpanData>()
+            .and_then(|data| data.otel.get().copied())
+        {
+            return known;
+        }
+        // No extension may be borrowed here: the bridge locks them.
+        let ids = self.otel.ids(&span.id());
+        if let Some(data) = span.extensions().get::<SpanData>() {
+            let _ = data.otel.set(ids);
+        }
+        ids
+    }
+
     fn span_visitor<'a>(&'a self, data: &'a mut SpanData) -> SpanVisitor<'a> {
         SpanVisitor {
             data,
@@ -574,29 +602,50 @@ impl JsonLayer {
         s.span_ranges.clear();
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope {
-                let ext = span.extensions();
-                let data = ext.get::<SpanData>();
-                if let Some(data) = data {
-                    for (i, id) in data.ids.iter().enumerate() {
-                        if let (false, Some(id)) = (s.found[i], id) {
+                {
+                    let ext = span.extensions();
+                    let data = ext.get::<SpanData>();
+                    if let Some(data) = data {
+                        for (i, id) in data.ids.iter().enumerate() {
+                            if let (false, Some(id)) = (s.found[i], id) {
+                                s.found[i] = true;
+                                s.ids[i].clear();
+                                s.ids[i].extend_from_slice(id.as_bytes());
+                            }
+                        }
+                    }
+                    if self.include_span_fields {
+                        let start = s.spans.len();
+                        s.spans.extend_from_slice(b"{\"name\":\"");
+                        escape_into(&mut s.spans, span.name());
+                        s.spans.push(b'"');
+                        if let Some(data) = data.filter(|d| !d.fields.is_empty()) {
+                            s.spans.push(b',');
+                            s.spans.extend_from_slice(&data.fields);
+                        }
+                        s.spans.push(b'}');
+                        s.span_ranges.push((start, s.spans.len()));
+                    }
+                }
+                // A span's recorded id fields win over its bridged OpenTelemetry ids; both win
+                // over any outer span's.
+                #[cfg(feature = "opentelemetry")]
+                if !(s.found[TRACE_ID] && s.found[SPAN_ID] && s.found[TRACE_FLAGS])
+                    && let Some(otel) = self.otel_ids(&span)
+                {
+                    for (i, hex) in [
+                        (TRACE_ID, &otel.trace_id[..]),
+                        (SPAN_ID, &otel.span_id[..]),
+                        (TRACE_FLAGS, &otel.trace_flags[..]),
+                    ] {
+                        if !s.found[i] {
                             s.found[i] = true;
                             s.ids[i].clear();
-                            s.ids[i].extend_from_slice(id.as_bytes());
+                            s.ids[i].extend_from_slice(hex);
                         }
                     }
                 }
-                if self.include_span_fields {
-                    let start = s.spans.len();
-                    s.spans.extend_from_slice(b"{\"name\":\"");
-                    escape_into(&mut s.spans, span.name());
-                    s.spans.push(b'"');
-                    if let Some(data) = data.filter(|d| !d.fields.is_empty()) {
-                        s.spans.push(b',');
-                        s.spans.extend_from_slice(&data.fields);
-                    }
-                    s.spans.push(b'}');
-                    s.span_ranges.push((start, s.spans.len()));
-                } else if s.found == [true; 4] {
+                if !self.include_span_fields && s.found == [true; 4] {
                     break;
                 }
             }
@@ -651,6 +700,11 @@ impl<S> Layer<S> for JsonLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    #[cfg(feature = "opentelemetry")]
+    fn on_register_dispatch(&self, subscriber: &tracing_core::Dispatch) {
+        self.otel.register(subscriber);
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
@@ -1194,5 +1248,139 @@ mod tests {
         let with_writer = JsonLayer::builder().writer(io::sink).build();
         assert!(format!("{:?}", JsonLayer::builder()).contains("JsonLayerBuilder"));
         assert!(format!("{with_writer:?}").contains("owns_worker_guard: false"));
+    }
+
+    /// Lines inside spans that `tracing-opentelemetry` exports: the ids of the exported span
+    /// the event sits in, with no id fields recorded anywhere.
+    #[cfg(feature = "opentelemetry")]
+    mod opentelemetry_bridge {
+        use opentelemetry::trace::TracerProvider as _;
+        use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+
+        use super::*;
+
+        fn bridged(
+            builder: JsonLayerBuilder,
+            f: impl FnOnce(),
+        ) -> (Vec<Value>, Vec<opentelemetry_sdk::trace::SpanData>) {
+            let exporter = InMemorySpanExporter::default();
+            let provider = SdkTracerProvider::builder()
+                .with_simple_exporter(exporter.clone())
+                .build();
+            let out = Capture::default();
+            let subscriber = tracing_subscriber::registry()
+                .with(builder.writer(out.clone()).build())
+                .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+            tracing::subscriber::with_default(subscriber, f);
+            let _ = provider.force_flush();
+            (out.lines(), exporter.get_finished_spans().expect("spans"))
+        }
+
+        fn hex_ids(span: &opentelemetry_sdk::trace::SpanData) -> (String, String) {
+            (
+                span.span_context.trace_id().to_string(),
+                span.span_context.span_id().to_string(),
+            )
+        }
+
+        #[test]
+        fn lines_carry_the_ids_of_the_current_exported_span() {
+            let (lines, spans) = bridged(JsonLayer::builder(), || {
+                tracing::info!("outside");
+                let outer = tracing::info_span!("checkout", order = 7);
+                let _o = outer.enter();
+                tracing::info!("in outer");
+                let inner = tracing::info_span!("charge card");
+                let _i = inner.enter();
+                tracing::info!("in inner");
+            });
+            assert_eq!(lines.len(), 3);
+            assert!(lines[0].get("trace_id").is_none(), "no span, no ids");
+            let find = |name: &str| {
+                spans
+                    .iter()
+                    .find(|s| s.name == name)
+                    .map(hex_ids)
+                    .unwrap_or_else(|| panic!("span {name} exported"))
+            };
+            let (outer_trace, outer_span) = find("checkout");
+            let (inner_trace, inner_span) = find("charge card");
+            assert_eq!(outer_trace, inner_trace, "one trace");
+            assert_ne!(outer_span, inner_span);
+            assert_eq!(lines[1]["trace_id"], outer_trace.as_str());
+            assert_eq!(lines[1]["span_id"], outer_span.as_str());
+            assert_eq!(lines[1]["trace_flags"], "01");
+            assert_eq!(lines[2]["trace_id"], inner_trace.as_str());
+            assert_eq!(lines[2]["span_id"], inner_span.as_str(), "the current span");
+        }
+
+        #[test]
+        fn an_inner_exported_span_wins_over_outer_id_fields() {
+            // The Sightline middleware records ids as fields on its request span; a handler's
+            // own span inside it is exported as a child and its lines name that child.
+            let (lines, spans) = bridged(JsonLayer::builder(), || {
+                let request = tracing::info_span!(
+                    "HTTP request",
+                    trace_id = %TRACE,
+                    span_id = %"00f067aa0ba902b7",
+                    trace_flags = %"01",
+                    request_id = %"req-9",
+                );
+                let _r = request.enter();
+                tracing::info!("in request");
+                let handler = tracing::info_span!("handler");
+                let _h = handler.enter();
+                tracing::info!("in handler");
+            });
+            assert_eq!(lines[0]["trace_id"], TRACE, "fields win on their own span");
+            assert_eq!(lines[0]["span_id"], "00f067aa0ba902b7");
+            let handler = spans
+                .iter()
+                .find(|s| s.name == "handler")
+                .expect("exported");
+            let (_, handler_span) = hex_ids(handler);
+            assert_eq!(lines[1]["span_id"], handler_span.as_str());
+            assert_eq!(
+                lines[1]["request_id"], "req-9",
+                "still from the request span"
+            );
+        }
+
+        #[test]
+        fn explicit_parent_and_instrumented_future() {
+            let (lines, spans) = bridged(JsonLayer::builder().include_span_fields(false), || {
+                let job = tracing::info_span!("job");
+                tracing::info!(parent: &job, "explicit parent, never entered");
+                let task = async {
+                    tracing::info!("in the instrumented future");
+                };
+                let mut task = std::pin::pin!(tracing::Instrument::instrument(task, job.clone()));
+                let waker = std::task::Waker::noop();
+                let mut cx = std::task::Context::from_waker(waker);
+                assert!(task.as_mut().poll(&mut cx).is_ready());
+            });
+            let (trace, span) = hex_ids(spans.iter().find(|s| s.name == "job").expect("job"));
+            for line in &lines {
+                assert_eq!(line["trace_id"], trace.as_str(), "{line}");
+                assert_eq!(line["span_id"], span.as_str(), "{line}");
+            }
+            assert_eq!(lines.len(), 2);
+        }
+
+        #[test]
+        fn spans_with_no_tracer_behind_them_print_no_ids() {
+            let out = Capture::default();
+            let subscriber = tracing_subscriber::registry()
+                .with(JsonLayer::builder().writer(out.clone()).build())
+                .with(tracing_opentelemetry::layer());
+            tracing::subscriber::with_default(subscriber, || {
+                let span = tracing::info_span!("noop");
+                let _e = span.enter();
+                tracing::info!("no tracer");
+            });
+            let lines = out.lines();
+            assert!(lines[0].get("trace_id").is_none(), "{}", lines[0]);
+            assert!(lines[0].get("span_id").is_none(), "{}", lines[0]);
+        }
     }
 }

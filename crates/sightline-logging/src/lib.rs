@@ -56,10 +56,13 @@
 //! | feature | default? | what it enables |
 //! |---|---|---|
 //! | `derive` | yes | `#[derive(Redact)]` for structs that log themselves with per-field redaction ([`redact`]) |
+//! | `opentelemetry` | no | lines inside spans exported by `tracing-opentelemetry` carry those spans' trace and span ids, with no id fields recorded |
 
 mod escape;
 mod layer;
 mod non_blocking;
+#[cfg(feature = "opentelemetry")]
+mod otel;
 mod record;
 pub mod redact;
 mod time;

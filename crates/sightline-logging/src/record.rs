@@ -65,6 +65,9 @@ pub(crate) struct SpanData {
     pub(crate) fields: Vec<u8>,
     /// trace_id, span_id, trace_flags, request_id as recorded on this span.
     pub(crate) ids: [Option<IdValue>; 4],
+    /// The span's OpenTelemetry ids, looked up once, when an event first needs them.
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) otel: std::sync::OnceLock<Option<crate::otel::OtelIds>>,
 }
 
 impl SpanData {
@@ -73,6 +76,8 @@ impl SpanData {
             owner,
             fields: Vec::new(),
             ids: [None, None, None, None],
+            #[cfg(feature = "opentelemetry")]
+            otel: std::sync::OnceLock::new(),
         }
     }
 }

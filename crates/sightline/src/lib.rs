@@ -490,8 +490,12 @@ impl SightlineBuilder {
                 );
             // The log bridge sees what passes the same global filter as the JSON lines.
             #[cfg(feature = "otlp-logs")]
+            let mut dispatch_slot = None;
+            #[cfg(feature = "otlp-logs")]
             let otlp_bridge = logger_provider.as_ref().map(|logs| {
-                otlp_logs::layer(logs).with_filter(
+                let layer = otlp_logs::layer(logs);
+                dispatch_slot = Some(layer.dispatch_slot());
+                layer.with_filter(
                     tracing_subscriber::filter::filter_fn(|meta| {
                         !otlp_logs::excluded(meta.target())
                     })
@@ -506,6 +510,14 @@ impl SightlineBuilder {
                 .with(bridge)
                 .with(otlp_bridge);
             tracing::subscriber::set_global_default(subscriber).map_err(Error::Subscriber)?;
+            // The log bridge finds the spans `tracing-opentelemetry` exports through the
+            // dispatcher; inside an `Option` it is not told which one it is in.
+            #[cfg(feature = "otlp-logs")]
+            if let Some(slot) = dispatch_slot {
+                tracing::dispatcher::get_default(|d| {
+                    let _ = slot.set(d.downgrade());
+                });
+            }
         }
 
         #[cfg(feature = "prometheus")]

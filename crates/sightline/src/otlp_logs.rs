@@ -10,6 +10,7 @@
 //! (docs/adr/0004-otlp-log-bridge.md).
 
 use std::fmt::{self, Write as _};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use opentelemetry::Context;
@@ -17,6 +18,7 @@ use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
+use tracing_core::dispatcher::WeakDispatch;
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Subscriber};
@@ -184,6 +186,7 @@ pub(crate) fn logger_provider(
 pub(crate) fn layer(provider: &SdkLoggerProvider) -> Correlated {
     Correlated {
         inner: OpenTelemetryTracingBridge::new(provider),
+        dispatch: Arc::default(),
     }
 }
 
@@ -191,6 +194,17 @@ pub(crate) fn layer(provider: &SdkLoggerProvider) -> Correlated {
 /// the JSON lines print.
 pub(crate) struct Correlated {
     inner: OpenTelemetryTracingBridge<SdkLoggerProvider, SdkLogger>,
+    /// The subscriber this layer is in, to find the spans `tracing-opentelemetry` exports.
+    /// Filled by `on_register_dispatch`, or through [`Correlated::dispatch_slot`] by whoever
+    /// installs the subscriber (a layer inside an `Option` is not told its dispatcher).
+    dispatch: Arc<OnceLock<WeakDispatch>>,
+}
+
+impl Correlated {
+    /// Where the dispatcher goes once the subscriber is installed.
+    pub(crate) fn dispatch_slot(&self) -> Arc<OnceLock<WeakDispatch>> {
+        Arc::clone(&self.dispatch)
+    }
 }
 
 /// The ids a span recorded as `trace_id`, `span_id`, `trace_flags` and `request_id` fields
@@ -276,6 +290,21 @@ impl SpanIds {
         self.span_id = self.span_id.or(outer.span_id);
         self.trace_flags = self.trace_flags.or(outer.trace_flags);
         self.request_id = self.request_id.or(outer.request_id);
+    }
+
+    /// Takes what `self` lacks of the trace and span ids and flags from a span exported by
+    /// `tracing-opentelemetry`, as `sightline-logging` does for the JSON line.
+    fn fill_from_span_context(&mut self, cx: &SpanContext) {
+        if !cx.is_valid() {
+            return;
+        }
+        self.trace_id = self.trace_id.or(Some(cx.trace_id().to_bytes()));
+        self.span_id = self.span_id.or(Some(cx.span_id().to_bytes()));
+        self.trace_flags = self.trace_flags.or(Some(cx.trace_flags().to_u8()));
+    }
+
+    fn has_span_context(&self) -> bool {
+        self.trace_id.is_some() && self.span_id.is_some() && self.trace_flags.is_some()
     }
 
     fn is_complete(&self) -> bool {
@@ -412,12 +441,25 @@ where
         }
     }
 
+    fn on_register_dispatch(&self, subscriber: &tracing_core::Dispatch) {
+        let _ = self.dispatch.set(subscriber.downgrade());
+        Layer::<S>::on_register_dispatch(&self.inner, subscriber);
+    }
+
     fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
         let mut ids = SpanIds::default();
+        let dispatch = self.dispatch.get().and_then(|d| d.upgrade());
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope {
                 if let Some(found) = span.extensions().get::<SpanIds>() {
                     ids.fill_from(found);
+                }
+                // A handler's own span, exported by the bridge, names the record as it names
+                // the JSON line (no extension may be borrowed while the bridge looks).
+                if let (false, Some(dispatch)) = (ids.has_span_context(), &dispatch)
+                    && let Some(cx) = tracing_opentelemetry::get_otel_context(&span.id(), dispatch)
+                {
+                    ids.fill_from_span_context(cx.span().span_context());
                 }
                 if ids.is_complete() {
                     break;

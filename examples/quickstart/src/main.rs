@@ -6,7 +6,8 @@
 //!
 //! - `curl -i 127.0.0.1:3000/users/7`: the `x-request-id` response header; on stdout, a
 //!   JSON line from the handler and an access-log line, both with the same `trace_id`,
-//!   `span_id` and `request_id`;
+//!   `span_id` and `request_id`, and a line from the `load user` span inside the handler,
+//!   with the same `trace_id` and `request_id` and that span's own `span_id`;
 //! - `curl -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
 //!   127.0.0.1:3000/users/7`: the log lines now carry that trace id;
 //! - `curl 127.0.0.1:3000/fail`: a 500, logged at ERROR, counted with `error_type="500"`;
@@ -83,7 +84,17 @@ fn captured_headers() -> Result<Vec<HeaderName>, Box<dyn std::error::Error>> {
 /// A small JSON answer; its log line carries the request's trace and request IDs.
 async fn user(Path(id): Path<String>, request_id: RequestId) -> Json<serde_json::Value> {
     tracing::info!(user.id = %id, "looking up user");
-    Json(serde_json::json!({ "id": id, "name": "Ada", "request_id": request_id.as_str() }))
+    let name = load_user(&id).await;
+    Json(serde_json::json!({ "id": id, "name": name, "request_id": request_id.as_str() }))
+}
+
+/// The store lookup as a span of its own: exported as a child of the server span, and its
+/// log line carries that child's `span_id` (the same `trace_id` and `request_id`).
+#[tracing::instrument(name = "load user", skip_all, fields(user.id = %id))]
+async fn load_user(id: &str) -> &'static str {
+    tokio::task::yield_now().await;
+    tracing::info!("user loaded");
+    "Ada"
 }
 
 /// A sign-up as it is logged: the email keyed-hashed (so lines of one user can be joined

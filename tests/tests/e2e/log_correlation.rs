@@ -69,6 +69,26 @@ async fn log_lines_carry_the_exported_span_and_request_ids() {
         app.output_report()
     );
     let span_id = spans[0].span_id();
+    // The handler's `#[instrument]` span is exported as a child of the server span.
+    let children = collector
+        .wait_for_spans(
+            |s| s.trace_id() == trace_id && s.span.name == "load user",
+            Duration::from_secs(15),
+        )
+        .await;
+    assert_eq!(
+        children.len(),
+        1,
+        "{children:#?}
+{}",
+        collector.summary()
+    );
+    let child_id = children[0].span_id();
+    assert_eq!(
+        children[0].parent_span_id(),
+        span_id,
+        "the handler's span is a child of the server span"
+    );
 
     let lines = json_lines(&app);
     let in_request: Vec<_> = lines.iter().filter(|l| l.trace_id().is_some()).collect();
@@ -118,10 +138,41 @@ async fn log_lines_carry_the_exported_span_and_request_ids() {
         access.raw
     );
 
+    // Inside the handler's own span, a line names that span (the current span, as the
+    // OpenTelemetry spec for trace context in non-OTLP logs asks), with the request's ids.
+    let child_line = in_request
+        .iter()
+        .find(|l| l.message() == Some("user loaded"))
+        .unwrap_or_else(|| panic!("no line from the child span\n{}", app.output_report()));
+    assert_eq!(
+        child_line.trace_id(),
+        Some(trace_id.as_str()),
+        "{}",
+        child_line.raw
+    );
+    assert_eq!(
+        child_line.span_id(),
+        Some(child_id.as_str()),
+        "span_id is the exported child span's: {}",
+        child_line.raw
+    );
+    assert_eq!(
+        child_line.request_id(),
+        Some(request_id.as_str()),
+        "{}",
+        child_line.raw
+    );
+    assert_eq!(
+        child_line.top_str("trace_flags"),
+        Some("01"),
+        "{}",
+        child_line.raw
+    );
+
     // Only our one request happened, so these are exactly its lines.
     assert_eq!(
         in_request.len(),
-        2,
+        3,
         "lines with a trace_id: {:#?}",
         in_request.iter().map(|l| &l.raw).collect::<Vec<_>>()
     );
@@ -132,12 +183,14 @@ async fn log_lines_carry_the_exported_span_and_request_ids() {
             "trace_id: {}",
             line.raw
         );
-        assert_eq!(
-            line.span_id(),
-            Some(span_id.as_str()),
-            "span_id is the exported span's: {}",
-            line.raw
-        );
+        if line.message() != Some("user loaded") {
+            assert_eq!(
+                line.span_id(),
+                Some(span_id.as_str()),
+                "span_id is the exported server span's: {}",
+                line.raw
+            );
+        }
         assert_eq!(
             line.request_id(),
             Some(request_id.as_str()),

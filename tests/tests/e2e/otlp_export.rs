@@ -262,7 +262,10 @@ async fn spans_are_exported_over_tls_to_a_collector_the_certificate_vouches_for(
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(response.status, 200, "{}", response.text());
     let spans = collector
-        .wait_for_spans(|s| s.trace_id() == trace_id, SPAN_TIMEOUT)
+        .wait_for_spans(
+            |s| s.trace_id() == trace_id && s.span.kind == SpanKind::Server as i32,
+            SPAN_TIMEOUT,
+        )
         .await;
     assert_eq!(spans.len(), 1, "{}", collector.summary());
     assert_eq!(spans[0].parent_span_id(), parent_id);

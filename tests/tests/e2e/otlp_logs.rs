@@ -146,7 +146,7 @@ async fn logs_roundtrip(transport: Transport) {
     // The access line of the second request is the last event of interest.
     let _ = sightline_tests::util::poll_until(RECORD_TIMEOUT, Duration::from_millis(50), || {
         let n = collector.log_records().iter().filter(|r| ours(r)).count();
-        std::future::ready((n >= 4).then_some(()))
+        std::future::ready((n >= 5).then_some(()))
     })
     .await;
     let records = collector.log_records();
@@ -172,7 +172,11 @@ async fn logs_roundtrip(transport: Transport) {
     for (trace, expected) in [
         (
             &trace_id,
-            vec![("looking up user", "INFO"), ("request completed", "INFO")],
+            vec![
+                ("looking up user", "INFO"),
+                ("user loaded", "INFO"),
+                ("request completed", "INFO"),
+            ],
         ),
         (
             &fail_trace,
