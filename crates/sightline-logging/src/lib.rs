@@ -4,7 +4,9 @@
 //! every event. Each line carries, as top-level keys, the `trace_id`, `span_id`, `trace_flags`
 //! and `request_id` recorded on the nearest enclosing span, so a log backend can join log lines
 //! to traces and to requests. It works in any `tracing` application; the Sightline HTTP
-//! middleware records those four fields on its per-request span.
+//! middleware records those four fields on its per-request span, and with the `opentelemetry`
+//! feature a span exported by `tracing-opentelemetry` (an `#[instrument]` span) gives its own
+//! trace and span ids without recording any field.
 //!
 //! # Quick start
 //!
