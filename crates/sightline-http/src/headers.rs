@@ -53,7 +53,7 @@ impl HeaderCaptureConfig {
     }
 
     /// The capture with other attribute prefixes (gRPC metadata:
-    /// `rpc.grpc.request.metadata.`, `rpc.grpc.response.metadata.`).
+    /// `rpc.request.metadata.`, `rpc.response.metadata.`).
     pub(crate) fn build_with_prefixes(&self, request: &str, response: &str) -> HeaderCapture {
         let sensitive = |name: &HeaderName| {
             DEFAULT_SENSITIVE_HEADERS.contains(&name.as_str()) || self.sensitive.contains(name)

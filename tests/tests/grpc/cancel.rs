@@ -12,7 +12,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Request};
 
 use crate::support::{
-    Telemetry, assert_call_span, call_labels, duration, echo_method, wrapped_pair,
+    Telemetry, assert_call_span, call_labels, duration, echo_method, wrapped_pair_listed,
 };
 
 /// How long after the first record a second one would have shown up, if there were one.
@@ -61,7 +61,7 @@ async fn assert_cancelled_once(t: &Telemetry, method: &str) {
 #[tokio::test]
 async fn server_stream_dropped_by_the_client_is_cancelled_once() {
     let t = Telemetry::new();
-    let (_server, _echo, mut client) = wrapped_pair(&t).await;
+    let (_server, _echo, mut client) = wrapped_pair_listed(&t).await;
     let method = echo_method("ServerStream");
 
     let mut stream = client
@@ -97,7 +97,7 @@ async fn server_stream_dropped_by_the_client_is_cancelled_once() {
 #[tokio::test]
 async fn bidi_dropped_mid_stream_is_cancelled_once() {
     let t = Telemetry::new();
-    let (_server, _echo, mut client) = wrapped_pair(&t).await;
+    let (_server, _echo, mut client) = wrapped_pair_listed(&t).await;
     let method = echo_method("Bidi");
 
     let (tx, rx) = mpsc::channel(4);
@@ -131,7 +131,7 @@ async fn bidi_dropped_mid_stream_is_cancelled_once() {
 #[tokio::test]
 async fn unary_call_abandoned_by_the_client_is_cancelled_once() {
     let t = Telemetry::new();
-    let (_server, echo, mut client) = wrapped_pair(&t).await;
+    let (_server, echo, mut client) = wrapped_pair_listed(&t).await;
     let method = echo_method("Unary");
 
     let call = client.unary(Request::new(EchoRequest {
@@ -149,7 +149,7 @@ async fn unary_call_abandoned_by_the_client_is_cancelled_once() {
 #[tokio::test]
 async fn client_stream_abandoned_with_its_request_stream_open_is_cancelled_once() {
     let t = Telemetry::new();
-    let (_server, echo, mut client) = wrapped_pair(&t).await;
+    let (_server, echo, mut client) = wrapped_pair_listed(&t).await;
     let method = echo_method("ClientStream");
 
     let (tx, rx) = mpsc::channel(4);
@@ -177,7 +177,7 @@ async fn client_stream_abandoned_with_its_request_stream_open_is_cancelled_once(
 #[tokio::test]
 async fn deadline_enforced_by_tonic_ends_the_server_call_once() {
     let t = Telemetry::new();
-    let (_server, _echo, mut client) = wrapped_pair(&t).await;
+    let (_server, _echo, mut client) = wrapped_pair_listed(&t).await;
     let method = echo_method("Unary");
 
     let mut call = Request::new(EchoRequest {

@@ -234,6 +234,23 @@ pub(crate) async fn wrapped_pair(
     (server, echo, client)
 }
 
+/// As [`wrapped_pair`], with the echo service's methods listed one by one
+/// (`known_services`): a method's first call is named even when it never gets an answer
+/// (unlisted, a method is learned from its first answer).
+pub(crate) async fn wrapped_pair_listed(
+    telemetry: &Telemetry,
+) -> (GrpcServer, EchoService, EchoClient<GrpcClient<Channel>>) {
+    let methods = ["Unary", "ServerStream", "ClientStream", "Bidi"].map(echo_method);
+    let (server, echo) =
+        echo_server(telemetry.server_builder().known_services(methods).build()).await;
+    let client = echo_client(
+        &server,
+        telemetry.client_builder().target(&server.uri()).build(),
+    )
+    .await;
+    (server, echo, client)
+}
+
 /// A span attribute as text (strings as they are, numbers formatted).
 pub(crate) fn attr(span: &SpanData, key: &str) -> Option<String> {
     span.attributes

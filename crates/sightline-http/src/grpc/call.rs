@@ -59,6 +59,8 @@ pub(crate) struct CallState {
     pub(crate) request: Option<Arc<RequestCounters>>,
     /// The status, once the response head (trailers-only) or trailers told it.
     pub(crate) code: Option<Code>,
+    /// The response head came without a status: a handler is answering with a stream.
+    pub(crate) streamed: bool,
     pub(crate) response_bytes: u64,
     pub(crate) response_messages: super::body::MessageCounter,
     /// The method whose in-flight gauge went up (`None`: `_OTHER`).
@@ -77,6 +79,17 @@ impl CallState {
         }
         let elapsed = self.start.elapsed();
         let shared = Arc::clone(&self.shared);
+        // What proves a handler answered: a response head without a status (it streams its
+        // answer, even if the caller then cancels), or a trailers-only status a handler gives
+        // (not UNAVAILABLE or RESOURCE_EXHAUSTED, what load shedding and limits in front of
+        // the handlers answer). A drop before the head, a deadline or an inner layer's error
+        // says nothing about the method; UNIMPLEMENTED says it does not exist.
+        let served = match (self.streamed, self.code) {
+            (_, Some(Code::Unimplemented)) => false,
+            (true, _) => true,
+            (false, Some(code)) => !matches!(code, Code::Unavailable | Code::ResourceExhausted),
+            (false, None) => false,
+        };
         let code = match outcome {
             Outcome::Completed => self.code.unwrap_or(Code::Unknown),
             Outcome::Failed(code) => self.code.unwrap_or(code),
@@ -91,9 +104,9 @@ impl CallState {
         };
         let error = shared.error_codes.contains(code);
 
-        // A method first seen in this call is recognised unless the server did not know it.
+        // A method first seen in this call is recognised once a handler answered it.
         if let Resolved::Pending(name) = &self.method {
-            self.method = shared.methods.settle(name, code == Code::Unimplemented);
+            self.method = shared.methods.settle(name, served);
         }
         let info: &MethodInfo = match &self.method {
             Resolved::Known(info) => info,
@@ -254,7 +267,7 @@ pub(crate) fn push_method_attributes(
         }
     } else {
         attrs.push(KeyValue::new("rpc.method", info.rpc_method));
-        if info.is_other() && shared.server {
+        if info.is_other() {
             attrs.push(KeyValue::new(
                 "rpc.method_original",
                 resolved.requested().to_owned(),

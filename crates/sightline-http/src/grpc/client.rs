@@ -319,6 +319,7 @@ where
             user_agent: None,
             request: None,
             code: None,
+            streamed: false,
             response_bytes: 0,
             response_messages: Default::default(),
             active_at_start: None,

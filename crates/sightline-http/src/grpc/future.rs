@@ -73,6 +73,7 @@ where
                 state.code = Code::from_headers(&parts.headers).or_else(|| {
                     (parts.status != StatusCode::OK).then(|| Code::from_http_status(parts.status))
                 });
+                state.streamed = state.code.is_none();
                 state.capture_response_metadata(&parts.headers);
                 if state.shared.server
                     && let (Some(name), Some(id)) =

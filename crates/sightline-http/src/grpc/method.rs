@@ -3,8 +3,11 @@
 //!
 //! A server cannot tell from a request whether it implements the method: tonic answers an
 //! unknown one with `UNIMPLEMENTED` and no message. So a method seen for the first time is
-//! held as *pending* and interned when its call ends with anything but `UNIMPLEMENTED`; a scan
-//! of random method names therefore adds no name, no series and no memory. The user's list
+//! held as *pending* and interned once a handler answered it: a response head without a status
+//! (a handler streams its answer), or a trailers-only status other than `UNIMPLEMENTED`,
+//! `UNAVAILABLE` or `RESOURCE_EXHAUSTED`. A call dropped before its head, timed out or failed by
+//! an inner layer proves nothing and is `_OTHER`. A scan of random method names therefore adds
+//! no name, no series and no memory, even when the scanner cancels its calls. The user's list
 //! ([`GrpcServerLayerBuilder::known_services`](super::GrpcServerLayerBuilder::known_services))
 //! narrows this: methods of services not on it are `_OTHER` from the start, and methods listed
 //! one by one are recognised at once.
@@ -117,12 +120,13 @@ impl MethodTable {
         }
     }
 
-    /// Settles a pending method when its call ends with `code`.
-    pub(crate) fn settle(&self, name: &str, unimplemented: bool) -> Resolved {
-        if unimplemented {
-            Resolved::Other(name.into())
-        } else {
+    /// Settles a pending method when its call ends: interned when a handler `served` it,
+    /// else `_OTHER` for this call and still pending for the next.
+    pub(crate) fn settle(&self, name: &str, served: bool) -> Resolved {
+        if served {
             self.intern(name)
+        } else {
+            Resolved::Other(name.into())
         }
     }
 
@@ -181,12 +185,12 @@ mod tests {
         let Resolved::Pending(name) = table.resolve("/a.B/C", false) else {
             panic!("first sight is pending");
         };
-        assert!(matches!(table.settle(&name, true), Resolved::Other(_)));
+        assert!(matches!(table.settle(&name, false), Resolved::Other(_)));
         assert!(matches!(
             table.resolve("/a.B/C", false),
             Resolved::Pending(_)
         ));
-        let Resolved::Known(info) = table.settle(&name, false) else {
+        let Resolved::Known(info) = table.settle(&name, true) else {
             panic!("interned");
         };
         assert_eq!((info.service, info.short_method), ("a.B", "C"));
@@ -203,8 +207,8 @@ mod tests {
         let Resolved::Pending(name) = table.resolve("/a.B/C", false) else {
             panic!("pending");
         };
-        assert!(matches!(table.settle(&name, true), Resolved::Other(_)));
-        assert!(matches!(table.settle(&name, false), Resolved::Known(_)));
+        assert!(matches!(table.settle(&name, false), Resolved::Other(_)));
+        assert!(matches!(table.settle(&name, true), Resolved::Known(_)));
         assert!(matches!(table.resolve("/a.B/C", false), Resolved::Known(_)));
         assert!(matches!(table.resolve("/x.Y/Z", false), Resolved::Known(_)));
         assert!(matches!(table.resolve("/x.Y/W", false), Resolved::Other(_)));

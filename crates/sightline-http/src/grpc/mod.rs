@@ -108,7 +108,7 @@ pub(crate) struct Shared {
     pub(crate) attach_context: bool,
     pub(crate) random_trace_ids: bool,
     pub(crate) methods: method::MethodTable,
-    /// Metadata recorded on the span (`rpc.grpc.request.metadata.<key>`, ...).
+    /// Metadata recorded on the span (`rpc.request.metadata.<key>`, ...).
     pub(crate) metadata: crate::headers::HeaderCapture,
     /// The client's `server.address` and `server.port`.
     pub(crate) target: Option<(std::sync::Arc<str>, u16)>,

@@ -200,11 +200,14 @@ impl GrpcServerLayerBuilder {
     /// The services (`pkg.Service`) or methods (`pkg.Service/Method`) this server serves;
     /// calls to other services are recorded as `rpc.method = "_OTHER"` from their start.
     ///
-    /// Defaults to none. Either way a method is recognised once a call to it ends with
-    /// anything but `UNIMPLEMENTED` (tonic's answer to a method a service lacks), unless it is
-    /// listed itself (`pkg.Service/Method`): then it is recognised at once, and a handler that
-    /// answers `UNIMPLEMENTED` keeps its name. tonic's generated servers name their service
-    /// in `NamedService::NAME`.
+    /// Defaults to none. Either way a method is recognised once a handler answered a call to
+    /// it: a response head without a status (a streamed answer, even one the caller then
+    /// cancels), or a status other than `UNIMPLEMENTED` (tonic's answer to a method a service
+    /// lacks), `UNAVAILABLE` or `RESOURCE_EXHAUSTED` (what limits in front of the handlers
+    /// answer). Until then its calls are `_OTHER`, so a call abandoned before any answer, as
+    /// a method's very first, is `_OTHER`. A method listed itself (`pkg.Service/Method`) is
+    /// recognised at once, and a handler that answers `UNIMPLEMENTED` keeps its name. tonic's
+    /// generated servers name their service in `NamedService::NAME`.
     pub fn known_services<I, N>(mut self, services: I) -> Self
     where
         I: IntoIterator<Item = N>,
@@ -251,9 +254,10 @@ impl GrpcServerLayerBuilder {
         self
     }
 
-    /// Request metadata keys recorded on the server span as
-    /// `rpc.grpc.request.metadata.<key>` (a string array), per the semantic conventions'
-    /// opt-in attribute. Values of sensitive keys (`authorization`, `cookie`, `x-api-key`, ...,
+    /// Request metadata keys recorded on the server span as `rpc.request.metadata.<key>` (a
+    /// string array), per the semantic conventions' opt-in attribute
+    /// (`rpc.grpc.request.metadata.<key>` with [`legacy_semconv`](Self::legacy_semconv)).
+    /// Values of sensitive keys (`authorization`, `cookie`, `x-api-key`, ...,
     /// and [`sensitive_metadata`](Self::sensitive_metadata)) are recorded as `REDACTED`.
     ///
     /// Defaults to none.
@@ -276,7 +280,8 @@ impl GrpcServerLayerBuilder {
     }
 
     /// Response metadata keys (from the response head or the trailers) recorded on the server
-    /// span as `rpc.grpc.response.metadata.<key>`; sensitive values as `REDACTED`.
+    /// span as `rpc.response.metadata.<key>` (`rpc.grpc.response.metadata.<key>` with
+    /// [`legacy_semconv`](Self::legacy_semconv)); sensitive values as `REDACTED`.
     ///
     /// Defaults to none.
     pub fn capture_response_metadata<I>(mut self, keys: I) -> Self
@@ -314,10 +319,16 @@ impl GrpcServerLayerBuilder {
                 attach_context: self.attach_context,
                 random_trace_ids: self.random_trace_ids,
                 methods: MethodTable::new(self.known_services),
-                metadata: self.metadata.build_with_prefixes(
-                    "rpc.grpc.request.metadata.",
-                    "rpc.grpc.response.metadata.",
-                ),
+                // v1.38 renamed the gRPC-only keys to the system-neutral ones.
+                metadata: if self.legacy_semconv {
+                    self.metadata.build_with_prefixes(
+                        "rpc.grpc.request.metadata.",
+                        "rpc.grpc.response.metadata.",
+                    )
+                } else {
+                    self.metadata
+                        .build_with_prefixes("rpc.request.metadata.", "rpc.response.metadata.")
+                },
                 target: None,
                 #[cfg(feature = "metrics")]
                 metrics: self.metrics.then_some(super::metrics::LabelStyle {
@@ -414,6 +425,7 @@ where
             user_agent: req.headers().get(http::header::USER_AGENT).cloned(),
             request: counters.clone(),
             code: None,
+            streamed: false,
             response_bytes: 0,
             response_messages: Default::default(),
             active_at_start,

@@ -336,7 +336,15 @@ async fn streaming_call_ends_at_its_trailers() {
 #[tokio::test]
 async fn cancelled_mid_stream_ends_once_as_cancelled() {
     let spans = Spans::new();
-    let mut svc = server(spans.server().build(), |_| streaming(50, 20, Code::Ok));
+    // The first call is answered whole; later ones stream for a second.
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut svc = server(spans.server().build(), move |_| {
+        if calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+            streaming(1, 0, Code::Ok)
+        } else {
+            streaming(50, 20, Code::Ok)
+        }
+    });
     let active = || {
         sample(
             "rpc_server_active_calls",
@@ -344,7 +352,17 @@ async fn cancelled_mid_stream_ends_once_as_cancelled() {
         )
         .unwrap_or(0.0)
     };
-    // First call settles the method name (pending methods are counted as _OTHER in flight).
+    // The first answer settles the method name (pending methods are counted as _OTHER in
+    // flight, and only a handler's answer settles one).
+    let response = svc
+        .call(
+            call("/test.cancel.Greeter/Stream")
+                .body(String::new())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    drain(response).await;
     let response = svc
         .call(
             call("/test.cancel.Greeter/Stream")
@@ -371,10 +389,11 @@ async fn cancelled_mid_stream_ends_once_as_cancelled() {
     drop(body);
     assert_eq!(active(), 0.0, "gauge back to 0 after cancellation");
     let spans = spans.finished();
-    assert_eq!(spans.len(), 2);
-    for span in spans {
+    assert_eq!(spans.len(), 3);
+    for span in &spans[1..] {
+        assert_eq!(span.name, "test.cancel.Greeter/Stream");
         assert_eq!(
-            attr(&span, "rpc.response.status_code").as_deref(),
+            attr(span, "rpc.response.status_code").as_deref(),
             Some("CANCELLED")
         );
         assert_eq!(
@@ -444,6 +463,180 @@ async fn unknown_methods_are_other() {
             ]
         ),
         Some(20.0)
+    );
+}
+
+#[tokio::test]
+async fn only_a_handlers_answer_teaches_a_method() {
+    // A scanner that gives up before any answer, or calls shed by a limit in front of the
+    // handlers, must not fill the method table: such calls prove nothing about the method.
+    let spans = Spans::new();
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut svc = spans.server().build().layer(tower::service_fn(
+        move |_req: Request<sightline_http::grpc::RequestBody<String>>| {
+            let n = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            async move {
+                Ok::<_, Infallible>(match n {
+                    0 => {
+                        // Slow to answer: the caller leaves before the head.
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                        streaming(1, 0, Code::Ok)
+                    }
+                    1 => trailers_only(Code::Unavailable),
+                    2 => trailers_only(Code::ResourceExhausted),
+                    _ => streaming(50, 20, Code::Ok),
+                })
+            }
+        },
+    ));
+    let path = "/test.learn.Greeter/Watch";
+    let request = || call(path).body(String::new()).expect("request");
+    // 0: dropped before any answer.
+    let early = tokio::time::timeout(Duration::from_millis(20), svc.call(request())).await;
+    assert!(early.is_err(), "still waiting for the head");
+    // 1, 2: shed.
+    for _ in 0..2 {
+        drain(svc.call(request()).await.expect("infallible")).await;
+    }
+    // 3, 4: a streamed answer that the caller cancels, as watchers do: the handler answered.
+    for _ in 0..2 {
+        let mut body = svc.call(request()).await.expect("infallible").into_body();
+        let _ = body.frame().await;
+        drop(body);
+    }
+    let spans = spans.finished();
+    let methods: Vec<_> = spans
+        .iter()
+        .map(|s| {
+            (
+                s.name.to_string(),
+                attr(s, "rpc.method").unwrap_or_default(),
+            )
+        })
+        .collect();
+    let other = ("grpc".to_owned(), "_OTHER".to_owned());
+    let known = (path[1..].to_owned(), path[1..].to_owned());
+    assert_eq!(
+        methods,
+        [other.clone(), other.clone(), other, known.clone(), known]
+    );
+    assert_eq!(
+        attr(&spans[0], "rpc.method_original").as_deref(),
+        Some(&path[1..])
+    );
+    assert_eq!(
+        attr(&spans[0], "rpc.response.status_code").as_deref(),
+        Some("CANCELLED")
+    );
+}
+
+#[tokio::test]
+async fn client_error_codes_are_configurable_and_other_keeps_the_original() {
+    let spans = Spans::new();
+    // Users ask for NOT_FOUND not to count as a client error.
+    let layer = GrpcClientLayer::builder()
+        .tracer(spans.provider.tracer("test"))
+        .error_codes(CodeSet::ALL_ERRORS.without(Code::NotFound))
+        .build();
+    let mut client = layer.layer(tower::service_fn(|req: Request<String>| async move {
+        let code = if req.uri().path().ends_with("/Get") {
+            Code::NotFound
+        } else {
+            Code::PermissionDenied
+        };
+        Ok::<_, Infallible>(trailers_only(code))
+    }));
+    for path in [
+        "/test.codes.Store/Get",
+        "/test.codes.Store/Put",
+        "/not-a-method",
+    ] {
+        let response = client
+            .call(
+                Request::builder()
+                    .uri(path)
+                    .body(String::new())
+                    .expect("request"),
+            )
+            .await
+            .expect("infallible");
+        drop(response);
+    }
+    let spans = spans.finished();
+    assert_eq!(spans.len(), 3);
+    assert_eq!(
+        spans[0].status,
+        Status::Unset,
+        "NOT_FOUND is not an error here"
+    );
+    assert_eq!(attr(&spans[0], "error.type"), None);
+    assert_eq!(
+        attr(&spans[0], "rpc.response.status_code").as_deref(),
+        Some("NOT_FOUND")
+    );
+    assert!(matches!(spans[1].status, Status::Error { .. }));
+    assert_eq!(
+        attr(&spans[1], "error.type").as_deref(),
+        Some("PERMISSION_DENIED")
+    );
+    // A path that is no gRPC method: `_OTHER`, with what was asked beside it.
+    assert_eq!(spans[2].name, "grpc");
+    assert_eq!(attr(&spans[2], "rpc.method").as_deref(), Some("_OTHER"));
+    assert_eq!(
+        attr(&spans[2], "rpc.method_original").as_deref(),
+        Some("not-a-method")
+    );
+}
+
+#[tokio::test]
+async fn legacy_client_labels_and_attributes() {
+    let spans = Spans::new();
+    let layer = GrpcClientLayer::builder()
+        .tracer(spans.provider.tracer("test"))
+        .target("http://127.0.0.1:50099")
+        .legacy_semconv(true)
+        .build();
+    let mut client = layer.layer(tower::service_fn(|_req: Request<String>| async {
+        Ok::<_, Infallible>(trailers_only(Code::Aborted))
+    }));
+    let response = client
+        .call(
+            Request::builder()
+                .uri("/test.legacy.Client/Call")
+                .body(String::new())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    drop(response);
+    let span = spans.only();
+    assert_eq!(attr(&span, "rpc.system").as_deref(), Some("grpc"));
+    assert_eq!(
+        attr(&span, "rpc.service").as_deref(),
+        Some("test.legacy.Client")
+    );
+    assert_eq!(attr(&span, "rpc.method").as_deref(), Some("Call"));
+    assert_eq!(
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == "rpc.grpc.status_code")
+            .map(|kv| kv.value.clone()),
+        Some(opentelemetry::Value::I64(10))
+    );
+    assert_eq!(attr(&span, "rpc.system.name"), None);
+    assert_eq!(
+        sample(
+            "rpc_client_call_duration_seconds_count",
+            &[
+                ("rpc_system", "grpc"),
+                ("rpc_service", "test.legacy.Client"),
+                ("rpc_method", "Call"),
+                ("rpc_grpc_status_code", "10"),
+            ]
+        ),
+        Some(1.0),
+        "{}",
+        prometheus().render()
     );
 }
 
@@ -557,7 +750,7 @@ async fn bad_metadata_never_fails_a_call() {
 async fn legacy_attribute_names() {
     let spans = Spans::new();
     let mut svc = server(spans.server().legacy_semconv(true).build(), |_| {
-        trailers_only(Code::Unavailable)
+        trailers_only(Code::DataLoss)
     });
     svc.call(
         call("/test.legacy.Greeter/SayHello")
@@ -574,7 +767,7 @@ async fn legacy_attribute_names() {
         Some("test.legacy.Greeter")
     );
     assert_eq!(attr(&span, "rpc.method").as_deref(), Some("SayHello"));
-    assert_eq!(attr(&span, "rpc.grpc.status_code").as_deref(), Some("14"));
+    assert_eq!(attr(&span, "rpc.grpc.status_code").as_deref(), Some("15"));
     assert_eq!(attr(&span, "rpc.system.name"), None);
 }
 
@@ -801,22 +994,72 @@ async fn captured_metadata_is_recorded_with_secrets_redacted() {
             .find(|kv| kv.key.as_str() == key)
             .map(|kv| kv.value.to_string())
     };
+    // Semantic conventions v1.38 and later: the system-neutral keys.
     assert_eq!(
-        array("rpc.grpc.request.metadata.x-tenant").as_deref(),
+        array("rpc.request.metadata.x-tenant").as_deref(),
         Some("[\"acme\"]")
     );
     assert_eq!(
-        array("rpc.grpc.request.metadata.authorization").as_deref(),
+        array("rpc.request.metadata.authorization").as_deref(),
         Some("[\"REDACTED\"]")
     );
     assert_eq!(
-        array("rpc.grpc.request.metadata.x-session").as_deref(),
+        array("rpc.request.metadata.x-session").as_deref(),
         Some("[\"REDACTED\"]")
     );
     assert_eq!(
-        array("rpc.grpc.response.metadata.grpc-status").as_deref(),
+        array("rpc.response.metadata.grpc-status").as_deref(),
         Some("[\"0\"]"),
         "trailers are response metadata"
     );
+    assert!(
+        !span
+            .attributes
+            .iter()
+            .any(|kv| kv.key.as_str().starts_with("rpc.grpc.")),
+        "no deprecated keys: {:?}",
+        span.attributes
+    );
+    assert!(!format!("{:?}", span.attributes).contains("s3cr3t"));
+}
+
+#[tokio::test]
+async fn legacy_semconv_records_metadata_under_the_grpc_keys() {
+    use http::HeaderName;
+
+    let spans = Spans::new();
+    let layer = spans
+        .server()
+        .legacy_semconv(true)
+        .capture_request_metadata([HeaderName::from_static("x-tenant"), http::header::COOKIE])
+        .build();
+    let mut svc = server(layer, |_| streaming(1, 0, Code::Ok));
+    let response = svc
+        .call(
+            call("/test.meta.Greeter/SayHello")
+                .header("x-tenant", "acme")
+                .header("cookie", "session=s3cr3t")
+                .body(String::new())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    drain(response).await;
+    let span = spans.only();
+    let value = |key: &str| {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.to_string())
+    };
+    assert_eq!(
+        value("rpc.grpc.request.metadata.x-tenant").as_deref(),
+        Some("[\"acme\"]")
+    );
+    assert_eq!(
+        value("rpc.grpc.request.metadata.cookie").as_deref(),
+        Some("[\"REDACTED\"]")
+    );
+    assert_eq!(value("rpc.request.metadata.x-tenant"), None);
     assert!(!format!("{:?}", span.attributes).contains("s3cr3t"));
 }
