@@ -65,6 +65,20 @@ impl SightlineBuilder {
     }
 
     /// Adjusts every gRPC client layer made by [`Sightline::grpc_client_layer`].
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), sightline::Error> {
+    /// use sightline::grpc::{Code, CodeSet};
+    ///
+    /// // A lookup that finds nothing is an answer, not a failed call.
+    /// let sightline = sightline::Sightline::builder()
+    ///     .service_name("checkout")
+    ///     .grpc_client(|layer| layer.error_codes(CodeSet::ALL_ERRORS.without(Code::NotFound)))
+    ///     .build()?;
+    /// # drop(sightline);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn grpc_client(
         mut self,
         configure: impl Fn(GrpcClientLayerBuilder) -> GrpcClientLayerBuilder + Send + Sync + 'static,
