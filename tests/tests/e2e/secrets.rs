@@ -38,6 +38,11 @@ struct Secrets {
     email: String,
     phone: String,
     signup_password: String,
+    /// In headers a parser rejects (their error path): a malformed baggage and traceparent.
+    bad_baggage: String,
+    bad_traceparent: String,
+    /// A sensitive query parameter whose name is percent-encoded (`pass%77ord`).
+    encoded_query: String,
 }
 
 impl Secrets {
@@ -65,6 +70,9 @@ impl Secrets {
                     .collect::<String>()
             ),
             signup_password: format!("correct-horse-{}", &r()[..10]),
+            bad_baggage: format!("sessiontoken{}", r()),
+            bad_traceparent: format!("00-sk{}-bad", &r()[..20]),
+            encoded_query: format!("pwenc{}", &r()[..16]),
         }
     }
 
@@ -82,6 +90,9 @@ impl Secrets {
             // The phone's hidden middle: the mask keeps its first 3 and last 2 characters.
             &self.phone[3..self.phone.len() - 2],
             &self.signup_password,
+            &self.bad_baggage,
+            &self.bad_traceparent,
+            &self.encoded_query,
         ]
     }
 
@@ -155,6 +166,23 @@ async fn secrets_never_reach_logs_spans_or_log_records() {
         assert_eq!(response.status, expected, "{path}: {}", response.text());
         traces.push((path, trace_id));
     }
+
+    // Error paths: trace context headers the parsers reject (logged at DEBUG, counted), and a
+    // sensitive query parameter with a percent-encoded name.
+    let response = client
+        .get_with(
+            &app.url(&format!(
+                "/users/10?pass%77ord={}&q=2",
+                secrets.encoded_query
+            )),
+            &[
+                ("baggage", secrets.bad_baggage.as_str()),
+                ("traceparent", secrets.bad_traceparent.as_str()),
+            ],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status, 200, "{}", response.text());
 
     // Struct fields: the quick start logs a sign-up through `#[derive(Redact)]`.
     let body = serde_json::json!({
