@@ -118,9 +118,33 @@ impl Captured {
     }
 }
 
+/// A header value as text: as sent when it is visible ASCII (the common case, no copy), else
+/// decoded as UTF-8 with invalid bytes replaced by U+FFFD, so a `User-Agent` with `é` is kept
+/// and bytes that are not UTF-8 cannot reach a log line or an attribute raw.
+pub(crate) fn header_text(value: &http::HeaderValue) -> std::borrow::Cow<'_, str> {
+    match value.to_str() {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(value.as_bytes()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_text_keeps_utf8_and_replaces_invalid_bytes() {
+        let ascii = http::HeaderValue::from_static("curl/8.5");
+        assert!(matches!(
+            header_text(&ascii),
+            std::borrow::Cow::Borrowed("curl/8.5")
+        ));
+        let utf8 =
+            http::HeaderValue::from_bytes("Navigateur/1.0 (é)".as_bytes()).expect("obs-text");
+        assert_eq!(header_text(&utf8), "Navigateur/1.0 (é)");
+        let invalid = http::HeaderValue::from_bytes(b"bot\xff\xfe/1").expect("obs-text");
+        assert_eq!(header_text(&invalid), "bot\u{fffd}\u{fffd}/1");
+    }
     use http::HeaderValue;
 
     fn strings(kv: &KeyValue) -> Vec<String> {

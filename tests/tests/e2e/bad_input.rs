@@ -517,3 +517,55 @@ async fn malformed_headers_are_survived_and_never_trusted() {
         app.stderr_lines().join("\n")
     );
 }
+
+/// User agents that are not plain ASCII, sent as raw bytes: UTF-8 is kept, bytes that are not
+/// UTF-8 become U+FFFD, and a value that tries to close the JSON object and forge fields stays
+/// inside its own string, on the request's one access line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_agents_that_are_not_ascii_are_logged_on_one_line_and_forge_nothing() {
+    let app = quickstart(&[]).await;
+    let forged = br#"bot","level":"ERROR","forged":true,"x":"#;
+    let cases: [(&str, Vec<u8>, String); 3] = [
+        (
+            "ua-utf8",
+            "Navigateur/1.0 (\u{e9}t\u{e9})".as_bytes().to_vec(),
+            "Navigateur/1.0 (\u{e9}t\u{e9})".to_owned(),
+        ),
+        (
+            "ua-latin1",
+            b"Bot/\xe9\xff".to_vec(),
+            "Bot/\u{fffd}\u{fffd}".to_owned(),
+        ),
+        (
+            "ua-forge",
+            [forged.as_slice(), b"\xc3\x28"].concat(),
+            format!("{}\u{fffd}(", std::str::from_utf8(forged).expect("ASCII")),
+        ),
+    ];
+    for (request_id, agent, expected) in &cases {
+        let lines: Vec<Vec<u8>> = vec![
+            [b"user-agent: ".as_slice(), agent].concat(),
+            format!("x-request-id: {request_id}").into_bytes(),
+        ];
+        let raw: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
+        let response = raw_request(app.addr(), &raw_get(app.addr(), "/users/5", &raw))
+            .await
+            .unwrap_or_else(|e| panic!("{request_id}: {e}"));
+        assert_eq!(response.status, 200, "{request_id}");
+        let line = access_line(&app, request_id)
+            .await
+            .unwrap_or_else(|| panic!("{request_id}: no access line\n{}", app.output_report()));
+        assert_eq!(
+            line.field_text("user_agent.original").as_deref(),
+            Some(expected.as_str()),
+            "{request_id}: {}",
+            line.raw
+        );
+        assert_eq!(line.top_str("level"), Some("INFO"), "{}", line.raw);
+        assert!(line.json.get("forged").is_none(), "{}", line.raw);
+    }
+    // Every byte on stdout is still whole JSON lines with nothing forged at the top level.
+    for line in json_lines(&app) {
+        assert!(line.json.get("forged").is_none(), "{}", line.raw);
+    }
+}

@@ -280,3 +280,104 @@ async fn without_an_exporter_lines_still_carry_ids() {
         handler[0].raw
     );
 }
+
+/// One access line per request with every field the schema lists (docs/logging.md), and none
+/// for the health probe and the Prometheus scrape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_lines_carry_every_field_and_skip_probes_and_scrapes() {
+    let app = quickstart(&[]).await;
+    let client = HttpClient::new();
+
+    for (path, id) in [("/healthz", "probe-1"), ("/metrics", "scrape-1")] {
+        let r = client
+            .get_with(&app.url(path), &[("x-request-id", id)])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.status, 200, "{path}");
+    }
+    let r = client
+        .get_with(
+            &app.url("/users/3"),
+            &[
+                ("x-request-id", "fields-1"),
+                ("user-agent", "e2e-agent/1.0"),
+            ],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status, 200);
+    let body = serde_json::json!({
+        "name": "Ada", "email": "a@example.com", "phone": "+15550100", "password": "pw",
+    })
+    .to_string();
+    let posted = client
+        .post(
+            &app.url("/signup"),
+            &[
+                ("content-type", b"application/json".as_slice()),
+                ("x-request-id", b"fields-2".as_slice()),
+            ],
+            body.clone(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(posted.status, 201, "{}", posted.text());
+
+    let line = access_line(&app, "fields-1")
+        .await
+        .unwrap_or_else(|| panic!("no access line\n{}", app.output_report()));
+    let text = |key: &str| line.field_text(key);
+    assert_eq!(line.message(), Some("request completed"), "{}", line.raw);
+    assert_eq!(line.top_str("level"), Some("INFO"), "{}", line.raw);
+    assert_eq!(text("http.request.method").as_deref(), Some("GET"));
+    assert_eq!(text("http.route").as_deref(), Some(USERS_ROUTE));
+    assert_eq!(text("http.response.status_code").as_deref(), Some("200"));
+    assert_eq!(
+        line.field("http.response.body.size")
+            .and_then(serde_json::Value::as_u64),
+        Some(r.body.len() as u64),
+        "the bytes the client received: {}",
+        line.raw
+    );
+    assert_eq!(text("client.address").as_deref(), Some("127.0.0.1"));
+    assert_eq!(
+        text("user_agent.original").as_deref(),
+        Some("e2e-agent/1.0")
+    );
+    assert!(
+        line.field("duration_ms")
+            .and_then(serde_json::Value::as_f64)
+            .is_some_and(|ms| ms > 0.0 && ms < 10_000.0),
+        "{}",
+        line.raw
+    );
+    assert_eq!(line.field("error.type"), None, "{}", line.raw);
+
+    let post = access_line(&app, "fields-2")
+        .await
+        .unwrap_or_else(|| panic!("no access line\n{}", app.output_report()));
+    assert_eq!(
+        post.field("http.request.body.size")
+            .and_then(serde_json::Value::as_u64),
+        Some(body.len() as u64),
+        "{}",
+        post.raw
+    );
+    assert_eq!(
+        post.field("http.response.body.size")
+            .and_then(serde_json::Value::as_u64),
+        Some(posted.body.len() as u64),
+        "{}",
+        post.raw
+    );
+
+    // The probe and the scrape were answered (with their request IDs) but not logged.
+    let lines = json_lines(&app);
+    for id in ["probe-1", "scrape-1"] {
+        assert!(
+            !lines.iter().any(|l| l.request_id() == Some(id)),
+            "{id} was logged:\n{}",
+            app.output_report()
+        );
+    }
+}

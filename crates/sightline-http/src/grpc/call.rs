@@ -199,7 +199,8 @@ impl CallState {
             .map(|a| crate::text_cache::ip(a.ip()));
         // Displayed (unquoted in text formats) as before, but not formatted again.
         let client = client.as_deref().map(tracing::field::display);
-        let user_agent = self.user_agent.as_ref().and_then(|ua| ua.to_str().ok());
+        let user_agent = self.user_agent.as_ref().map(crate::headers::header_text);
+        let user_agent = user_agent.as_deref();
         macro_rules! access {
             ($level:expr) => {
                 tracing::event!(

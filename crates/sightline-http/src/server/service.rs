@@ -408,10 +408,10 @@ fn request_attributes<B>(state: &RequestState, req: &Request<B>) -> Vec<KeyValue
             i64::from(addr.port()),
         ));
     }
-    if let Some(ua) = state.user_agent.as_ref().and_then(|ua| ua.to_str().ok()) {
+    if let Some(ua) = state.user_agent.as_ref().map(crate::headers::header_text) {
         attrs.push(KeyValue::new(
             attribute::USER_AGENT_ORIGINAL,
-            crate::text_cache::user_agent(ua),
+            crate::text_cache::user_agent(&ua),
         ));
     }
     state.shared.headers.request(req.headers(), &mut attrs);

@@ -188,7 +188,8 @@ impl RequestState {
             .map(|a| crate::text_cache::ip(a.ip()));
         // Displayed (unquoted in text formats) as before, but not formatted again.
         let client = client.as_deref().map(tracing::field::display);
-        let user_agent = self.user_agent.as_ref().and_then(|ua| ua.to_str().ok());
+        let user_agent = self.user_agent.as_ref().map(crate::headers::header_text);
+        let user_agent = user_agent.as_deref();
         // One callsite per level: a `tracing` callsite has a fixed level. Field names are
         // those of the span attributes and metric labels, so a line, a span and a series join.
         macro_rules! access {
