@@ -100,6 +100,31 @@ async fn stream_hellos(client: &mut GreeterClient<Channel>, metadata: &[(&'stati
     assert_eq!(indexes, [0, 1, 2, 3, 4]);
 }
 
+/// Calls `StreamHellos`, reads the first answer and drops the stream: the client cancels.
+async fn cancel_stream_hellos(
+    client: &mut GreeterClient<Channel>,
+    metadata: &[(&'static str, &str)],
+) {
+    let mut request = Request::new(StreamHellosRequest::default());
+    for (key, value) in metadata {
+        request
+            .metadata_mut()
+            .insert(*key, value.parse().expect("ascii metadata"));
+    }
+    let mut stream = client
+        .stream_hellos(request)
+        .await
+        .expect("StreamHellos starts")
+        .into_inner();
+    let first = tokio::time::timeout(Duration::from_secs(10), stream.message())
+        .await
+        .expect("a first message within 10 s")
+        .expect("no error")
+        .expect("a first message");
+    assert_eq!(first.index, 0);
+    drop(stream);
+}
+
 async fn fail(client: &mut GreeterClient<Channel>) {
     let status = client
         .fail(Request::new(FailRequest::default()))
@@ -154,6 +179,7 @@ async fn example_prometheus_counts_every_call() {
         fail(&mut client).await;
     }
     stream_hellos(&mut client, &[]).await;
+    cancel_stream_hellos(&mut client, &[]).await;
     health_check(&channel).await;
 
     // A scrape that starts after the last call ended sees every call.
@@ -192,6 +218,13 @@ async fn example_prometheus_counts_every_call() {
         scalar_of(&prometheus, &count("StreamHellos", "OK", false)).await,
         Some(1.0)
     );
+    // The client that left mid-stream: counted once, as CANCELLED, not a server error.
+    assert_eq!(
+        scalar_of(&prometheus, &count("StreamHellos", "CANCELLED", false)).await,
+        Some(1.0),
+        "{}",
+        report()
+    );
     // OK calls carry no error_type.
     let ok_with_error =
         "rpc_server_call_duration_seconds_count{rpc_response_status_code=\"OK\",error_type!=\"\"}";
@@ -204,7 +237,7 @@ async fn example_prometheus_counts_every_call() {
     let sum = scalar_of(
         &prometheus,
         &format!(
-            "rpc_server_call_duration_seconds_sum{{rpc_method=\"{}\"}}",
+            "rpc_server_call_duration_seconds_sum{{rpc_method=\"{}\",rpc_response_status_code=\"OK\"}}",
             greeter("StreamHellos")
         ),
     )
@@ -310,6 +343,12 @@ async fn example_exports_spans_and_logs_each_call_with_its_request_id() {
     )
     .await;
     fail(&mut client).await;
+    let (cancel_trace, cancel_parent) = (random_trace_id(), random_span_id());
+    cancel_stream_hellos(
+        &mut client,
+        &[("traceparent", &traceparent(&cancel_trace, &cancel_parent))],
+    )
+    .await;
     health_check(&channel).await;
 
     // One access line per call, joined to the trace and the request.
@@ -399,7 +438,7 @@ async fn example_exports_spans_and_logs_each_call_with_its_request_id() {
         report()
     );
     let servers = collector
-        .wait_for_span_count(|s| s.span.kind == SpanKind::Server as i32, 3, SPAN_TIMEOUT)
+        .wait_for_span_count(|s| s.span.kind == SpanKind::Server as i32, 4, SPAN_TIMEOUT)
         .await;
     let summary = || format!("{servers:#?}\n{}\n{}", collector.summary(), report());
     let by_name = |name: &str| -> &SpanRecord {
@@ -427,13 +466,40 @@ async fn example_exports_spans_and_logs_each_call_with_its_request_id() {
         access.raw
     );
 
-    let stream = by_name(&greeter("StreamHellos"));
-    assert_eq!(stream.trace_id(), stream_trace);
+    let by_trace = |trace: &str| -> &SpanRecord {
+        let found: Vec<&SpanRecord> = servers.iter().filter(|s| s.trace_id() == trace).collect();
+        assert_eq!(found.len(), 1, "one span of trace {trace}\n{}", summary());
+        found[0]
+    };
+    let stream = by_trace(&stream_trace);
+    assert_eq!(stream.span.name, greeter("StreamHellos"));
     assert_eq!(stream.parent_span_id(), stream_parent);
     let lasted = span_duration(stream);
     assert!(
         lasted >= STREAM_DELAYS && lasted <= STREAM_DELAYS + SLACK,
         "StreamHellos span lasted {lasted:?}"
+    );
+
+    // Cancelled after its first answer: ended then, once, as CANCELLED and not an error.
+    let cancelled = by_trace(&cancel_trace);
+    assert_eq!(cancelled.span.name, greeter("StreamHellos"));
+    assert_eq!(cancelled.parent_span_id(), cancel_parent);
+    assert_eq!(
+        cancelled.attr_str("rpc.response.status_code"),
+        Some("CANCELLED"),
+        "{}",
+        summary()
+    );
+    assert_ne!(
+        cancelled.span.status.as_ref().map(|s| s.code),
+        Some(StatusCode::Error as i32),
+        "{}",
+        summary()
+    );
+    let lasted = span_duration(cancelled);
+    assert!(
+        lasted < STREAM_DELAYS,
+        "the cancelled stream ended when the client left, after {lasted:?}"
     );
 
     let failed = by_name(&greeter("Fail"));
