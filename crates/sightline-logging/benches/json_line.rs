@@ -134,5 +134,69 @@ fn request(c: &mut Criterion) {
     group.finish();
 }
 
+/// Events inside a span exported by `tracing-opentelemetry` with no id fields (a plain
+/// `#[instrument]` span): the ids come from the bridge, read once per span. Every dispatch has
+/// the bridge; `otel_only` is the bridge's own cost (it records each event on the span).
+#[cfg(feature = "opentelemetry")]
+fn event_in_exported_span(c: &mut Criterion) {
+    use opentelemetry::trace::TracerProvider as _;
+
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    macro_rules! bridge {
+        () => {
+            tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"))
+        };
+    }
+    let dispatches = [
+        (
+            "sightline_json",
+            Dispatch::new(
+                tracing_subscriber::registry()
+                    .with(
+                        JsonLayer::builder()
+                            .service_name("checkout")
+                            .writer(io::sink)
+                            .build(),
+                    )
+                    .with(bridge!()),
+            ),
+        ),
+        (
+            "fmt_json",
+            Dispatch::new(
+                tracing_subscriber::registry()
+                    .with(
+                        tracing_subscriber::fmt::layer()
+                            .json()
+                            .with_writer(io::sink),
+                    )
+                    .with(bridge!()),
+            ),
+        ),
+        (
+            "otel_only",
+            Dispatch::new(tracing_subscriber::registry().with(bridge!())),
+        ),
+    ];
+    let mut group = c.benchmark_group("event_in_exported_span");
+    for (name, dispatch) in dispatches {
+        tracing::dispatcher::with_default(&dispatch, || {
+            let span = tracing::info_span!("load order", order.id = 7);
+            let _entered = span.enter();
+            let mut i = 0u64;
+            group.bench_function(name, |b| {
+                b.iter(|| {
+                    i += 1;
+                    event(black_box(i));
+                })
+            });
+        });
+    }
+    group.finish();
+}
+
+#[cfg(feature = "opentelemetry")]
+criterion_group!(benches, event_in_span, request, event_in_exported_span);
+#[cfg(not(feature = "opentelemetry"))]
 criterion_group!(benches, event_in_span, request);
 criterion_main!(benches);

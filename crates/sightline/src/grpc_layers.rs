@@ -4,6 +4,8 @@ use sightline_http::grpc::{
     GrpcClientLayer, GrpcClientLayerBuilder, GrpcServerLayer, GrpcServerLayerBuilder,
 };
 
+use sightline_propagation::Propagator;
+
 use crate::{Sightline, SightlineBuilder};
 
 type Configure<B> = Box<dyn FnOnce(B) -> B>;
@@ -19,18 +21,27 @@ pub(crate) struct GrpcConfig {
 pub(crate) struct GrpcLayers {
     server: GrpcServerLayer,
     tracer: opentelemetry_sdk::trace::Tracer,
+    propagator: Option<Propagator>,
     client: Option<Box<dyn Fn(GrpcClientLayerBuilder) -> GrpcClientLayerBuilder + Send + Sync>>,
 }
 
 impl GrpcConfig {
-    pub(crate) fn build(self, tracer: opentelemetry_sdk::trace::Tracer) -> GrpcLayers {
+    pub(crate) fn build(
+        self,
+        tracer: opentelemetry_sdk::trace::Tracer,
+        propagator: Option<Propagator>,
+    ) -> GrpcLayers {
         let mut server = GrpcServerLayer::builder().tracer(tracer.clone());
+        if let Some(propagator) = &propagator {
+            server = server.propagator(propagator.clone());
+        }
         if let Some(configure) = self.server {
             server = configure(server);
         }
         GrpcLayers {
             server: server.build(),
             tracer,
+            propagator,
             client: self.client,
         }
     }
@@ -123,6 +134,9 @@ impl Sightline {
         let mut builder = GrpcClientLayer::builder()
             .tracer(grpc.tracer.clone())
             .target(target);
+        if let Some(propagator) = &grpc.propagator {
+            builder = builder.propagator(propagator.clone());
+        }
         if let Some(configure) = &grpc.client {
             builder = configure(builder);
         }

@@ -125,6 +125,7 @@ pub struct SightlineBuilder {
     json_logs: bool,
     otlp_logs: Option<bool>,
     prometheus: bool,
+    propagator: Option<sightline_propagation::Propagator>,
     server: Option<Box<dyn FnOnce(ServerLayerBuilder) -> ServerLayerBuilder>>,
     client: Option<Box<dyn FnOnce(ClientLayerBuilder) -> ClientLayerBuilder>>,
     #[cfg(feature = "grpc")]
@@ -158,6 +159,7 @@ impl Default for SightlineBuilder {
             json_logs: true,
             otlp_logs: None,
             prometheus: cfg!(feature = "prometheus"),
+            propagator: None,
             server: None,
             client: None,
             #[cfg(feature = "grpc")]
@@ -313,6 +315,32 @@ impl SightlineBuilder {
     /// Defaults to `true` with the `prometheus` feature.
     pub fn prometheus(mut self, enabled: bool) -> Self {
         self.prometheus = enabled && cfg!(feature = "prometheus");
+        self
+    }
+
+    /// The trace context formats of every layer this builder makes: what the HTTP and gRPC
+    /// servers read from incoming requests (in order) and what the HTTP and gRPC clients write
+    /// into outgoing ones. A layer's own closure ([`server`](Self::server),
+    /// [`client`](Self::client), `grpc_server`, `grpc_client`) may still set its own.
+    ///
+    /// Defaults to each layer's default, [`Propagator::new`](sightline_propagation::Propagator::new):
+    /// W3C `traceparent`/`tracestate` and baggage read and written, B3 read as a fallback.
+    ///
+    /// ```
+    /// # fn f() -> Result<(), sightline::Error> {
+    /// use sightline::propagation::{Format, Propagator};
+    ///
+    /// // A mesh that speaks B3: read W3C or B3, write both.
+    /// let propagator = Propagator::builder()
+    ///     .extract_formats(&[Format::TraceContext, Format::B3Single, Format::B3Multi])
+    ///     .inject_formats(&[Format::TraceContext, Format::B3Multi])
+    ///     .build();
+    /// let sightline = sightline::Sightline::builder().propagator(propagator).build()?;
+    /// # drop(sightline);
+    /// # Ok(()) }
+    /// ```
+    pub fn propagator(mut self, propagator: sightline_propagation::Propagator) -> Self {
+        self.propagator = Some(propagator);
         self
     }
 
@@ -529,12 +557,16 @@ impl SightlineBuilder {
 
         let tracer_for_client = tracer.clone();
         #[cfg(feature = "grpc")]
-        let grpc = self.grpc.build(tracer.clone());
+        let grpc = self.grpc.build(tracer.clone(), self.propagator.clone());
         let mut server = ServerLayer::builder().tracer(tracer);
+        let mut client = ClientLayerBuilder::default().tracer(tracer_for_client);
+        if let Some(propagator) = self.propagator {
+            server = server.propagator(propagator.clone());
+            client = client.propagator(propagator);
+        }
         if let Some(configure) = self.server {
             server = configure(server);
         }
-        let mut client = ClientLayerBuilder::default().tracer(tracer_for_client);
         if let Some(configure) = self.client {
             client = configure(client);
         }

@@ -12,6 +12,7 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use sightline::Sightline;
 use sightline::grpc::{Code, CodeSet};
+use sightline::propagation::{Format, Propagator};
 use sightline_tests::collector::{OtlpCollector, SpanRecord};
 use sightline_tests::grpc::echo::EchoRequest;
 use sightline_tests::grpc::echo::echo_client::EchoClient;
@@ -97,6 +98,12 @@ async fn facade_layers_compose_with_other_tower_layers() {
         .log_writer(lines.clone())
         .log_filter("info")
         .grpc_client(|layer| layer.error_codes(CodeSet::ALL_ERRORS.without(Code::NotFound)))
+        // One setting for every layer: the client writes B3 beside W3C.
+        .propagator(
+            Propagator::builder()
+                .inject_formats(&[Format::TraceContext, Format::B3Multi])
+                .build(),
+        )
         .build()
         .expect("builds");
 
@@ -237,6 +244,20 @@ async fn facade_layers_compose_with_other_tower_layers() {
         )
     );
     assert_eq!(unary_server.attr_str("rpc.method"), Some(UNARY));
+    let b3 = |key: &str| {
+        calls[0]
+            .metadata
+            .get(key)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        b3("x-b3-traceid"),
+        Some(unary_client.trace_id()),
+        "B3 from the builder"
+    );
+    assert_eq!(b3("x-b3-spanid"), Some(unary_client.span_id()));
+    assert_eq!(b3("x-b3-sampled").as_deref(), Some("1"));
 
     // Both histograms, with the stream's duration covering its three messages.
     let text = sightline.render_metrics();
