@@ -30,7 +30,7 @@
 //!     cvc: String,
 //! }
 //!
-//! redact::set_hash_key(b"key").expect("no key was set yet");
+//! redact::set_hash_key(b"0123456789abcdef0123456789abcdef").expect("no key was set yet");
 //! let payment = Payment {
 //!     customer: "alice".into(),
 //!     card: "4111111111111111".into(),
@@ -40,7 +40,7 @@
 //! };
 //! assert_eq!(
 //!     payment.redacted().to_string(),
-//!     r#"Payment { customer: "alice", card: "************1111", phone: "+44******0123", email: hmac:7f5869472f793738, .. }"#,
+//!     r#"Payment { customer: "alice", card: "************1111", phone: "+44******0123", email: hmac:841240d2a5b6654b, .. }"#,
 //! );
 //!
 //! // `%`, `?` and a bare value all record the redacted form.
@@ -57,7 +57,7 @@
 //!
 //! 1. [`set_hash_key`], called before anything is hashed (the first key set wins);
 //! 2. the environment variable `SIGHTLINE_REDACT_KEY` (its bytes, as given), read when the
-//!    first value is hashed;
+//!    first value is hashed; one shorter than 16 bytes is ignored, with a line on stderr;
 //! 3. 32 random bytes from the operating system. Hashes then correlate within one process
 //!    only: the same email prints differently after a restart and in another replica.
 //!
@@ -328,9 +328,25 @@ fn random_key() -> [u8; 32] {
     key
 }
 
+/// The shortest key accepted: a short key can be guessed, and then every hash with it.
+pub const MIN_HASH_KEY_LEN: usize = 16;
+
 fn key() -> &'static HmacSha256 {
     KEY.get_or_init(|| match std::env::var_os(HASH_KEY_ENV) {
-        Some(key) if !key.is_empty() => keyed(key.as_encoded_bytes()),
+        Some(key) if key.len() >= MIN_HASH_KEY_LEN => keyed(key.as_encoded_bytes()),
+        Some(key) if !key.is_empty() => {
+            // Refusing to start would take logging down with it; a random key keeps the
+            // values hidden, and this line says why hashes will not join across processes.
+            #[allow(clippy::print_stderr, reason = "the logger is what is being set up")]
+            {
+                eprintln!(
+                    "sightline: {HASH_KEY_ENV} is {} bytes, shorter than {MIN_HASH_KEY_LEN}: \
+                     ignored, hashing under a random key",
+                    key.len()
+                );
+            }
+            keyed(&random_key())
+        }
         _ => keyed(&random_key()),
     })
 }
@@ -339,28 +355,46 @@ fn key() -> &'static HmacSha256 {
 ///
 /// Call it once at start-up, before anything is hashed. The first key wins: it fails when a
 /// key was already set, or was chosen (from `SIGHTLINE_REDACT_KEY` or at random) because a
-/// value was hashed before. Any length works; use at least 32 random bytes, kept secret and
-/// shared by the replicas whose log lines should correlate. See the [module docs](self).
+/// value was hashed before. It fails too for a key shorter than [`MIN_HASH_KEY_LEN`] (16)
+/// bytes; use 32 random bytes, kept secret and shared by the replicas whose log lines should
+/// correlate. See the [module docs](self).
 ///
 /// ```
-/// let key = std::env::var("MY_LOG_KEY").unwrap_or_else(|_| "32 random bytes, from a vault".into());
-/// sightline_logging::redact::set_hash_key(key.as_bytes()).expect("set once, at start-up");
-/// assert!(sightline_logging::redact::set_hash_key(b"another").is_err());
+/// # fn key_from_your_secret_store() -> Vec<u8> { vec![0x5a; 32] }
+/// use sightline_logging::redact::set_hash_key;
+///
+/// let key: Vec<u8> = key_from_your_secret_store(); // 32 random bytes
+/// set_hash_key(&key).expect("set once, at start-up");
+/// assert!(set_hash_key(&key).is_err(), "the first key wins");
+/// assert!(set_hash_key(b"short").is_err(), "too short to be secret");
 /// ```
 pub fn set_hash_key(key: &[u8]) -> Result<(), SetHashKeyError> {
+    if key.len() < MIN_HASH_KEY_LEN {
+        return Err(SetHashKeyError {
+            too_short: Some(key.len()),
+        });
+    }
     KEY.set(keyed(key))
-        .map_err(|_| SetHashKeyError { _private: () })
+        .map_err(|_| SetHashKeyError { too_short: None })
 }
 
-/// [`set_hash_key`] was called after the key was set or chosen.
+/// [`set_hash_key`] was called after the key was set or chosen, or with a key shorter than
+/// [`MIN_HASH_KEY_LEN`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SetHashKeyError {
-    _private: (),
+    /// The length of a key refused as too short; `None`: the key was already set.
+    too_short: Option<usize>,
 }
 
 impl fmt::Display for SetHashKeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the redaction hash key is already set")
+        match self.too_short {
+            Some(len) => write!(
+                f,
+                "a redaction hash key of {len} bytes is too short (at least {MIN_HASH_KEY_LEN})"
+            ),
+            None => f.write_str("the redaction hash key is already set"),
+        }
     }
 }
 

@@ -70,7 +70,7 @@ use syn::{Data, DeriveInput, Fields, LitStr, Path, Token};
 ///     password: String,
 /// }
 ///
-/// # redact::set_hash_key(b"key").expect("the first key set");
+/// # redact::set_hash_key(b"0123456789abcdef0123456789abcdef").expect("the first key set");
 /// let customer = Customer {
 ///     name: "alice".into(),
 ///     phone: "+447700900123".into(),

@@ -14,12 +14,12 @@ use sightline_logging::JsonLayer;
 use sightline_logging::redact::{self, Redact, hash, hash_display, mask};
 use tracing_subscriber::prelude::*;
 
-const KEY: &[u8] = b"key";
+const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
 
 /// HMAC-SHA256(`KEY`, `FOX`) starts with these 8 bytes (the well-known test vector
 /// f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8).
 const FOX: &str = "The quick brown fox jumps over the lazy dog";
-const FOX_HASH: &str = "hmac:f7bc83f430538424";
+const FOX_HASH: &str = "hmac:854e55263cca493b";
 
 fn init() {
     // All tests set the same key; whichever runs first sets it.
@@ -168,7 +168,7 @@ fn hash_is_an_hmac_under_the_key_that_was_set() {
     assert_eq!(hash_display(FOX), hash(FOX.as_bytes()));
     assert_eq!(hash_display(&String::from(FOX)).to_string(), FOX_HASH);
     assert_ne!(hash(b"+447700900123"), hash(b"+447700900124"));
-    assert!(redact::set_hash_key(b"another key").is_err());
+    assert!(redact::set_hash_key(b"another key of 32 bytes, too....").is_err());
     assert_eq!(hash(FOX.as_bytes()).to_string(), FOX_HASH);
 }
 
@@ -355,7 +355,7 @@ fn json_lines_hold_the_redacted_forms_and_no_secret() {
     assert!(text.contains("+44******0123") && text.contains("************1111"));
     assert!(text.contains(&hash(b"alice.smith@example.com").to_string()));
     // The line shown in docs/logging.md ("Redacting struct fields").
-    assert!(text.contains(r#""fields":{"signup":"Signup { user: \"alice\", phone: \"+44******0123\", email: hmac:2cf42629efee4da5, card: \"************1111\", .. }"}"#));
+    assert!(text.contains(r#""fields":{"signup":"Signup { user: \"alice\", phone: \"+44******0123\", email: hmac:c54e020edd1560d1, card: \"************1111\", .. }"}"#));
 }
 
 /// Not a check by itself: when run as a child of `hash_key_comes_from_the_environment_or_at_random`
@@ -394,8 +394,17 @@ fn child_hash(key: Option<&str>) -> String {
 
 #[test]
 fn hash_key_comes_from_the_environment_or_at_random() {
-    assert_eq!(child_hash(Some("key")), FOX_HASH);
-    assert_eq!(child_hash(Some("key")), child_hash(Some("key")));
+    let key = std::str::from_utf8(KEY).expect("ASCII");
+    assert_eq!(child_hash(Some(key)), FOX_HASH);
+    assert_eq!(child_hash(Some(key)), child_hash(Some(key)));
+    // A key short enough to guess is not used: random, so two processes differ.
+    let short = child_hash(Some("key"));
+    assert!(short.starts_with("hmac:") && short.len() == FOX_HASH.len());
+    assert_ne!(
+        short,
+        child_hash(Some("key")),
+        "a random key, not the short one"
+    );
     let random = child_hash(None);
     assert!(random.starts_with("hmac:") && random.len() == FOX_HASH.len());
     assert_ne!(random, FOX_HASH);
