@@ -393,6 +393,15 @@ struct Keys {
 ///   single `write_all`. In steady state an event inside an existing span allocates nothing
 ///   (checked by the `alloc` test).
 ///
+/// # Spans exported by `tracing-opentelemetry` (feature `opentelemetry`)
+///
+/// A span that a `tracing_opentelemetry` layer in the same subscriber exports gives its own
+/// trace id, span id and flags, read from the bridge once per span, so a line inside an
+/// `#[instrument]` span names that span without any id field; a span's recorded id fields win
+/// over its bridged ids. The layer finds the bridge through the dispatcher it is registered
+/// with (`Layer::on_register_dispatch`): add it to the subscriber directly, not inside an
+/// `Option`, which tracing-subscriber 0.3 does not tell its dispatcher.
+///
 /// # Safety of the output
 ///
 /// Every string (keys, values, message, target, span names) is JSON-escaped, including all
