@@ -6,8 +6,10 @@
 //!
 //! - `curl -i 127.0.0.1:3000/users/7`: the `x-request-id` response header; on stdout, a
 //!   JSON line from the handler and an access-log line, both with the same `trace_id`,
-//!   `span_id` and `request_id`, and a line from the `load user` span inside the handler,
-//!   with the same `trace_id` and `request_id` and that span's own `span_id`;
+//!   `span_id` and `request_id`;
+//! - `curl 127.0.0.1:3000/orders/7`: the handler's `load order` span is a child of the server
+//!   span (in your trace viewer too), and the line logged inside it carries the request's
+//!   `trace_id` and `request_id` with that child's own `span_id`;
 //! - `curl -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
 //!   127.0.0.1:3000/users/7`: the log lines now carry that trace id;
 //! - `curl 127.0.0.1:3000/fail`: a 500, logged at ERROR, counted with `error_type="500"`;
@@ -50,6 +52,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let app = Router::new()
         .route("/users/{id}", get(user))
+        .route("/orders/{id}", get(order))
         .route("/fail", get(fail))
         .route("/signup", axum::routing::post(signup))
         .route("/healthz", get(|| async { "ok" }))
@@ -84,17 +87,23 @@ fn captured_headers() -> Result<Vec<HeaderName>, Box<dyn std::error::Error>> {
 /// A small JSON answer; its log line carries the request's trace and request IDs.
 async fn user(Path(id): Path<String>, request_id: RequestId) -> Json<serde_json::Value> {
     tracing::info!(user.id = %id, "looking up user");
-    let name = load_user(&id).await;
-    Json(serde_json::json!({ "id": id, "name": name, "request_id": request_id.as_str() }))
+    Json(serde_json::json!({ "id": id, "name": "Ada", "request_id": request_id.as_str() }))
+}
+
+/// An order, looked up in a span of the handler's own.
+async fn order(Path(id): Path<String>) -> Json<serde_json::Value> {
+    tracing::info!(order.id = %id, "looking up order");
+    let status = load_order(&id).await;
+    Json(serde_json::json!({ "id": id, "status": status }))
 }
 
 /// The store lookup as a span of its own: exported as a child of the server span, and its
-/// log line carries that child's `span_id` (the same `trace_id` and `request_id`).
-#[tracing::instrument(name = "load user", skip_all, fields(user.id = %id))]
-async fn load_user(id: &str) -> &'static str {
+/// log line carries that child's `span_id` (with the request's `trace_id` and `request_id`).
+#[tracing::instrument(name = "load order", skip_all, fields(order.id = %id))]
+async fn load_order(id: &str) -> &'static str {
     tokio::task::yield_now().await;
-    tracing::info!("user loaded");
-    "Ada"
+    tracing::info!("order loaded");
+    "shipped"
 }
 
 /// A sign-up as it is logged: the email keyed-hashed (so lines of one user can be joined

@@ -346,8 +346,8 @@ async fn every_recipe_selects_the_lines_it_promises() {
             "{query} selects none of the quick start's lines"
         );
         if query.contains(DOC_TRACE) {
-            // Every line of the /users/7 request: the handler's two and the access line.
-            assert_eq!(selected.len(), 3, "{query}: {}", describe(&selected));
+            // Every line of the /users/7 request: the handler's and the access line.
+            assert_eq!(selected.len(), 2, "{query}: {}", describe(&selected));
         } else if query.contains(DOC_REQUEST) {
             // Every line of the /fail request: the handler's warning and the access line.
             assert_eq!(selected.len(), 2, "{query}: {}", describe(&selected));

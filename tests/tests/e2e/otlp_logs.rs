@@ -124,6 +124,16 @@ async fn logs_roundtrip(transport: Transport) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(ok.status, 200, "{}", ok.text());
+    // A handler's own span: its line and record name that child span.
+    let (order_trace, order_parent) = (random_trace_id(), random_span_id());
+    let order = client
+        .get_with(
+            &app.url("/orders/5"),
+            &[("traceparent", &traceparent(&order_trace, &order_parent))],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(order.status, 200, "{}", order.text());
     let (fail_trace, fail_parent) = (random_trace_id(), random_span_id());
     let failed = client
         .get_with(
@@ -141,12 +151,14 @@ async fn logs_roundtrip(transport: Transport) {
         "SIGTERM exit: {status}\n{}",
         app.output_report()
     );
-    let ours = |r: &LogRecordEntry| r.trace_id() == trace_id || r.trace_id() == fail_trace;
+    let ours = |r: &LogRecordEntry| {
+        r.trace_id() == trace_id || r.trace_id() == fail_trace || r.trace_id() == order_trace
+    };
     collector.wait_for_log_records(ours, RECORD_TIMEOUT).await;
-    // The access line of the second request is the last event of interest.
+    // Every record of the three requests (2 + 3 + 2).
     let _ = sightline_tests::util::poll_until(RECORD_TIMEOUT, Duration::from_millis(50), || {
         let n = collector.log_records().iter().filter(|r| ours(r)).count();
-        std::future::ready((n >= 5).then_some(()))
+        std::future::ready((n >= 7).then_some(()))
     })
     .await;
     let records = collector.log_records();
@@ -172,9 +184,13 @@ async fn logs_roundtrip(transport: Transport) {
     for (trace, expected) in [
         (
             &trace_id,
+            vec![("looking up user", "INFO"), ("request completed", "INFO")],
+        ),
+        (
+            &order_trace,
             vec![
-                ("looking up user", "INFO"),
-                ("user loaded", "INFO"),
+                ("looking up order", "INFO"),
+                ("order loaded", "INFO"),
                 ("request completed", "INFO"),
             ],
         ),
