@@ -1,5 +1,8 @@
 //! Reading JSON log lines (one object per line) as a log pipeline would.
 
+use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use serde_json::Value;
 
 /// A parsed log line.
@@ -94,6 +97,50 @@ pub fn parse_lines(raw: &[Vec<u8>]) -> (Vec<LogLine>, Vec<String>) {
         }
     }
     (good, bad)
+}
+
+/// An in-memory log output: an `io::Write`, and a `MakeWriter` to hand a subscriber (as
+/// `Sightline::builder().log_writer(..)`); clones share what was written.
+#[derive(Clone, Debug, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// Every line written so far, parsed; panics on a line that is not one JSON object, since
+    /// that is a broken log line.
+    pub fn lines(&self) -> Vec<LogLine> {
+        let bytes = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        bytes
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| LogLine::parse(l).unwrap_or_else(|e| panic!("{e}")))
+            .collect()
+    }
+}
+
+impl io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
 }
 
 #[cfg(test)]

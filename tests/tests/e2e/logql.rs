@@ -10,33 +10,11 @@ use sightline_tests::http::HttpClient;
 
 use crate::support::{ACCESS_TARGET, access_line, json_lines, quickstart};
 
-/// Loki's `json` stage: nested keys joined with `_`, characters outside `[A-Za-z0-9_]` made `_`.
+/// The label names Loki's `json` stage gives a line (see [`flattened_values`]).
 fn flatten(prefix: &str, value: &Value, out: &mut BTreeSet<String>) {
-    match value {
-        Value::Object(map) => {
-            for (key, value) in map {
-                let key: String = key
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() || c == '_' {
-                            c
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect();
-                let name = if prefix.is_empty() {
-                    key
-                } else {
-                    format!("{prefix}_{key}")
-                };
-                flatten(&name, value, out);
-            }
-        }
-        _ => {
-            out.insert(prefix.to_owned());
-        }
-    }
+    let mut labels = BTreeMap::new();
+    flattened_values(prefix, value, &mut labels);
+    out.extend(labels.into_keys());
 }
 
 /// The LogQL queries of the document: the contents of its ```logql blocks.
@@ -149,7 +127,8 @@ async fn every_recipe_filters_on_labels_the_lines_have() {
     }
 }
 
-/// Loki's `json` stage with values: every leaf as a label, numbers and booleans as their text.
+/// Loki's `json` stage: nested keys joined with `_`, characters outside `[A-Za-z0-9_]` made
+/// `_`, every leaf a label; numbers and booleans as their text.
 fn flattened_values(prefix: &str, value: &Value, out: &mut BTreeMap<String, String>) {
     match value {
         Value::Object(map) => {

@@ -64,25 +64,26 @@ async fn start(env: &[(&str, &str)]) -> (ExampleProcess, Channel) {
     (app, channel)
 }
 
-async fn say_hello(client: &mut GreeterClient<Channel>, metadata: &[(&'static str, &str)]) {
-    let mut request = Request::new(HelloRequest::default());
+/// `message` as a request with `metadata`.
+fn request<T>(message: T, metadata: &[(&'static str, &str)]) -> Request<T> {
+    let mut request = Request::new(message);
     for (key, value) in metadata {
         request
             .metadata_mut()
             .insert(*key, value.parse().expect("ascii metadata"));
     }
+    request
+}
+
+async fn say_hello(client: &mut GreeterClient<Channel>, metadata: &[(&'static str, &str)]) {
+    let request = request(HelloRequest::default(), metadata);
     let reply = client.say_hello(request).await.expect("SayHello answers");
     assert_eq!(reply.get_ref().message, "Hello, world!");
 }
 
 /// Calls `StreamHellos` with an empty request and reads every answer.
 async fn stream_hellos(client: &mut GreeterClient<Channel>, metadata: &[(&'static str, &str)]) {
-    let mut request = Request::new(StreamHellosRequest::default());
-    for (key, value) in metadata {
-        request
-            .metadata_mut()
-            .insert(*key, value.parse().expect("ascii metadata"));
-    }
+    let request = request(StreamHellosRequest::default(), metadata);
     let mut stream = client
         .stream_hellos(request)
         .await
@@ -105,12 +106,7 @@ async fn cancel_stream_hellos(
     client: &mut GreeterClient<Channel>,
     metadata: &[(&'static str, &str)],
 ) {
-    let mut request = Request::new(StreamHellosRequest::default());
-    for (key, value) in metadata {
-        request
-            .metadata_mut()
-            .insert(*key, value.parse().expect("ascii metadata"));
-    }
+    let request = request(StreamHellosRequest::default(), metadata);
     let mut stream = client
         .stream_hellos(request)
         .await

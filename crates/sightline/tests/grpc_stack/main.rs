@@ -5,7 +5,6 @@
 //! and the server's access line come out of the same process, and the client's error codes
 //! follow the builder (NOT_FOUND is an answer, not a failed call).
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -18,43 +17,8 @@ use sightline_tests::grpc::echo::EchoRequest;
 use sightline_tests::grpc::echo::echo_client::EchoClient;
 use sightline_tests::grpc::echo::echo_server::EchoServer;
 use sightline_tests::grpc::{EchoService, GrpcServer};
+use sightline_tests::logs::Captured;
 use tokio_stream::StreamExt as _;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Capture {
-    fn lines(&self) -> Vec<serde_json::Value> {
-        let bytes = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        String::from_utf8(bytes)
-            .expect("UTF-8")
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
-            .collect()
-    }
-}
 
 const UNARY: &str = "sightline.test.v1.Echo/Unary";
 const STREAM: &str = "sightline.test.v1.Echo/ServerStream";
@@ -89,7 +53,7 @@ fn pair<'a>(spans: &'a [SpanRecord], method: &str, code: &str) -> (&'a SpanRecor
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn facade_layers_compose_with_other_tower_layers() {
     let collector = OtlpCollector::start().await;
-    let lines = Capture::default();
+    let lines = Captured::default();
     let sightline = Sightline::builder()
         .service_name("grpc-stack")
         .otlp_endpoint(collector.grpc_endpoint())
@@ -299,7 +263,7 @@ async fn facade_layers_compose_with_other_tower_layers() {
     );
 
     // The server's access line for the first call, joined to its span by ids.
-    let lines = lines.lines();
+    let lines: Vec<serde_json::Value> = lines.lines().into_iter().map(|l| l.json).collect();
     let access = lines
         .iter()
         .find(|l| l["target"] == "sightline_http::access" && l["request_id"] == "stack-1")

@@ -8,38 +8,12 @@
 //!
 //! One test: the subscriber is global, and a process gets one.
 
-use std::sync::{Arc, Mutex};
-
+use sightline_tests::logs::Captured;
 use tracing::level_filters::LevelFilter;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 #[test]
 fn the_global_subscriber_follows_the_builder() {
-    let out = Capture::default();
+    let out = Captured::default();
     let sightline = sightline::Sightline::builder()
         .service_name("level-test")
         .log_filter("info")
@@ -58,13 +32,12 @@ fn the_global_subscriber_follows_the_builder() {
     sightline.force_flush().expect("flushes");
     sightline.shutdown().expect("shuts down");
 
-    let bytes = out.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let text = String::from_utf8(bytes).expect("UTF-8");
-    let line: serde_json::Value = text
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON line"))
+    let lines = out.lines();
+    let line = lines
+        .iter()
+        .map(|l| &l.json)
         .find(|l| l["message"] == "job done")
-        .unwrap_or_else(|| panic!("no line: {text}"));
+        .unwrap_or_else(|| panic!("no line: {lines:?}"));
     for key in [
         "@timestamp",
         "log.level",

@@ -3,40 +3,15 @@
 //! on a multi-threaded runtime, through the facade's subscriber and server layer. A task
 //! spawned without the span has no ids: the span is what carries them.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Path;
 use axum::routing::get;
+use sightline_tests::logs::Captured;
 use tower::ServiceExt as _;
 use tracing::Instrument as _;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 async fn work(Path(n): Path<u64>) -> &'static str {
     tracing::info!(n, step = "start", "step");
@@ -66,7 +41,7 @@ fn trace_id(n: u64) -> String {
 #[test]
 fn ids_follow_the_request_across_awaits_and_instrumented_tasks() {
     const REQUESTS: u64 = 24;
-    let out = Capture::default();
+    let out = Captured::default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -115,11 +90,7 @@ fn ids_follow_the_request_across_awaits_and_instrumented_tasks() {
     sightline.shutdown().expect("shuts down");
     drop(runtime);
 
-    let text = String::from_utf8(out.0.lock().expect("lock").clone()).expect("UTF-8");
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
+    let lines: Vec<serde_json::Value> = out.lines().into_iter().map(|l| l.json).collect();
     let mut seen = std::collections::HashMap::<(u64, String), usize>::new();
     let mut span_ids = std::collections::HashMap::<u64, String>::new();
     for line in &lines {
