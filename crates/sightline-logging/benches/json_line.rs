@@ -103,11 +103,17 @@ fn dispatches() -> [(&'static str, Dispatch); 4] {
     ]
 }
 
-fn event_in_span(c: &mut Criterion) {
-    let mut group = c.benchmark_group("event_in_span");
-    for (name, dispatch) in dispatches() {
+/// One group: for each dispatch, events inside one entered span that `make_span` makes.
+fn events_in_a_span<const N: usize>(
+    c: &mut Criterion,
+    group: &str,
+    dispatches: [(&'static str, Dispatch); N],
+    make_span: fn() -> tracing::Span,
+) {
+    let mut group = c.benchmark_group(group);
+    for (name, dispatch) in dispatches {
         tracing::dispatcher::with_default(&dispatch, || {
-            let span = request_span();
+            let span = make_span();
             let _entered = span.enter();
             let mut i = 0u64;
             group.bench_function(name, |b| {
@@ -119,6 +125,10 @@ fn event_in_span(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+fn event_in_span(c: &mut Criterion) {
+    events_in_a_span(c, "event_in_span", dispatches(), request_span);
 }
 
 fn request(c: &mut Criterion) {
@@ -184,21 +194,9 @@ fn event_in_exported_span(c: &mut Criterion) {
             Dispatch::new(tracing_subscriber::registry().with(bridge!())),
         ),
     ];
-    let mut group = c.benchmark_group("event_in_exported_span");
-    for (name, dispatch) in dispatches {
-        tracing::dispatcher::with_default(&dispatch, || {
-            let span = tracing::info_span!("load order", order.id = 7);
-            let _entered = span.enter();
-            let mut i = 0u64;
-            group.bench_function(name, |b| {
-                b.iter(|| {
-                    i += 1;
-                    event(black_box(i));
-                })
-            });
-        });
-    }
-    group.finish();
+    events_in_a_span(c, "event_in_exported_span", dispatches, || {
+        tracing::info_span!("load order", order.id = 7)
+    });
 }
 
 #[cfg(feature = "opentelemetry")]

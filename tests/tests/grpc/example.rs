@@ -81,8 +81,13 @@ async fn say_hello(client: &mut GreeterClient<Channel>, metadata: &[(&'static st
     assert_eq!(reply.get_ref().message, "Hello, world!");
 }
 
-/// Calls `StreamHellos` with an empty request and reads every answer.
-async fn stream_hellos(client: &mut GreeterClient<Channel>, metadata: &[(&'static str, &str)]) {
+/// Calls `StreamHellos` with an empty request, reads at most `up_to` answers and drops the
+/// stream (before its end, that is the client cancelling); the indexes read.
+async fn read_hellos(
+    client: &mut GreeterClient<Channel>,
+    metadata: &[(&'static str, &str)],
+    up_to: usize,
+) -> Vec<u32> {
     let request = request(StreamHellosRequest::default(), metadata);
     let mut stream = client
         .stream_hellos(request)
@@ -90,35 +95,34 @@ async fn stream_hellos(client: &mut GreeterClient<Channel>, metadata: &[(&'stati
         .expect("StreamHellos starts")
         .into_inner();
     let mut indexes = Vec::new();
-    // Bounded: the example sends 5 messages; the timeout guards a stream that never ends.
-    while let Some(reply) = tokio::time::timeout(Duration::from_secs(10), stream.message())
-        .await
-        .expect("a message or the end within 10 s")
-        .expect("no error")
-    {
+    while indexes.len() < up_to {
+        // Bounded: the example sends 5 messages; the timeout guards a stream that never ends.
+        let Some(reply) = tokio::time::timeout(Duration::from_secs(10), stream.message())
+            .await
+            .expect("a message or the end within 10 s")
+            .expect("no error")
+        else {
+            break;
+        };
         indexes.push(reply.index);
     }
-    assert_eq!(indexes, [0, 1, 2, 3, 4]);
+    indexes
 }
 
-/// Calls `StreamHellos`, reads the first answer and drops the stream: the client cancels.
+/// Calls `StreamHellos` and reads every answer.
+async fn stream_hellos(client: &mut GreeterClient<Channel>, metadata: &[(&'static str, &str)]) {
+    assert_eq!(
+        read_hellos(client, metadata, usize::MAX).await,
+        [0, 1, 2, 3, 4]
+    );
+}
+
+/// Calls `StreamHellos`, reads the first answer and cancels.
 async fn cancel_stream_hellos(
     client: &mut GreeterClient<Channel>,
     metadata: &[(&'static str, &str)],
 ) {
-    let request = request(StreamHellosRequest::default(), metadata);
-    let mut stream = client
-        .stream_hellos(request)
-        .await
-        .expect("StreamHellos starts")
-        .into_inner();
-    let first = tokio::time::timeout(Duration::from_secs(10), stream.message())
-        .await
-        .expect("a first message within 10 s")
-        .expect("no error")
-        .expect("a first message");
-    assert_eq!(first.index, 0);
-    drop(stream);
+    assert_eq!(read_hellos(client, metadata, 1).await, [0]);
 }
 
 async fn fail(client: &mut GreeterClient<Channel>) {
