@@ -6,11 +6,9 @@ use std::time::Duration;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use sightline_tests::collector::OtlpCollector;
 use sightline_tests::http::HttpClient;
-use sightline_tests::util::{is_valid_hex_id, random_span_id, random_trace_id};
+use sightline_tests::util::{is_valid_hex_id, random_span_id};
 
-use crate::support::{
-    ACCESS_TARGET, USERS_ROUTE, access_line, json_lines, quickstart, traceparent,
-};
+use crate::support::{ACCESS_TARGET, USERS_ROUTE, access_line, get_traced, json_lines, quickstart};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_lines_carry_the_exported_span_and_request_ids() {
@@ -22,16 +20,8 @@ async fn log_lines_carry_the_exported_span_and_request_ids() {
         ("OTEL_SERVICE_NAME", &service),
     ])
     .await;
-    let client = HttpClient::new();
 
-    let (trace_id, parent_id) = (random_trace_id(), random_span_id());
-    let response = client
-        .get_with(
-            &app.url("/users/7"),
-            &[("traceparent", &traceparent(&trace_id, &parent_id))],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (response, trace_id, _) = get_traced(&app, "/users/7").await;
     assert_eq!(response.status, 200, "{}", response.text());
     let request_id = response
         .header("x-request-id")
@@ -338,14 +328,7 @@ async fn a_line_inside_a_handlers_own_span_carries_that_spans_id() {
     let collector = OtlpCollector::start().await;
     let endpoint = collector.grpc_endpoint();
     let mut app = quickstart(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]).await;
-    let (trace_id, parent_id) = (random_trace_id(), random_span_id());
-    let response = HttpClient::new()
-        .get_with(
-            &app.url("/orders/7"),
-            &[("traceparent", &traceparent(&trace_id, &parent_id))],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (response, trace_id, _) = get_traced(&app, "/orders/7").await;
     assert_eq!(response.status, 200, "{}", response.text());
     let request_id = response.header("x-request-id").expect("x-request-id");
     assert!(access_line(&app, &request_id).await.is_some());

@@ -10,7 +10,7 @@ use sightline_tests::collector::{OtlpCollector, SpanRecord, Transport};
 use sightline_tests::http::HttpClient;
 use sightline_tests::util::{random_span_id, random_trace_id};
 
-use crate::support::{USERS_ROUTE, quickstart, traceparent};
+use crate::support::{USERS_ROUTE, get_traced, quickstart, traceparent};
 
 const USER_AGENT: &str = "sightline-e2e/1.0 (otlp)";
 const SPAN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -51,14 +51,7 @@ async fn export_roundtrip(transport: Transport) {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(response.status, 200, "{}", response.text());
 
-    let (fail_trace, fail_parent) = (random_trace_id(), random_span_id());
-    let failed = client
-        .get_with(
-            &app.url("/fail"),
-            &[("traceparent", &traceparent(&fail_trace, &fail_parent))],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (failed, fail_trace, fail_parent) = get_traced(&app, "/fail").await;
     assert_eq!(failed.status, 500);
 
     // SIGTERM must flush the batch processor before the process exits.
@@ -252,14 +245,7 @@ async fn spans_are_exported_over_tls_to_a_collector_the_certificate_vouches_for(
         ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca.as_str()),
     ])
     .await;
-    let (trace_id, parent_id) = (random_trace_id(), random_span_id());
-    let response = client
-        .get_with(
-            &app.url("/users/42"),
-            &[("traceparent", &traceparent(&trace_id, &parent_id))],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (response, trace_id, parent_id) = get_traced(&app, "/users/42").await;
     assert_eq!(response.status, 200, "{}", response.text());
     let spans = collector
         .wait_for_spans(

@@ -11,7 +11,7 @@ use sightline_tests::collector::{
 use sightline_tests::logs::LogLine;
 use sightline_tests::util::{random_span_id, random_trace_id};
 
-use crate::support::{ACCESS_TARGET, USERS_ROUTE, json_lines, quickstart, traceparent};
+use crate::support::{ACCESS_TARGET, USERS_ROUTE, get_traced, json_lines, quickstart, traceparent};
 
 const RECORD_TIMEOUT: Duration = Duration::from_secs(15);
 /// The quick start's own target (its crate name).
@@ -113,35 +113,13 @@ async fn logs_roundtrip(transport: Transport) {
         env.push(("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"));
     }
     let mut app = quickstart(&env).await;
-    let client = sightline_tests::http::HttpClient::new();
 
-    let (trace_id, parent_id) = (random_trace_id(), random_span_id());
-    let ok = client
-        .get_with(
-            &app.url("/users/7"),
-            &[("traceparent", &traceparent(&trace_id, &parent_id))],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (ok, trace_id, parent_id) = get_traced(&app, "/users/7").await;
     assert_eq!(ok.status, 200, "{}", ok.text());
     // A handler's own span: its line and record name that child span.
-    let (order_trace, order_parent) = (random_trace_id(), random_span_id());
-    let order = client
-        .get_with(
-            &app.url("/orders/5"),
-            &[("traceparent", &traceparent(&order_trace, &order_parent))],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (order, order_trace, _) = get_traced(&app, "/orders/5").await;
     assert_eq!(order.status, 200, "{}", order.text());
-    let (fail_trace, fail_parent) = (random_trace_id(), random_span_id());
-    let failed = client
-        .get_with(
-            &app.url("/fail"),
-            &[("traceparent", &traceparent(&fail_trace, &fail_parent))],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (failed, fail_trace, _) = get_traced(&app, "/fail").await;
     assert_eq!(failed.status, 500);
 
     // SIGTERM flushes the log batch processor as well as the span one.

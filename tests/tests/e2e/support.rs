@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
+use sightline_tests::http::{HttpClient, HttpResponse};
 use sightline_tests::logs::{LogLine, parse_lines};
 use sightline_tests::process::ExampleProcess;
+use sightline_tests::util::{random_span_id, random_trace_id};
 
 /// The package of the example under test.
 pub(crate) const QUICKSTART: &str = "example-quickstart";
@@ -22,6 +24,20 @@ pub(crate) async fn quickstart(env: &[(&str, &str)]) -> ExampleProcess {
 /// `00-<trace>-<parent>-01`.
 pub(crate) fn traceparent(trace_id: &str, parent_id: &str) -> String {
     format!("00-{trace_id}-{parent_id}-01")
+}
+
+/// A GET of `path` that continues a new random trace: the answer, the trace id and the parent
+/// span id sent in its `traceparent`.
+pub(crate) async fn get_traced(app: &ExampleProcess, path: &str) -> (HttpResponse, String, String) {
+    let (trace_id, parent_id) = (random_trace_id(), random_span_id());
+    let response = HttpClient::new()
+        .get_with(
+            &app.url(path),
+            &[("traceparent", &traceparent(&trace_id, &parent_id))],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    (response, trace_id, parent_id)
 }
 
 /// Every stdout line parsed; panics with the offending lines if any is not one JSON object.

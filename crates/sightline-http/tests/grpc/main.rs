@@ -17,8 +17,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use opentelemetry::trace::{SpanKind, Status, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use sightline_http::grpc::{
-    Code, CodeSet, GrpcClientLayer, GrpcServerLayer, GrpcServerLayerBuilder,
-    RPC_SERVER_CALL_DURATION,
+    Code, CodeSet, GrpcClientLayer, GrpcClientLayerBuilder, GrpcServerLayer,
+    GrpcServerLayerBuilder, RPC_SERVER_CALL_DURATION,
 };
 use sightline_http::server::DURATION_BUCKETS;
 use tower::{Layer as _, Service as _, ServiceExt as _};
@@ -72,6 +72,10 @@ impl Spans {
 
     fn server(&self) -> GrpcServerLayerBuilder {
         GrpcServerLayer::builder().tracer(self.provider.tracer("test"))
+    }
+
+    fn client(&self) -> GrpcClientLayerBuilder {
+        GrpcClientLayer::builder().tracer(self.provider.tracer("test"))
     }
 
     fn finished(&self) -> Vec<SpanData> {
@@ -542,8 +546,8 @@ async fn only_a_handlers_answer_teaches_a_method() {
 async fn client_error_codes_are_configurable_and_other_keeps_the_original() {
     let spans = Spans::new();
     // Users ask for NOT_FOUND not to count as a client error.
-    let layer = GrpcClientLayer::builder()
-        .tracer(spans.provider.tracer("test"))
+    let layer = spans
+        .client()
         .error_codes(CodeSet::ALL_ERRORS.without(Code::NotFound))
         .build();
     let mut client = layer.layer(tower::service_fn(|req: Request<String>| async move {
@@ -591,8 +595,8 @@ async fn client_error_codes_are_configurable_and_other_keeps_the_original() {
 #[tokio::test]
 async fn legacy_client_labels_and_attributes() {
     let spans = Spans::new();
-    let layer = GrpcClientLayer::builder()
-        .tracer(spans.provider.tracer("test"))
+    let layer = spans
+        .client()
         .target("http://127.0.0.1:50099")
         .legacy_semconv(true)
         .build();
@@ -769,10 +773,7 @@ async fn legacy_attribute_names() {
 #[tokio::test]
 async fn client_injects_its_span_and_treats_every_code_but_ok_as_error() {
     let spans = Spans::new();
-    let layer = GrpcClientLayer::builder()
-        .tracer(spans.provider.tracer("test"))
-        .target("http://127.0.0.1:50051")
-        .build();
+    let layer = spans.client().target("http://127.0.0.1:50051").build();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let mut client = layer.layer(tower::service_fn(move |req: Request<String>| {
         let tx = tx.clone();
@@ -817,9 +818,7 @@ async fn client_injects_its_span_and_treats_every_code_but_ok_as_error() {
 #[tokio::test]
 async fn client_transport_failure_is_unavailable() {
     let spans = Spans::new();
-    let layer = GrpcClientLayer::builder()
-        .tracer(spans.provider.tracer("test"))
-        .build();
+    let layer = spans.client().build();
     let mut client = layer.layer(tower::service_fn(|_req: Request<String>| async {
         Err::<Response<GrpcBody>, _>(std::io::Error::new(
             std::io::ErrorKind::ConnectionRefused,
