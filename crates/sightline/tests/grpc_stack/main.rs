@@ -18,22 +18,20 @@ use sightline_tests::grpc::echo::echo_client::EchoClient;
 use sightline_tests::grpc::echo::echo_server::EchoServer;
 use sightline_tests::grpc::{EchoService, GrpcServer};
 use sightline_tests::logs::Captured;
+use sightline_tests::prometheus::parse_exposition;
 use tokio_stream::StreamExt as _;
 
 const UNARY: &str = "sightline.test.v1.Echo/Unary";
 const STREAM: &str = "sightline.test.v1.Echo/ServerStream";
 
+/// The value of the first sample `name` with every one of `labels`, from a real parse of the
+/// exposition.
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.rsplit_once(' '))
-        .find(|(series, _)| {
-            series.starts_with(&format!("{name}{{"))
-                && labels
-                    .iter()
-                    .all(|(k, v)| series.contains(&format!("{k}=\"{v}\"")))
-        })
-        .and_then(|(_, v)| v.parse().ok())
+    parse_exposition(text)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .find(|s| s.name == name && labels.iter().all(|(k, v)| s.label(k) == Some(*v)))
+        .map(|s| s.value)
 }
 
 fn pair<'a>(spans: &'a [SpanRecord], method: &str, code: &str) -> (&'a SpanRecord, &'a SpanRecord) {
