@@ -55,19 +55,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Naming the methods served makes `rpc.method` exact from a call's first arrival; methods
     // of other services are `_OTHER` at once, and any other method of these services once it
     // answers UNIMPLEMENTED.
-    let sightline = Sightline::builder()
-        .service_name("example-grpc")
-        .grpc_server(|layer| {
-            let greeter = GreeterServer::<DemoGreeter>::NAME;
-            layer.known_services([
-                format!("{greeter}/SayHello"),
-                format!("{greeter}/StreamHellos"),
-                format!("{greeter}/Fail"),
-                "grpc.health.v1.Health/Check".to_owned(),
-                "grpc.health.v1.Health/Watch".to_owned(),
-            ])
-        })
-        .build()?;
+    let sightline = Sightline::builder().service_name("example-grpc").build()?;
+    let greeter = GreeterServer::<DemoGreeter>::NAME;
+    let server_layer = sightline
+        .grpc_server_layer_builder()
+        .known_services([
+            format!("{greeter}/SayHello"),
+            format!("{greeter}/StreamHellos"),
+            format!("{greeter}/Fail"),
+            "grpc.health.v1.Health/Check".to_owned(),
+            "grpc.health.v1.Health/Watch".to_owned(),
+        ])
+        .build();
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<GreeterServer<DemoGreeter>>().await;
@@ -91,7 +90,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     tracing::info!(addr = %grpc_addr, metrics_addr = %metrics_addr, "listening");
     let grpc = tonic::transport::Server::builder()
-        .layer(sightline.grpc_server_layer())
+        .layer(server_layer)
         .add_service(health_service)
         .add_service(GreeterServer::new(DemoGreeter))
         .serve_with_incoming_shutdown(

@@ -41,14 +41,12 @@ use sightline::{RequestId, Sightline};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let captured = captured_headers()?;
-    let sightline = Sightline::builder()
-        .service_name("quickstart")
-        .server(move |layer| {
-            layer
-                .capture_request_headers(captured.clone())
-                .capture_response_headers(captured)
-        })
-        .build()?;
+    let sightline = Sightline::builder().service_name("quickstart").build()?;
+    let server_layer = sightline
+        .http_server_layer_builder()
+        .capture_request_headers(captured.clone())
+        .capture_response_headers(captured)
+        .build();
 
     let app = Router::new()
         .route("/users/{id}", get(user))
@@ -57,7 +55,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/signup", axum::routing::post(signup))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", sightline.metrics_handler())
-        .layer(sightline.http_server_layer());
+        .layer(server_layer);
 
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;

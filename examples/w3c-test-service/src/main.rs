@@ -37,7 +37,7 @@ use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use sightline::Sightline;
-use sightline::http::client::Client;
+use sightline::middleware::client::Client;
 use tower::{ServiceBuilder, ServiceExt as _};
 
 /// The outgoing HTTP client: hyper's, behind the Sightline client layer.

@@ -59,7 +59,6 @@ async fn facade_layers_compose_with_other_tower_layers() {
         .otlp_logs(false)
         .log_writer(lines.clone())
         .log_filter("info")
-        .grpc_client(|layer| layer.error_codes(CodeSet::ALL_ERRORS.without(Code::NotFound)))
         // One setting for every layer: the client writes B3 beside W3C.
         .propagator(
             Propagator::builder()
@@ -83,7 +82,12 @@ async fn facade_layers_compose_with_other_tower_layers() {
     let channel = server.channel().await;
     let mut client = EchoClient::new(
         tower::ServiceBuilder::new()
-            .layer(sightline.grpc_client_layer(&target))
+            .layer(
+                sightline
+                    .grpc_client_layer_builder(&target)
+                    .error_codes(CodeSet::ALL_ERRORS.without(Code::NotFound))
+                    .build(),
+            )
             .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(5)))
             .service(channel),
     );

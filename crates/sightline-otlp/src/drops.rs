@@ -2,7 +2,7 @@
 //! full, and those whose export failed (a dead or refusing collector).
 //!
 //! The SDK's batch processors drop silently when their bounded queue is full (they log once,
-//! and the total only at shutdown). So the facade puts a counting processor in front of each
+//! and the total only at shutdown). So [`counting_batch_span_processor`] puts a counting processor in front of each
 //! batch processor and a counting exporter behind it, sharing a budget of the queue's size:
 //! a span or record is handed on only while fewer than that many are between the two (queued
 //! or being exported); otherwise it is dropped here and counted. Since the batch processor's
@@ -16,21 +16,25 @@ use std::time::Duration;
 use opentelemetry::Context;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Span, SpanData, SpanExporter, SpanProcessor,
+};
 
-/// The metric of lost spans and log records.
-pub(crate) const DROPPED: &str = "sightline.telemetry.dropped";
+/// The counter of lost spans and log records, through the `metrics` facade
+/// (`sightline_telemetry_dropped_total` in Prometheus), labelled `signal` and `reason`.
+pub const DROPPED: &str = "sightline.telemetry.dropped";
 
-/// How many spans or records may be between the processor and the exporter.
+/// How many spans or records may be between a counting processor and its counting exporter.
 #[derive(Debug)]
-pub(crate) struct Budget {
+pub struct DropBudget {
     in_flight: AtomicUsize,
     capacity: usize,
     signal: &'static str,
 }
 
-impl Budget {
-    pub(crate) fn new(signal: &'static str, capacity: usize) -> Arc<Self> {
+impl DropBudget {
+    /// A budget of `capacity` places for `signal` (the `signal` label: `spans`, `logs`).
+    pub fn new(signal: &'static str, capacity: usize) -> Arc<Self> {
         Arc::new(Self {
             in_flight: AtomicUsize::new(0),
             capacity,
@@ -72,9 +76,55 @@ impl Budget {
 
 /// A span processor that admits spans to `inner` within the budget.
 #[derive(Debug)]
-pub(crate) struct CountingSpanProcessor<P> {
-    pub(crate) inner: P,
-    pub(crate) budget: Arc<Budget>,
+pub struct CountingSpanProcessor<P> {
+    inner: P,
+    budget: Arc<DropBudget>,
+}
+
+impl<P> CountingSpanProcessor<P> {
+    /// Admits spans to `inner` while `budget` has room; the exporter behind `inner` must be
+    /// a [`CountingSpanExporter`] with the same budget, which gives the places back.
+    pub fn new(inner: P, budget: Arc<DropBudget>) -> Self {
+        Self { inner, budget }
+    }
+}
+
+/// A batch span processor with counted drops: `exporter` behind the SDK's
+/// [`BatchSpanProcessor`] with a queue of `queue_size` spans exported every
+/// `scheduled_delay`, a counting processor in front and a counting exporter behind, sharing
+/// one budget. Every span lost to a full queue or a failed export is counted in [`DROPPED`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use opentelemetry_sdk::trace::SdkTracerProvider;
+/// use sightline_otlp::{SpanExporter, counting_batch_span_processor};
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let processor =
+///     counting_batch_span_processor(SpanExporter::from_env()?, 2048, Duration::from_secs(5));
+/// let provider = SdkTracerProvider::builder().with_span_processor(processor).build();
+/// # drop(provider);
+/// # Ok(()) }
+/// ```
+pub fn counting_batch_span_processor<E>(
+    exporter: E,
+    queue_size: usize,
+    scheduled_delay: Duration,
+) -> CountingSpanProcessor<BatchSpanProcessor>
+where
+    E: SpanExporter + 'static,
+{
+    let budget = DropBudget::new("spans", queue_size.max(1));
+    let processor =
+        BatchSpanProcessor::builder(CountingSpanExporter::new(exporter, Arc::clone(&budget)))
+            .with_batch_config(
+                BatchConfigBuilder::default()
+                    .with_scheduled_delay(scheduled_delay)
+                    .with_max_queue_size(queue_size.max(1))
+                    .build(),
+            )
+            .build();
+    CountingSpanProcessor::new(processor, budget)
 }
 
 impl<P: SpanProcessor> SpanProcessor for CountingSpanProcessor<P> {
@@ -104,9 +154,17 @@ impl<P: SpanProcessor> SpanProcessor for CountingSpanProcessor<P> {
 
 /// A span exporter that gives back the budget of each batch and counts failed exports.
 #[derive(Debug)]
-pub(crate) struct CountingSpanExporter<E> {
-    pub(crate) inner: E,
-    pub(crate) budget: Arc<Budget>,
+pub struct CountingSpanExporter<E> {
+    inner: E,
+    budget: Arc<DropBudget>,
+}
+
+impl<E> CountingSpanExporter<E> {
+    /// Exports through `inner`, giving `budget` back for every span of a batch and counting
+    /// the spans of a failed export.
+    pub fn new(inner: E, budget: Arc<DropBudget>) -> Self {
+        Self { inner, budget }
+    }
 }
 
 impl<E: SpanExporter> SpanExporter for CountingSpanExporter<E> {
@@ -130,20 +188,66 @@ impl<E: SpanExporter> SpanExporter for CountingSpanExporter<E> {
     }
 }
 
-#[cfg(feature = "otlp-logs")]
-pub(crate) use logs::{CountingLogExporter, CountingLogProcessor};
+#[cfg(feature = "logs")]
+pub use logs::{CountingLogExporter, CountingLogProcessor, counting_batch_log_processor};
 
-#[cfg(feature = "otlp-logs")]
+#[cfg(feature = "logs")]
 mod logs {
     use super::*;
     use opentelemetry::InstrumentationScope;
-    use opentelemetry_sdk::logs::{LogBatch, LogExporter, LogProcessor, SdkLogRecord};
+    use opentelemetry_sdk::logs::{
+        BatchConfigBuilder, BatchLogProcessor, LogBatch, LogExporter, LogProcessor, SdkLogRecord,
+    };
 
     /// A log processor that admits records to `inner` within the budget.
     #[derive(Debug)]
-    pub(crate) struct CountingLogProcessor<P> {
-        pub(crate) inner: P,
-        pub(crate) budget: Arc<Budget>,
+    pub struct CountingLogProcessor<P> {
+        inner: P,
+        budget: Arc<DropBudget>,
+    }
+
+    impl<P> CountingLogProcessor<P> {
+        /// Admits records to `inner` while `budget` has room (see
+        /// [`CountingSpanProcessor::new`]).
+        pub fn new(inner: P, budget: Arc<DropBudget>) -> Self {
+            Self { inner, budget }
+        }
+    }
+
+    /// A batch log processor with counted drops, as [`counting_batch_span_processor`] is for
+    /// spans.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use opentelemetry_sdk::logs::SdkLoggerProvider;
+    /// use sightline_otlp::{LogExporter, counting_batch_log_processor};
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let processor =
+    ///     counting_batch_log_processor(LogExporter::from_env()?, 2048, Duration::from_secs(5));
+    /// let provider = SdkLoggerProvider::builder().with_log_processor(processor).build();
+    /// # drop(provider);
+    /// # Ok(()) }
+    /// ```
+    pub fn counting_batch_log_processor<E>(
+        exporter: E,
+        queue_size: usize,
+        scheduled_delay: Duration,
+    ) -> CountingLogProcessor<BatchLogProcessor>
+    where
+        E: LogExporter + 'static,
+    {
+        let budget = DropBudget::new("logs", queue_size.max(1));
+        let processor =
+            BatchLogProcessor::builder(CountingLogExporter::new(exporter, Arc::clone(&budget)))
+                .with_batch_config(
+                    BatchConfigBuilder::default()
+                        .with_scheduled_delay(scheduled_delay)
+                        .with_max_queue_size(queue_size.max(1))
+                        .build(),
+                )
+                .build();
+        CountingLogProcessor::new(processor, budget)
     }
 
     impl<P: LogProcessor> LogProcessor for CountingLogProcessor<P> {
@@ -168,9 +272,16 @@ mod logs {
 
     /// A log exporter that gives back the budget of each batch and counts failed exports.
     #[derive(Debug)]
-    pub(crate) struct CountingLogExporter<E> {
-        pub(crate) inner: E,
-        pub(crate) budget: Arc<Budget>,
+    pub struct CountingLogExporter<E> {
+        inner: E,
+        budget: Arc<DropBudget>,
+    }
+
+    impl<E> CountingLogExporter<E> {
+        /// Exports through `inner`, giving `budget` back (see [`CountingSpanExporter::new`]).
+        pub fn new(inner: E, budget: Arc<DropBudget>) -> Self {
+            Self { inner, budget }
+        }
     }
 
     impl<E: LogExporter> LogExporter for CountingLogExporter<E> {
@@ -197,7 +308,7 @@ mod tests {
 
     #[test]
     fn budget_admits_up_to_capacity_and_gives_back() {
-        let budget = Budget::new("spans", 2);
+        let budget = DropBudget::new("spans", 2);
         assert!(budget.admit() && budget.admit());
         assert!(!budget.admit(), "full");
         budget.exported(2, &Ok(()));

@@ -25,9 +25,6 @@ use tracing_core::{Event, Subscriber};
 use tracing_subscriber::layer::{Context as LayerContext, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::otlp::env;
-use crate::{Error, OtlpProtocol};
-
 /// Targets whose events never reach the bridge: the libraries the OTLP exporters themselves
 /// run on (and every `opentelemetry*` crate). Their events, exported, would make more of them
 /// (a feedback loop); the SDK suppresses only what runs on its own export thread, not the
@@ -39,7 +36,7 @@ pub(crate) const EXCLUDED_TARGETS: &[&str] = &[
     "hyper_util",
     "tower",
     "reqwest",
-    "sightline::otlp_grpc",
+    sightline_otlp::TRACING_TARGET,
 ];
 
 /// Whether `target` is one of [`EXCLUDED_TARGETS`] or a module of one.
@@ -52,138 +49,50 @@ pub(crate) fn excluded(target: &str) -> bool {
         })
 }
 
-/// Whether OTLP logs are exported, from the builder's switch, `OTEL_LOGS_EXPORTER` and the
-/// endpoint configuration. `Err` when they are switched on with no endpoint anywhere.
-///
-/// Opt-in: the JSON lines on stdout are the log pipeline by default, and exporting every
-/// line a second time costs about 12 µs per request under load (docs/performance.md).
-pub(crate) fn enabled(configured: Option<bool>, endpoint: Option<&str>) -> Result<bool, Error> {
-    let has_endpoint = endpoint.is_some()
-        || env("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT").is_some()
-        || env("OTEL_EXPORTER_OTLP_ENDPOINT").is_some();
-    match configured {
-        Some(false) => Ok(false),
-        Some(true) if !has_endpoint => Err(Error::InvalidConfig(
-            "OTLP logs are switched on but no OTLP endpoint is configured".into(),
-        )),
-        Some(true) => Ok(true),
-        None => Ok(has_endpoint
-            && env("OTEL_LOGS_EXPORTER").is_some_and(|v| {
-                v.split(',')
-                    .any(|exporter| exporter.trim().eq_ignore_ascii_case("otlp"))
-            })),
-    }
-}
-
-/// The log exporter the facade built: ours for OTLP/gRPC, the SDK's for HTTP.
-#[derive(Debug)]
-enum LogExporterKind {
-    Grpc(crate::otlp_grpc::GrpcLogExporter),
-    #[cfg(feature = "otlp-http")]
-    Sdk(opentelemetry_otlp::LogExporter),
-}
-
-impl opentelemetry_sdk::logs::LogExporter for LogExporterKind {
-    async fn export(
-        &self,
-        batch: opentelemetry_sdk::logs::LogBatch<'_>,
-    ) -> opentelemetry_sdk::error::OTelSdkResult {
-        match self {
-            Self::Grpc(e) => e.export(batch).await,
-            #[cfg(feature = "otlp-http")]
-            Self::Sdk(e) => e.export(batch).await,
-        }
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
-        match self {
-            Self::Grpc(e) => e.shutdown_with_timeout(timeout),
-            #[cfg(feature = "otlp-http")]
-            Self::Sdk(e) => e.shutdown_with_timeout(timeout),
-        }
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        match self {
-            Self::Grpc(e) => e.set_resource(resource),
-            #[cfg(feature = "otlp-http")]
-            Self::Sdk(e) => e.set_resource(resource),
-        }
-    }
-}
-
-/// The logger provider: an OTLP exporter behind a batch processor on its own thread.
+/// The logger provider: the OTLP exporter behind a batch processor on its own thread, with
+/// counted drops, and the request ID added to each record.
 pub(crate) fn logger_provider(
+    exporter: sightline_otlp::LogExporter,
     resource: Resource,
-    endpoint: Option<&str>,
-    protocol: Option<OtlpProtocol>,
-    timeout: Duration,
-    export_interval: Duration,
     queue_size: usize,
-) -> Result<SdkLoggerProvider, Error> {
-    #[cfg(feature = "otlp-http")]
-    use opentelemetry_otlp::{LogExporter, WithExportConfig as _};
-    use opentelemetry_sdk::logs::{BatchConfigBuilder, BatchLogProcessor};
-
-    let protocol = crate::otlp::protocol(protocol, "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL")?;
-    let exporter = match protocol {
-        // Our own encoder and channel, as for spans (ADR 0007).
-        OtlpProtocol::Grpc => {
-            let transport = crate::otlp_grpc::Transport::from_config(
-                crate::otlp_grpc::Signal::Logs,
-                endpoint,
-                timeout,
-            )?;
-            LogExporterKind::Grpc(crate::otlp_grpc::GrpcLogExporter::new(transport))
-        }
-        #[cfg(feature = "otlp-http")]
-        OtlpProtocol::HttpProtobuf => {
-            let mut builder = LogExporter::builder()
-                .with_http()
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_timeout(timeout);
-            if let Some(endpoint) = endpoint {
-                let base = endpoint.trim_end_matches('/');
-                builder = builder.with_endpoint(format!("{base}/v1/logs"));
-            }
-            LogExporterKind::Sdk(builder.build().map_err(Error::Exporter)?)
-        }
-        #[cfg(not(feature = "otlp-http"))]
-        OtlpProtocol::HttpProtobuf => {
-            return Err(Error::InvalidConfig(
-                "OTLP over HTTP needs the `otlp-http` feature".into(),
-            ));
-        }
-    };
+    export_interval: Duration,
+) -> SdkLoggerProvider {
     // The batch processor's queue is bounded: `emit` only enqueues, and a record the queue
-    // cannot take, or the collector does not accept, is dropped and counted (see `drops`), so
-    // a slow or dead collector never blocks the caller.
-    let budget = crate::drops::Budget::new("logs", queue_size);
-    let exporter = crate::drops::CountingLogExporter {
-        inner: exporter,
-        budget: std::sync::Arc::clone(&budget),
-    };
-    let processor = BatchLogProcessor::builder(exporter)
-        .with_batch_config(
-            BatchConfigBuilder::default()
-                .with_scheduled_delay(export_interval)
-                .with_max_queue_size(queue_size)
-                .build(),
-        )
-        .build();
-    Ok(SdkLoggerProvider::builder()
+    // cannot take, or the collector does not accept, is dropped and counted, so a slow or
+    // dead collector never blocks the caller.
+    SdkLoggerProvider::builder()
         .with_resource(resource)
         .with_log_processor(WithRequestId {
-            inner: crate::drops::CountingLogProcessor {
-                inner: processor,
-                budget,
-            },
+            inner: sightline_otlp::counting_batch_log_processor(
+                exporter,
+                queue_size,
+                export_interval,
+            ),
         })
-        .build())
+        .build()
+}
+
+/// The log bridge for `provider`, filtered as the JSON lines are (`hint`) and without the
+/// exporters' own targets; and the slot for the dispatcher it must find spans through.
+pub(crate) fn layer<S>(
+    provider: &SdkLoggerProvider,
+    hint: tracing_subscriber::filter::LevelFilter,
+) -> (
+    impl Layer<S> + Send + Sync + 'static,
+    Arc<OnceLock<WeakDispatch>>,
+)
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+{
+    let layer = bridge(provider);
+    let slot = layer.dispatch_slot();
+    let filter = tracing_subscriber::filter::filter_fn(|meta| !excluded(meta.target()))
+        .with_max_level_hint(hint);
+    (layer.with_filter(filter), slot)
 }
 
 /// The bridge layer for `provider`, correlated with the JSON lines.
-pub(crate) fn layer(provider: &SdkLoggerProvider) -> Correlated {
+fn bridge(provider: &SdkLoggerProvider) -> Correlated {
     Correlated {
         inner: OpenTelemetryTracingBridge::new(provider),
         dispatch: Arc::default(),
@@ -503,7 +412,7 @@ mod tests {
         ] {
             assert!(excluded(t), "{t}");
         }
-        assert!(excluded("sightline::otlp_grpc"));
+        assert!(excluded("sightline_otlp::transport"));
         assert!(!excluded("hyperion"));
         assert!(!excluded("sightline_http::access"));
     }
@@ -526,7 +435,7 @@ mod tests {
         let provider = SdkLoggerProvider::builder()
             .with_simple_exporter(exporter.clone())
             .build();
-        let subscriber = tracing_subscriber::registry().with(super::layer(&provider));
+        let subscriber = tracing_subscriber::registry().with(super::bridge(&provider));
         tracing::subscriber::with_default(subscriber, run);
         exporter
             .get_emitted_logs()

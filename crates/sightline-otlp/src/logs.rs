@@ -9,35 +9,59 @@ use opentelemetry::InstrumentationScope;
 use opentelemetry::logs::AnyValue;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::logs::{LogBatch, LogExporter, SdkLogRecord};
+use opentelemetry_sdk::logs::{LogBatch, SdkLogRecord};
 
-use super::wire::*;
-use super::{EncodedResource, Transport};
+use crate::config::{ConfigError, ExporterConfig, Signal};
+use crate::transport::{EncodedResource, Transport};
+use crate::wire::*;
 
-/// Log records exported by OTLP/gRPC, encoded by [`encode_request`].
-pub(crate) struct GrpcLogExporter {
+/// Exports log records by OTLP/gRPC or OTLP/HTTP, for any `SdkLoggerProvider`; encoded as
+/// [`SpanExporter`](crate::SpanExporter) encodes spans, straight from the SDK's records.
+///
+/// ```no_run
+/// use opentelemetry_sdk::logs::SdkLoggerProvider;
+/// use sightline_otlp::LogExporter;
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let provider = SdkLoggerProvider::builder()
+///     .with_batch_exporter(LogExporter::from_env()?)
+///     .build();
+/// # drop(provider);
+/// # Ok(()) }
+/// ```
+pub struct LogExporter {
     transport: Transport,
+    timeout: std::time::Duration,
     resource: EncodedResource,
 }
 
-impl std::fmt::Debug for GrpcLogExporter {
+impl std::fmt::Debug for LogExporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GrpcLogExporter")
+        f.debug_struct("LogExporter")
             .field("transport", &self.transport)
             .finish_non_exhaustive()
     }
 }
 
-impl GrpcLogExporter {
-    pub(crate) fn new(transport: Transport) -> Self {
-        Self {
-            transport,
+impl LogExporter {
+    /// An exporter configured by `config` (for [`Signal::Logs`]); see
+    /// [`SpanExporter::new`](crate::SpanExporter::new).
+    pub fn new(config: &ExporterConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            transport: Transport::new(config)?,
+            timeout: config.timeout_in_use(),
             resource: EncodedResource::default(),
-        }
+        })
+    }
+
+    /// An exporter configured by the `OTEL_EXPORTER_OTLP_*` environment (the `LOGS_`
+    /// variables first).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::new(&ExporterConfig::from_env(Signal::Logs)?)
     }
 }
 
-impl LogExporter for GrpcLogExporter {
+impl opentelemetry_sdk::logs::LogExporter for LogExporter {
     async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
         let mut buf = Vec::with_capacity(1024);
         encode_request(
@@ -49,6 +73,7 @@ impl LogExporter for GrpcLogExporter {
         self.transport
             .export::<opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse>(
                 Bytes::from(buf),
+                self.timeout,
             )
             .await
     }

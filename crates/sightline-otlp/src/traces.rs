@@ -4,7 +4,7 @@ use opentelemetry::InstrumentationScope;
 use opentelemetry::trace::{SpanId, SpanKind, Status as SpanStatus};
 use opentelemetry_sdk::trace::SpanData;
 
-use super::wire::*;
+use crate::wire::*;
 
 fn kind(kind: &SpanKind) -> u64 {
     match kind {
@@ -286,7 +286,7 @@ pub(super) mod tests {
             .clone()
     }
 
-    pub(in crate::otlp_grpc) fn span(seed: u64, scope: &InstrumentationScope) -> SpanData {
+    pub(crate) fn span(seed: u64, scope: &InstrumentationScope) -> SpanData {
         let trace_state = if seed.is_multiple_of(3) {
             TraceState::from_key_value([("vendor", "v1"), ("other", "x")]).unwrap()
         } else {

@@ -1,0 +1,644 @@
+//! Where and how an exporter sends: endpoint, protocol, headers, timeout and certificate,
+//! from code or from the `OTEL_EXPORTER_OTLP_*` environment.
+//!
+//! Reading the environment is one pure step ([`ExporterConfig::from_env_with`] takes the
+//! lookup as a function), so every rule of the OTLP exporter specification is a table test
+//! here rather than a test that changes the process environment.
+
+use std::fmt;
+use std::time::Duration;
+
+/// An OTLP signal: which service an exporter calls and which variables configure it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Signal {
+    /// Spans: `TraceService/Export`, `/v1/traces`, `OTEL_EXPORTER_OTLP_TRACES_*`.
+    Traces,
+    /// Log records: `LogsService/Export`, `/v1/logs`, `OTEL_EXPORTER_OTLP_LOGS_*`.
+    Logs,
+}
+
+impl Signal {
+    /// The gRPC method of the signal's export service.
+    pub(crate) fn grpc_path(self) -> &'static str {
+        match self {
+            Self::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            Self::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+        }
+    }
+
+    /// The path OTLP/HTTP appends to a base endpoint.
+    pub(crate) fn http_path(self) -> &'static str {
+        match self {
+            Self::Traces => "/v1/traces",
+            Self::Logs => "/v1/logs",
+        }
+    }
+
+    /// The signal's own variable for `suffix`, as `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`.
+    pub fn variable(self, suffix: Setting) -> &'static str {
+        use Setting::*;
+        match (self, suffix) {
+            (Self::Traces, Endpoint) => "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            (Self::Traces, Protocol) => "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            (Self::Traces, Headers) => "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+            (Self::Traces, Timeout) => "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+            (Self::Traces, Compression) => "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+            (Self::Traces, Certificate) => "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+            (Self::Logs, Endpoint) => "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+            (Self::Logs, Protocol) => "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+            (Self::Logs, Headers) => "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+            (Self::Logs, Timeout) => "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+            (Self::Logs, Compression) => "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
+            (Self::Logs, Certificate) => "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
+        }
+    }
+}
+
+/// One of the exporter settings that the environment can give, per signal or for all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Setting {
+    /// `..._ENDPOINT`
+    Endpoint,
+    /// `..._PROTOCOL`
+    Protocol,
+    /// `..._HEADERS`
+    Headers,
+    /// `..._TIMEOUT`, in milliseconds
+    Timeout,
+    /// `..._COMPRESSION`
+    Compression,
+    /// `..._CERTIFICATE`, a PEM file
+    Certificate,
+}
+
+impl Setting {
+    /// The variable for every signal, as `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub fn general_variable(self) -> &'static str {
+        match self {
+            Self::Endpoint => "OTEL_EXPORTER_OTLP_ENDPOINT",
+            Self::Protocol => "OTEL_EXPORTER_OTLP_PROTOCOL",
+            Self::Headers => "OTEL_EXPORTER_OTLP_HEADERS",
+            Self::Timeout => "OTEL_EXPORTER_OTLP_TIMEOUT",
+            Self::Compression => "OTEL_EXPORTER_OTLP_COMPRESSION",
+            Self::Certificate => "OTEL_EXPORTER_OTLP_CERTIFICATE",
+        }
+    }
+}
+
+/// The wire protocol of an exporter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// OTLP over gRPC (default port 4317). The default, as the specification recommends.
+    #[default]
+    Grpc,
+    /// OTLP over HTTP with protobuf bodies (default port 4318).
+    HttpProtobuf,
+}
+
+impl Protocol {
+    /// The specification's name: `grpc` or `http/protobuf`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Grpc => "grpc",
+            Self::HttpProtobuf => "http/protobuf",
+        }
+    }
+
+    /// Reads the specification's name; `None` for any other text (`http/json` included,
+    /// which is not offered).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.trim() {
+            "grpc" => Some(Self::Grpc),
+            "http/protobuf" => Some(Self::HttpProtobuf),
+            _ => None,
+        }
+    }
+
+    fn default_endpoint(self) -> &'static str {
+        match self {
+            Self::Grpc => "http://localhost:4317",
+            Self::HttpProtobuf => "http://localhost:4318",
+        }
+    }
+}
+
+/// Where the endpoint came from, which decides whether OTLP/HTTP appends the signal's path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Endpoint {
+    /// The specification's default for the protocol.
+    Default,
+    /// A base URL (`OTEL_EXPORTER_OTLP_ENDPOINT`, [`ExporterConfig::base_endpoint`]):
+    /// OTLP/HTTP appends `/v1/traces` or `/v1/logs`.
+    Base(String),
+    /// The signal's own URL (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`,
+    /// [`ExporterConfig::endpoint`]), used as it is.
+    Signal(String),
+}
+
+/// Everything an exporter needs to reach the collector. Plain data: build it in code, from
+/// the environment, or both (code after the environment wins).
+///
+/// ```
+/// use std::time::Duration;
+/// use sightline_otlp::{ExporterConfig, Protocol, Signal};
+///
+/// // What `OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318` and
+/// // `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf` would say, with a timeout set in code.
+/// let env = |name: &str| match name {
+///     "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://collector:4318".to_owned()),
+///     "OTEL_EXPORTER_OTLP_PROTOCOL" => Some("http/protobuf".to_owned()),
+///     _ => None,
+/// };
+/// let config = ExporterConfig::from_env_with(Signal::Traces, env)?
+///     .timeout(Duration::from_secs(3));
+/// assert_eq!(config.protocol_in_use(), Protocol::HttpProtobuf);
+/// assert_eq!(config.url(), "http://collector:4318/v1/traces");
+/// # Ok::<(), sightline_otlp::ConfigError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExporterConfig {
+    signal: Signal,
+    endpoint: Endpoint,
+    protocol: Protocol,
+    headers: Vec<(String, String)>,
+    timeout: Duration,
+    certificate: Option<String>,
+}
+
+/// The specification's default export timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl ExporterConfig {
+    /// The specification's defaults for `signal`: gRPC to `http://localhost:4317`, no
+    /// headers, a 10-second timeout.
+    pub fn new(signal: Signal) -> Self {
+        Self {
+            signal,
+            endpoint: Endpoint::Default,
+            protocol: Protocol::Grpc,
+            headers: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+            certificate: None,
+        }
+    }
+
+    /// The configuration the process environment gives (see
+    /// [`from_env_with`](Self::from_env_with)).
+    pub fn from_env(signal: Signal) -> Result<Self, ConfigError> {
+        Self::from_env_with(signal, |name| std::env::var(name).ok())
+    }
+
+    /// The configuration that the `OTEL_EXPORTER_OTLP_*` variables give, looked up through
+    /// `env`: for each setting the signal's own variable, else the general one, else the
+    /// default. Empty values count as unset.
+    ///
+    /// Compression other than `none` is refused (not offered: ADR 0007); so are an unknown
+    /// protocol, a header name that is not a valid header, and a timeout that is not a whole
+    /// number of milliseconds.
+    pub fn from_env_with(
+        signal: Signal,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| {
+            env(name)
+                .filter(|v| !v.trim().is_empty())
+                .map(|value| (name, value))
+        };
+        let lookup = |setting: Setting| {
+            get(signal.variable(setting)).or_else(|| get(setting.general_variable()))
+        };
+        let mut config = Self::new(signal);
+        if let Some(url) = get(signal.variable(Setting::Endpoint)) {
+            config.endpoint = Endpoint::Signal(url.1.trim().to_owned());
+        } else if let Some(url) = get(Setting::Endpoint.general_variable()) {
+            config.endpoint = Endpoint::Base(url.1.trim().to_owned());
+        }
+        if let Some((variable, value)) = lookup(Setting::Protocol) {
+            config.protocol = Protocol::from_name(&value).ok_or_else(|| ConfigError::Protocol {
+                variable,
+                value: value.clone(),
+            })?;
+        }
+        if let Some((variable, value)) = lookup(Setting::Compression)
+            && value.trim() != "none"
+        {
+            return Err(ConfigError::Compression { variable, value });
+        }
+        if let Some((variable, value)) = lookup(Setting::Timeout) {
+            let millis: u64 = value
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError::Timeout { variable, value })?;
+            config.timeout = Duration::from_millis(millis);
+        }
+        if let Some((_, value)) = lookup(Setting::Headers) {
+            config.headers = parse_headers(&value)?;
+        }
+        if let Some((_, value)) = lookup(Setting::Certificate) {
+            config.certificate = Some(value.trim().to_owned());
+        }
+        Ok(config)
+    }
+
+    /// Whether the environment names an endpoint for `signal` (its own variable or
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`): what decides, when code says nothing, whether a signal
+    /// is exported at all.
+    pub fn endpoint_in_env(signal: Signal, env: impl Fn(&str) -> Option<String>) -> bool {
+        [
+            signal.variable(Setting::Endpoint),
+            Setting::Endpoint.general_variable(),
+        ]
+        .into_iter()
+        .any(|name| env(name).is_some_and(|v| !v.trim().is_empty()))
+    }
+
+    /// The signal's own URL, used as it is (`http://collector:4318/v1/traces` for OTLP/HTTP).
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = Endpoint::Signal(url.into());
+        self
+    }
+
+    /// The collector's base URL: OTLP/HTTP appends `/v1/traces` or `/v1/logs`, as it does to
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`; gRPC uses it as it is.
+    pub fn base_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = Endpoint::Base(url.into());
+        self
+    }
+
+    /// The wire protocol. Defaults to gRPC.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// A header (gRPC metadata) sent with every export, an API key say. Names are
+    /// lower-cased. Defaults to none beyond `user-agent`.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// How long one export may take, retries included. Defaults to 10 seconds.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// A PEM file of the collector's CA, trusted besides the system's roots (`https://`
+    /// endpoints; the `tls` feature). Defaults to none.
+    pub fn certificate(mut self, pem_file: impl Into<String>) -> Self {
+        self.certificate = Some(pem_file.into());
+        self
+    }
+
+    /// The signal this configuration is for.
+    pub fn signal(&self) -> Signal {
+        self.signal
+    }
+
+    /// The protocol the exporter will speak.
+    pub fn protocol_in_use(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// The URL the exporter will send to.
+    pub fn url(&self) -> String {
+        let (base, append) = match &self.endpoint {
+            Endpoint::Default => (self.protocol.default_endpoint(), true),
+            Endpoint::Base(url) => (url.as_str(), true),
+            Endpoint::Signal(url) => (url.as_str(), false),
+        };
+        match self.protocol {
+            Protocol::HttpProtobuf if append => {
+                format!("{}{}", base.trim_end_matches('/'), self.signal.http_path())
+            }
+            _ => base.to_owned(),
+        }
+    }
+
+    /// The headers sent with every export.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// How long one export may take.
+    pub fn timeout_in_use(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The PEM file of an extra CA, if any.
+    pub fn certificate_file(&self) -> Option<&str> {
+        self.certificate.as_deref()
+    }
+}
+
+/// `key=value` pairs separated by commas, values percent-decoded (the OTLP exporter
+/// specification); names must be valid header names.
+fn parse_headers(raw: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut headers = Vec::new();
+    for pair in raw.split(',') {
+        let Some((key, value)) = pair.split_once('=') else {
+            continue;
+        };
+        let key = key.trim();
+        if key.is_empty() {
+            continue;
+        }
+        if http::HeaderName::from_bytes(key.to_ascii_lowercase().as_bytes()).is_err() {
+            return Err(ConfigError::HeaderName {
+                name: key.to_owned(),
+            });
+        }
+        headers.push((key.to_owned(), percent_decode(value.trim())));
+    }
+    Ok(headers)
+}
+
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Why an exporter could not be configured or built.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A protocol other than `grpc` and `http/protobuf`.
+    Protocol {
+        /// The variable that held it.
+        variable: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// Compression other than `none` (not offered; ADR 0007).
+    Compression {
+        /// The variable that held it.
+        variable: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// A timeout that is not a whole number of milliseconds.
+    Timeout {
+        /// The variable that held it.
+        variable: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// A header name that is not a valid header (or gRPC metadata key).
+    HeaderName {
+        /// The name.
+        name: String,
+    },
+    /// A header value that cannot be sent (a control character, say).
+    HeaderValue {
+        /// The header's name; the value is not repeated, it may be a secret.
+        name: String,
+    },
+    /// An endpoint that is not a URL.
+    Endpoint {
+        /// The endpoint.
+        url: String,
+    },
+    /// An `https://` endpoint without TLS support compiled in.
+    TlsNotCompiled {
+        /// The endpoint.
+        url: String,
+    },
+    /// An `https://` endpoint over OTLP/HTTP, which is offered over plain `http://` only.
+    HttpsOverHttp {
+        /// The endpoint.
+        url: String,
+    },
+    /// The CA file could not be read.
+    Certificate {
+        /// Its path.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TLS could not be set up with the certificate given.
+    Tls {
+        /// The endpoint.
+        url: String,
+    },
+    /// No Tokio runtime: the exporter's connection lives on the runtime it is built in.
+    NoRuntime,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Protocol { variable, value } => write!(
+                f,
+                "{variable}={value:?}: expected \"grpc\" or \"http/protobuf\""
+            ),
+            Self::Compression { variable, value } => write!(
+                f,
+                "{variable}={value:?}: OTLP compression is not supported; unset it or set it \
+                 to \"none\""
+            ),
+            Self::Timeout { variable, value } => {
+                write!(f, "{variable}={value:?}: expected a number of milliseconds")
+            }
+            Self::HeaderName { name } => write!(f, "OTLP header name {name:?} is not valid"),
+            Self::HeaderValue { name } => write!(f, "OTLP header {name:?}: bad value"),
+            Self::Endpoint { url } => write!(f, "OTLP endpoint {url:?} is not a valid URL"),
+            Self::TlsNotCompiled { url } => write!(
+                f,
+                "OTLP endpoint {url}: TLS needs the `otlp-tls` feature of `sightline` (`tls` \
+                 of `sightline-otlp`); or export to a local collector over http://"
+            ),
+            Self::HttpsOverHttp { url } => write!(
+                f,
+                "OTLP endpoint {url}: OTLP/HTTP is offered over http:// only; use OTLP/gRPC \
+                 (OTEL_EXPORTER_OTLP_PROTOCOL=grpc) for an https:// collector"
+            ),
+            Self::Certificate { path, .. } => {
+                write!(f, "OTEL_EXPORTER_OTLP_CERTIFICATE {path:?} cannot be read")
+            }
+            Self::Tls { url } => write!(f, "OTLP endpoint {url}: TLS could not be set up"),
+            Self::NoRuntime => f.write_str(
+                "OTLP export needs a Tokio runtime: build the exporter (or Sightline) inside one",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Certificate { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn endpoints_follow_the_specification() {
+        // (variables, signal, expected URL, why)
+        type Case<'a> = (&'a [(&'a str, &'a str)], Signal, &'a str, &'a str);
+        let cases: &[Case<'_>] = &[
+            (&[], Signal::Traces, "http://localhost:4317", "gRPC default"),
+            (
+                &[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")],
+                Signal::Traces,
+                "http://localhost:4318/v1/traces",
+                "HTTP default gets the signal path",
+            ),
+            (
+                &[
+                    ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318/"),
+                ],
+                Signal::Logs,
+                "http://c:4318/v1/logs",
+                "the general endpoint is a base URL for HTTP",
+            ),
+            (
+                &[
+                    ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+                    ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://t:9/custom"),
+                ],
+                Signal::Traces,
+                "http://t:9/custom",
+                "the signal's endpoint wins and is used as it is",
+            ),
+            (
+                &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317")],
+                Signal::Traces,
+                "http://c:4317",
+                "gRPC takes the base URL as it is",
+            ),
+            (
+                &[
+                    ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "  "),
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+                ],
+                Signal::Traces,
+                "http://c:4317",
+                "an empty variable counts as unset",
+            ),
+            (
+                &[
+                    ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/protobuf"),
+                    ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ],
+                Signal::Logs,
+                "http://localhost:4318/v1/logs",
+                "the signal's protocol wins",
+            ),
+        ];
+        for (vars, signal, url, why) in cases {
+            let vars: &'static [(&'static str, &'static str)] =
+                Box::leak(vars.to_vec().into_boxed_slice());
+            let config = ExporterConfig::from_env_with(*signal, env_of(vars)).expect(why);
+            assert_eq!(config.url(), *url, "{why}");
+        }
+    }
+
+    #[test]
+    fn bad_values_are_refused_by_name() {
+        let cases: &[(&'static [(&str, &str)], &str)] = &[
+            (
+                &[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")],
+                "OTEL_EXPORTER_OTLP_PROTOCOL=\"http/json\"",
+            ),
+            (
+                &[("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip")],
+                "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION=\"gzip\"",
+            ),
+            (
+                &[("OTEL_EXPORTER_OTLP_TIMEOUT", "10s")],
+                "OTEL_EXPORTER_OTLP_TIMEOUT=\"10s\"",
+            ),
+            (
+                &[("OTEL_EXPORTER_OTLP_HEADERS", "bad name=v")],
+                "\"bad name\"",
+            ),
+        ];
+        for (vars, needle) in cases {
+            let err = ExporterConfig::from_env_with(Signal::Traces, env_of(vars)).unwrap_err();
+            assert!(err.to_string().contains(needle), "{err} lacks {needle}");
+        }
+    }
+
+    #[test]
+    fn settings_come_from_the_signal_then_the_general_variable() {
+        let config = ExporterConfig::from_env_with(
+            Signal::Logs,
+            env_of(&[
+                ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=general"),
+                (
+                    "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+                    "api-key=a%20b,x-tenant = t1 ,=skip,bare",
+                ),
+                ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+                ("OTEL_EXPORTER_OTLP_COMPRESSION", "none"),
+                ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(
+            config.headers(),
+            [
+                ("api-key".to_owned(), "a b".to_owned()),
+                ("x-tenant".to_owned(), "t1".to_owned())
+            ]
+        );
+        assert_eq!(config.timeout_in_use(), Duration::from_millis(2500));
+        assert_eq!(config.certificate_file(), Some("/ca.pem"));
+    }
+
+    #[test]
+    fn code_after_the_environment_wins() {
+        let config = ExporterConfig::from_env_with(
+            Signal::Traces,
+            env_of(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://env:4317")]),
+        )
+        .expect("valid")
+        .protocol(Protocol::HttpProtobuf)
+        .base_endpoint("http://code:4318");
+        assert_eq!(config.url(), "http://code:4318/v1/traces");
+        assert!(ExporterConfig::endpoint_in_env(
+            Signal::Logs,
+            env_of(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://env:4317")])
+        ));
+        assert!(!ExporterConfig::endpoint_in_env(
+            Signal::Logs,
+            env_of(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://env:4317")])
+        ));
+    }
+}

@@ -1,0 +1,126 @@
+//! OTLP/HTTP with protobuf bodies: the same encoded request, POSTed with hyper.
+//!
+//! hyper is already in every tonic build, so this path costs no dependency; the SDK's HTTP
+//! exporter would bring a second HTTP client (reqwest) and its URL stack.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::config::{ConfigError, ExporterConfig};
+use crate::transport::Failure;
+
+/// The largest response body read: a partial success is a few hundred bytes.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// A hyper client to the collector's signal URL.
+pub(crate) struct HttpTransport {
+    client: Client<HttpConnector, Full<Bytes>>,
+    uri: http::Uri,
+    headers: http::HeaderMap,
+    /// Requests run on the runtime the exporter was built in: the SDK's batch processor
+    /// polls the export on a thread of its own, outside any runtime.
+    runtime: tokio::runtime::Handle,
+}
+
+impl std::fmt::Debug for HttpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpTransport")
+            .field("uri", &self.uri)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpTransport {
+    pub(crate) fn new(config: &ExporterConfig) -> Result<Self, ConfigError> {
+        let url = config.url();
+        if url.starts_with("https://") {
+            return Err(ConfigError::HttpsOverHttp { url });
+        }
+        let uri: http::Uri = url
+            .parse()
+            .ok()
+            .filter(|u: &http::Uri| u.scheme_str() == Some("http") && u.host().is_some())
+            .ok_or_else(|| ConfigError::Endpoint { url: url.clone() })?;
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-protobuf"),
+        );
+        headers.insert(USER_AGENT, HeaderValue::from_static(crate::USER_AGENT));
+        for (name, value) in config.headers() {
+            let key = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+                .map_err(|_| ConfigError::HeaderName { name: name.clone() })?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| ConfigError::HeaderValue { name: name.clone() })?;
+            headers.insert(key, value);
+        }
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| ConfigError::NoRuntime)?;
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(config.timeout_in_use()));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(connector);
+        Ok(Self {
+            client,
+            uri,
+            headers,
+            runtime,
+        })
+    }
+
+    pub(crate) async fn send<R>(&self, body: Bytes, timeout: Duration) -> Result<R, Failure>
+    where
+        R: prost::Message + Default + Send + 'static,
+    {
+        let mut request = http::Request::new(Full::new(body));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        let client = self.client.clone();
+        let call = async move {
+            let response = client.request(request).await.map_err(|e| Failure {
+                retryable: e.is_connect(),
+                reason: if e.is_connect() {
+                    "HTTP connection refused or failed".into()
+                } else {
+                    "HTTP request failed".into()
+                },
+            })?;
+            let status = response.status();
+            let body = http_body_util::Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
+                .collect()
+                .await
+                .map(|collected| collected.to_bytes())
+                .unwrap_or_default();
+            if status.is_success() {
+                // An empty body is a full success; a body that is not the response message
+                // is not worth failing an export that the collector accepted.
+                return Ok(R::decode(body).unwrap_or_default());
+            }
+            Err(Failure {
+                // The specification's retryable statuses.
+                retryable: matches!(status.as_u16(), 429 | 502 | 503 | 504),
+                reason: format!("HTTP {}", status.as_u16()),
+            })
+        };
+        let timed = tokio::time::timeout(timeout, call);
+        match self.runtime.spawn(timed).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_elapsed)) => Err(Failure {
+                retryable: false,
+                reason: "HTTP timed out".into(),
+            }),
+            Err(_) => Err(Failure {
+                retryable: false,
+                reason: "the runtime stopped".into(),
+            }),
+        }
+    }
+}

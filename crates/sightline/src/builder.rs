@@ -1,0 +1,278 @@
+//! The builder: plain settings, read by [`crate::resolve`] and turned into parts at `build`.
+
+use std::time::Duration;
+
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+
+use crate::{Error, Sightline};
+
+/// The export queue's size (spans, and log records): the SDK's default.
+const DEFAULT_EXPORT_QUEUE_SIZE: usize = 2048;
+
+/// Wire protocol of the OTLP exporter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OtlpProtocol {
+    /// OTLP over gRPC (default port 4317).
+    Grpc,
+    /// OTLP over HTTP with protobuf bodies (default port 4318).
+    HttpProtobuf,
+}
+
+/// Builder of [`Sightline`]; see [`Sightline::builder`].
+pub struct SightlineBuilder {
+    pub(crate) service_name: Option<String>,
+    pub(crate) service_version: Option<String>,
+    pub(crate) otlp_endpoint: Option<String>,
+    pub(crate) otlp_protocol: Option<OtlpProtocol>,
+    pub(crate) otlp_timeout: Option<Duration>,
+    pub(crate) export_interval: Duration,
+    pub(crate) export_queue_size: usize,
+    pub(crate) log_writer: Option<BoxMakeWriter>,
+    pub(crate) log_buffer_bytes: usize,
+    pub(crate) log_filter: Option<String>,
+    pub(crate) log_field_names: Option<sightline_logging::FieldNames>,
+    pub(crate) json_logs: bool,
+    pub(crate) otlp_logs: Option<bool>,
+    pub(crate) prometheus: bool,
+    pub(crate) propagator: Option<sightline_propagation::Propagator>,
+}
+
+impl std::fmt::Debug for SightlineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SightlineBuilder")
+            .field("service_name", &self.service_name)
+            .field("otlp_endpoint", &self.otlp_endpoint)
+            .field("otlp_protocol", &self.otlp_protocol)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SightlineBuilder {
+    fn default() -> Self {
+        Self {
+            service_name: None,
+            service_version: None,
+            otlp_endpoint: None,
+            otlp_protocol: None,
+            otlp_timeout: None,
+            export_interval: Duration::from_secs(5),
+            export_queue_size: DEFAULT_EXPORT_QUEUE_SIZE,
+            log_writer: None,
+            log_buffer_bytes: 8 * 1024 * 1024,
+            log_filter: None,
+            log_field_names: None,
+            json_logs: true,
+            otlp_logs: None,
+            prometheus: cfg!(feature = "prometheus"),
+            propagator: None,
+        }
+    }
+}
+
+impl SightlineBuilder {
+    /// The service's name: `service.name` on spans and on every log line.
+    ///
+    /// `OTEL_SERVICE_NAME`, when set, overrides it: it is how operators rename a deployment
+    /// (see `docs/adr/0002-service-name-from-environment.md`). Defaults to
+    /// `unknown_service:<executable>` as the OpenTelemetry resource specification says.
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = Some(name.into());
+        self
+    }
+
+    /// The service's version (`service.version`). Defaults to none.
+    pub fn service_version(mut self, version: impl Into<String>) -> Self {
+        self.service_version = Some(version.into());
+        self
+    }
+
+    /// Where to export spans: the collector's base URL (`http://127.0.0.1:4317` for gRPC,
+    /// `http://127.0.0.1:4318` for HTTP, to which `/v1/traces` is appended).
+    ///
+    /// Defaults to `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`;
+    /// with neither, spans are not exported (they still get IDs for log correlation).
+    pub fn otlp_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.otlp_endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// The OTLP protocol. Defaults to `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc` or
+    /// `http/protobuf`), else gRPC.
+    pub fn otlp_protocol(mut self, protocol: OtlpProtocol) -> Self {
+        self.otlp_protocol = Some(protocol);
+        self
+    }
+
+    /// How long one export may take, retries included. Defaults to
+    /// `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT` (`..._LOGS_TIMEOUT` for log records) or
+    /// `OTEL_EXPORTER_OTLP_TIMEOUT`, in milliseconds, else 10 seconds.
+    pub fn otlp_timeout(mut self, timeout: Duration) -> Self {
+        self.otlp_timeout = Some(timeout);
+        self
+    }
+
+    /// How often the batch processor exports. Defaults to 5 seconds.
+    pub fn export_interval(mut self, interval: Duration) -> Self {
+        self.export_interval = interval;
+        self
+    }
+
+    /// How many spans (and, separately, log records) may wait for export; past it, new ones
+    /// are dropped and counted in `sightline.telemetry.dropped{signal, reason="queue_full"}`,
+    /// as are those whose export fails (`reason="export_failed"`), so a dead collector never
+    /// blocks a request and never loses telemetry silently.
+    ///
+    /// Defaults to 2048, the SDK's default.
+    pub fn export_queue_size(mut self, size: usize) -> Self {
+        self.export_queue_size = size.max(1);
+        self
+    }
+
+    /// Where JSON log lines go. Defaults to stdout through a non-blocking writer.
+    pub fn log_writer<W>(mut self, writer: W) -> Self
+    where
+        W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+    {
+        self.log_writer = Some(BoxMakeWriter::new(writer));
+        self
+    }
+
+    /// How many bytes of log lines the default stdout writer may hold while its thread writes
+    /// them out; past it, lines are dropped whole and counted in
+    /// `sightline_logging_dropped_lines_total`, never blocking a request.
+    ///
+    /// Defaults to 8 MiB. Has no effect with [`log_writer`](Self::log_writer).
+    pub fn log_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.log_buffer_bytes = bytes;
+        self
+    }
+
+    /// The log filter, in `RUST_LOG` syntax. Defaults to `RUST_LOG`, else `info`.
+    pub fn log_filter(mut self, directives: impl Into<String>) -> Self {
+        self.log_filter = Some(directives.into());
+        self
+    }
+
+    /// The keys of the JSON lines, for Loki, Elastic Common Schema or an existing pipeline;
+    /// only the names change, not the order or the values (docs/logging.md).
+    ///
+    /// Defaults to [`FieldNames::default`](sightline_logging::FieldNames::default), the
+    /// documented schema (`timestamp`, `level`, `trace_id`, ...).
+    ///
+    /// ```
+    /// # fn f() -> Result<(), sightline::Error> {
+    /// use sightline::logging::FieldNames;
+    ///
+    /// let sightline = sightline::Sightline::builder()
+    ///     .log_field_names(FieldNames::ecs()) // `@timestamp`, `log.level`, `trace.id`, ...
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn log_field_names(mut self, names: sightline_logging::FieldNames) -> Self {
+        self.log_field_names = Some(names);
+        self
+    }
+
+    /// Whether to install the global `tracing` subscriber (JSON lines, OpenTelemetry bridge).
+    ///
+    /// Defaults to `true`; turn it off to compose your own subscriber with
+    /// [`sightline_logging::JsonLayer`].
+    pub fn json_logs(mut self, enabled: bool) -> Self {
+        self.json_logs = enabled;
+        self
+    }
+
+    /// Whether the `tracing` events that become JSON lines are also exported as OTLP log
+    /// records, with the trace and span ids their JSON lines print (the same filter applies,
+    /// except that events of the exporter's own libraries, `tonic`, `hyper`, `h2`, `tower`,
+    /// `reqwest` and `opentelemetry*`, are never exported, so export cannot feed itself).
+    ///
+    /// Records go to the same endpoint, over the same protocol and with the same timeout and
+    /// export interval as spans (`OTEL_EXPORTER_OTLP_LOGS_ENDPOINT` and
+    /// `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL` are read too), through a batch processor on its own
+    /// thread with a bounded queue: a slow or dead collector loses records, never blocks.
+    ///
+    /// Defaults to off: the JSON lines on stdout are the log pipeline, and exporting each line
+    /// again costs about as much CPU as everything else the full stack does per request.
+    /// `OTEL_LOGS_EXPORTER=otlp` (with an OTLP endpoint configured here or in the environment)
+    /// or `true` turns it on; `true` overrides `OTEL_LOGS_EXPORTER=none`, and
+    /// makes [`build`](Self::build) fail when no endpoint is configured, when
+    /// [`json_logs`](Self::json_logs) is off (the bridge is part of the subscriber it
+    /// installs) or when the `otlp-logs` feature is off.
+    ///
+    /// ```
+    /// # fn f() -> Result<(), sightline::Error> {
+    /// // Spans to the collector, logs only to stdout.
+    /// let sightline = sightline::Sightline::builder()
+    ///     .otlp_logs(false)
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn otlp_logs(mut self, enabled: bool) -> Self {
+        self.otlp_logs = Some(enabled);
+        self
+    }
+
+    /// Whether to install the Prometheus recorder as the global `metrics` recorder.
+    ///
+    /// Defaults to `true` with the `prometheus` feature.
+    pub fn prometheus(mut self, enabled: bool) -> Self {
+        self.prometheus = enabled && cfg!(feature = "prometheus");
+        self
+    }
+
+    /// The trace context formats of every layer the built [`Sightline`] makes: what the HTTP
+    /// and gRPC servers read from incoming requests (in order) and what the HTTP and gRPC
+    /// clients write into outgoing ones. A layer made from one of the pre-configured builders
+    /// ([`Sightline::http_server_layer_builder`], ...) may still set its own.
+    ///
+    /// Defaults to each layer's default, [`Propagator::new`](sightline_propagation::Propagator::new):
+    /// W3C `traceparent`/`tracestate` and baggage read and written, B3 read as a fallback.
+    ///
+    /// ```
+    /// # fn f() -> Result<(), sightline::Error> {
+    /// use sightline::propagation::{Format, Propagator};
+    ///
+    /// // A mesh that speaks B3: read W3C or B3, write both.
+    /// let propagator = Propagator::builder()
+    ///     .extract_formats(&[Format::TraceContext, Format::B3Single, Format::B3Multi])
+    ///     .inject_formats(&[Format::TraceContext, Format::B3Multi])
+    ///     .build();
+    /// let sightline = sightline::Sightline::builder().propagator(propagator).build()?;
+    /// # drop(sightline);
+    /// # Ok(()) }
+    /// ```
+    pub fn propagator(mut self, propagator: sightline_propagation::Propagator) -> Self {
+        self.propagator = Some(propagator);
+        self
+    }
+}
+
+impl SightlineBuilder {
+    /// Builds everything and installs the globals: reads the environment and checks every
+    /// setting first, then builds the exporters, the tracer and logger providers, the log
+    /// writer and the Prometheus recorder, and only when all of that has succeeded installs,
+    /// in this order, the global `metrics` recorder, the global `tracing` subscriber and the
+    /// OpenTelemetry global tracer provider. When it fails, no global has been changed.
+    ///
+    /// Fails when a setting is wrong ([`Error::Config`], [`Error::Exporter`]) or when a
+    /// `tracing` subscriber or `metrics` recorder is installed already
+    /// ([`Error::AlreadyInstalled`]). With OTLP export it must run inside a Tokio runtime.
+    ///
+    /// ```
+    /// # fn f() -> Result<(), sightline::Error> {
+    /// let sightline = sightline::Sightline::builder().service_name("checkout").build()?;
+    /// # drop(sightline);
+    /// # Ok(()) }
+    /// ```
+    pub fn build(self) -> Result<Sightline, Error> {
+        let settings = crate::resolve::Settings::resolve(self, &|name| std::env::var(name).ok())?;
+        for warning in &settings.warnings {
+            // Before any subscriber exists; stderr is where operators look at start-up.
+            eprintln!("sightline: {warning}");
+        }
+        let parts = crate::parts::Parts::build(settings)?;
+        parts.install()
+    }
+}

@@ -1,0 +1,226 @@
+//! Each signal's part, built from resolved [`Settings`] without touching a global, then
+//! installed in one documented order.
+
+use std::sync::Arc;
+
+use opentelemetry::KeyValue;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+use crate::error::{Error, Global};
+use crate::resolve::{JsonLogs, Settings};
+use crate::sightline::{Inner, Sightline};
+
+/// What `build` makes before it installs anything.
+pub(crate) struct Parts {
+    service_name: String,
+    provider: SdkTracerProvider,
+    #[cfg(feature = "otlp-logs")]
+    logger_provider: Option<opentelemetry_sdk::logs::SdkLoggerProvider>,
+    /// The subscriber, not yet installed.
+    dispatch: Option<tracing::Dispatch>,
+    log_guard: Option<sightline_logging::WorkerGuard>,
+    #[cfg(feature = "prometheus")]
+    prometheus: Option<crate::metrics::Ready>,
+    propagator: Option<sightline_propagation::Propagator>,
+}
+
+impl Parts {
+    /// Builds every part. The exporters are made first: they are what can still fail.
+    pub(crate) fn build(settings: Settings) -> Result<Self, Error> {
+        #[cfg(feature = "otlp")]
+        let span_exporter = settings
+            .traces
+            .as_ref()
+            .map(sightline_otlp::SpanExporter::new)
+            .transpose()?;
+        #[cfg(feature = "otlp-logs")]
+        let log_exporter = settings
+            .logs
+            .as_ref()
+            .map(sightline_otlp::LogExporter::new)
+            .transpose()?;
+        #[cfg(feature = "prometheus")]
+        let recorder = settings
+            .prometheus
+            .then(crate::metrics::Prometheus::recorder)
+            .transpose()?;
+
+        let mut resource = Resource::builder().with_service_name(settings.service_name.clone());
+        if let Some(version) = &settings.service_version {
+            resource = resource.with_attribute(KeyValue::new(
+                opentelemetry_semantic_conventions::attribute::SERVICE_VERSION,
+                version.clone(),
+            ));
+        }
+        let resource = resource.build();
+
+        #[cfg_attr(not(feature = "otlp"), allow(unused_mut))]
+        let mut provider = SdkTracerProvider::builder().with_resource(resource.clone());
+        // Every span the queue cannot take, or the collector does not accept, is counted in
+        // `sightline.telemetry.dropped`.
+        #[cfg(feature = "otlp")]
+        if let Some(exporter) = span_exporter {
+            provider = provider.with_span_processor(sightline_otlp::counting_batch_span_processor(
+                exporter,
+                settings.export_queue_size,
+                settings.export_interval,
+            ));
+        }
+        let provider = provider.build();
+
+        #[cfg(feature = "otlp-logs")]
+        let logger_provider = log_exporter.map(|exporter| {
+            crate::logs::logger_provider(
+                exporter,
+                resource,
+                settings.export_queue_size,
+                settings.export_interval,
+            )
+        });
+
+        let mut log_guard = None;
+        // Read by the Prometheus exposition, which reports the writer's dropped lines.
+        let mut log_writer = None;
+        let dispatch = settings.json.map(|json| {
+            let (dispatch, guard, writer) = subscriber(
+                json,
+                &settings.service_name,
+                &provider,
+                #[cfg(feature = "otlp-logs")]
+                logger_provider.as_ref(),
+            );
+            log_guard = guard;
+            log_writer = writer;
+            dispatch
+        });
+        #[cfg(not(feature = "prometheus"))]
+        let _ = log_writer;
+
+        #[cfg(feature = "prometheus")]
+        let prometheus = recorder
+            .map(|recorder| recorder.with_upkeep(log_writer))
+            .transpose()?;
+
+        Ok(Self {
+            service_name: settings.service_name,
+            provider,
+            #[cfg(feature = "otlp-logs")]
+            logger_provider,
+            dispatch,
+            log_guard,
+            #[cfg(feature = "prometheus")]
+            prometheus,
+            propagator: settings.propagator,
+        })
+    }
+
+    /// Installs the globals in this order: the `metrics` recorder, the `tracing` subscriber,
+    /// the OpenTelemetry tracer provider (which cannot fail). A subscriber installed by
+    /// someone else is found before anything is installed.
+    pub(crate) fn install(self) -> Result<Sightline, Error> {
+        if self.dispatch.is_some() && tracing::dispatcher::has_been_set() {
+            return Err(Error::AlreadyInstalled(Global::TracingSubscriber));
+        }
+        #[cfg(feature = "prometheus")]
+        let prometheus = self.prometheus.map(|p| p.install()).transpose()?;
+        if let Some(dispatch) = self.dispatch {
+            tracing::dispatcher::set_global_default(dispatch)
+                .map_err(|_| Error::AlreadyInstalled(Global::TracingSubscriber))?;
+        }
+        opentelemetry::global::set_tracer_provider(self.provider.clone());
+
+        let tracer = self.provider.tracer(crate::INSTRUMENTATION_SCOPE);
+        let layers = crate::layers::Layers::new(tracer, self.propagator);
+        Ok(Sightline {
+            inner: Arc::new(Inner {
+                service_name: self.service_name,
+                provider: self.provider,
+                #[cfg(feature = "otlp-logs")]
+                logger_provider: self.logger_provider,
+                layers,
+                #[cfg(feature = "prometheus")]
+                prometheus,
+                _log_guard: self.log_guard,
+            }),
+        })
+    }
+}
+
+/// The subscriber: the filter, the JSON lines, the bridge of `tracing` spans to OpenTelemetry
+/// and, with OTLP logs, the log bridge. Returns it with the log writer's guard and the
+/// writer (whose dropped lines the exposition reports).
+fn subscriber(
+    json: JsonLogs,
+    service_name: &str,
+    provider: &SdkTracerProvider,
+    #[cfg(feature = "otlp-logs")] logger_provider: Option<
+        &opentelemetry_sdk::logs::SdkLoggerProvider,
+    >,
+) -> (
+    tracing::Dispatch,
+    Option<sightline_logging::WorkerGuard>,
+    Option<sightline_logging::NonBlocking>,
+) {
+    let mut layer = sightline_logging::JsonLayer::builder().service_name(service_name);
+    if let Some(names) = json.field_names {
+        layer = layer.field_names(names);
+    }
+    let mut guard = None;
+    let mut stdout = None;
+    match json.writer {
+        Some(writer) => layer = layer.writer(writer),
+        None => {
+            let (writer, writer_guard) = sightline_logging::NonBlocking::builder()
+                .capacity_bytes(json.buffer_bytes)
+                .build(std::io::stdout());
+            guard = Some(writer_guard);
+            stdout = Some(writer.clone());
+            layer = layer.writer(writer);
+        }
+    }
+    let filter = json.filter;
+    // Sightline's own spans are made with the OpenTelemetry SDK directly; the bridge must not
+    // turn them into second, duplicate spans. The filter states the global filter's level as
+    // its hint: a per-layer filter without one makes the whole subscriber's maximum level
+    // TRACE, and then every `trace!` in hyper, h2 and tokio is checked at run time on every
+    // request (measured: about half the throughput).
+    let hint = tracing_subscriber::Layer::<tracing_subscriber::Registry>::max_level_hint(&filter)
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::TRACE);
+    let bridge = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer(crate::INSTRUMENTATION_SCOPE))
+        .with_filter(
+            tracing_subscriber::filter::filter_fn(|meta| {
+                !meta.target().starts_with("sightline_http")
+            })
+            .with_max_level_hint(hint),
+        );
+    // The log bridge sees what passes the same global filter as the JSON lines.
+    #[cfg(feature = "otlp-logs")]
+    let (otlp_bridge, dispatch_slot) = match logger_provider {
+        Some(logs) => {
+            let (layer, slot) = crate::logs::layer(logs, hint);
+            (Some(layer), Some(slot))
+        }
+        None => (None, None),
+    };
+    #[cfg(not(feature = "otlp-logs"))]
+    let otlp_bridge: Option<tracing_subscriber::layer::Identity> = None;
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(layer.build())
+            .with(bridge)
+            .with(otlp_bridge),
+    );
+    // The log bridge finds the spans `tracing-opentelemetry` exports through the dispatcher;
+    // inside an `Option` it is not told which one it is in.
+    #[cfg(feature = "otlp-logs")]
+    if let Some(slot) = dispatch_slot {
+        let _ = slot.set(dispatch.downgrade());
+    }
+    (dispatch, guard, stdout)
+}

@@ -1,0 +1,357 @@
+//! The one pure step: the builder's settings and the environment become [`Settings`], with
+//! every validation done. Nothing here starts a thread or touches a global; the environment
+//! is a function, so every rule is a table test.
+
+use std::time::Duration;
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+
+use crate::builder::SightlineBuilder;
+use crate::error::{ConfigError, Error};
+
+/// A lookup of an environment variable.
+pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Everything `build` needs, resolved and checked.
+pub(crate) struct Settings {
+    pub(crate) service_name: String,
+    pub(crate) service_version: Option<String>,
+    /// Where spans go; `None`: not exported (they still get ids).
+    #[cfg(feature = "otlp")]
+    pub(crate) traces: Option<sightline_otlp::ExporterConfig>,
+    /// Where log records go; `None`: the JSON lines are the only log output.
+    #[cfg(feature = "otlp-logs")]
+    pub(crate) logs: Option<sightline_otlp::ExporterConfig>,
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    pub(crate) export_interval: Duration,
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    pub(crate) export_queue_size: usize,
+    /// The JSON lines and the subscriber; `None` when `json_logs(false)`.
+    pub(crate) json: Option<JsonLogs>,
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+    pub(crate) prometheus: bool,
+    pub(crate) propagator: Option<sightline_propagation::Propagator>,
+    /// Values that were wrong but have a fallback: one line each on stderr.
+    pub(crate) warnings: Vec<String>,
+}
+
+/// The subscriber's settings.
+pub(crate) struct JsonLogs {
+    pub(crate) filter: EnvFilter,
+    pub(crate) writer: Option<BoxMakeWriter>,
+    pub(crate) buffer_bytes: usize,
+    pub(crate) field_names: Option<sightline_logging::FieldNames>,
+}
+
+fn non_empty(env: Env<'_>, name: &str) -> Option<String> {
+    env(name).filter(|v| !v.trim().is_empty())
+}
+
+impl Settings {
+    pub(crate) fn resolve(builder: SightlineBuilder, env: Env<'_>) -> Result<Self, Error> {
+        let mut warnings = Vec::new();
+        let service_name = non_empty(env, "OTEL_SERVICE_NAME")
+            .or_else(|| builder.service_name.clone())
+            .unwrap_or_else(|| {
+                let exe = std::env::current_exe()
+                    .ok()
+                    .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .unwrap_or_default();
+                format!("unknown_service:{exe}")
+            });
+
+        #[cfg(feature = "otlp")]
+        let traces = {
+            use sightline_otlp::Signal;
+            let wanted = builder.otlp_endpoint.is_some()
+                || sightline_otlp::ExporterConfig::endpoint_in_env(Signal::Traces, env);
+            wanted
+                .then(|| exporter_config(Signal::Traces, &builder, env))
+                .transpose()?
+        };
+        #[cfg(not(feature = "otlp"))]
+        if builder.otlp_endpoint.is_some() {
+            return Err(ConfigError::FeatureDisabled {
+                feature: "otlp",
+                needed_by: "an OTLP endpoint",
+            }
+            .into());
+        } else if non_empty(env, "OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
+            warnings.push(
+                "OTEL_EXPORTER_OTLP_ENDPOINT is set but the `otlp` feature is off: spans are \
+                 not exported"
+                    .to_owned(),
+            );
+        }
+
+        let logs_on = otlp_logs_enabled(&builder, env)?;
+        #[cfg(feature = "otlp-logs")]
+        let logs = (logs_on && builder.json_logs)
+            .then(|| exporter_config(sightline_otlp::Signal::Logs, &builder, env))
+            .transpose()?;
+        #[cfg(not(feature = "otlp-logs"))]
+        let _ = logs_on;
+
+        let json = if builder.json_logs {
+            let filter = match builder.log_filter {
+                Some(directives) => EnvFilter::try_new(&directives)
+                    .map_err(|source| ConfigError::LogFilter { directives, source })?,
+                None => match non_empty(env, "RUST_LOG") {
+                    Some(directives) => EnvFilter::try_new(&directives).unwrap_or_else(|e| {
+                        warnings.push(format!(
+                            "RUST_LOG={directives:?} is not a valid filter ({e}); using \"info\""
+                        ));
+                        EnvFilter::new("info")
+                    }),
+                    None => EnvFilter::new("info"),
+                },
+            };
+            Some(JsonLogs {
+                filter,
+                writer: builder.log_writer,
+                buffer_bytes: builder.log_buffer_bytes,
+                field_names: builder.log_field_names,
+            })
+        } else {
+            None
+        };
+
+        Ok(Self {
+            service_name,
+            service_version: builder.service_version,
+            #[cfg(feature = "otlp")]
+            traces,
+            #[cfg(feature = "otlp-logs")]
+            logs,
+            export_interval: builder.export_interval,
+            export_queue_size: builder.export_queue_size,
+            json,
+            prometheus: builder.prometheus,
+            propagator: builder.propagator,
+            warnings,
+        })
+    }
+}
+
+/// The exporter configuration of `signal`: the environment's, with what code set on top.
+#[cfg(feature = "otlp")]
+fn exporter_config(
+    signal: sightline_otlp::Signal,
+    builder: &SightlineBuilder,
+    env: Env<'_>,
+) -> Result<sightline_otlp::ExporterConfig, Error> {
+    let mut config = sightline_otlp::ExporterConfig::from_env_with(signal, env)?;
+    if let Some(protocol) = builder.otlp_protocol {
+        config = config.protocol(match protocol {
+            crate::OtlpProtocol::Grpc => sightline_otlp::Protocol::Grpc,
+            crate::OtlpProtocol::HttpProtobuf => sightline_otlp::Protocol::HttpProtobuf,
+        });
+    }
+    if let Some(endpoint) = &builder.otlp_endpoint {
+        config = config.base_endpoint(endpoint.clone());
+    }
+    if let Some(timeout) = builder.otlp_timeout {
+        config = config.timeout(timeout);
+    }
+    Ok(config)
+}
+
+/// Whether OTLP logs are exported, from the builder's switch, `OTEL_LOGS_EXPORTER` and the
+/// endpoint configuration.
+///
+/// Opt-in: the JSON lines on stdout are the log pipeline by default, and exporting every
+/// line a second time costs about 12 µs per request under load (docs/performance.md).
+fn otlp_logs_enabled(builder: &SightlineBuilder, env: Env<'_>) -> Result<bool, Error> {
+    if !cfg!(feature = "otlp-logs") {
+        return match builder.otlp_logs {
+            Some(true) => Err(ConfigError::FeatureDisabled {
+                feature: "otlp-logs",
+                needed_by: "OTLP logs",
+            }
+            .into()),
+            _ => Ok(false),
+        };
+    }
+    let has_endpoint = builder.otlp_endpoint.is_some()
+        || non_empty(env, "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT").is_some()
+        || non_empty(env, "OTEL_EXPORTER_OTLP_ENDPOINT").is_some();
+    match builder.otlp_logs {
+        Some(false) => Ok(false),
+        Some(true) if !has_endpoint => Err(ConfigError::OtlpLogsWithoutEndpoint.into()),
+        Some(true) if !builder.json_logs => Err(ConfigError::OtlpLogsWithoutSubscriber.into()),
+        Some(true) => Ok(true),
+        None => Ok(has_endpoint
+            && non_empty(env, "OTEL_LOGS_EXPORTER").is_some_and(|v| {
+                v.split(',')
+                    .any(|exporter| exporter.trim().eq_ignore_ascii_case("otlp"))
+            })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Sightline;
+
+    fn env_of(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    fn resolve(
+        builder: SightlineBuilder,
+        vars: &'static [(&'static str, &'static str)],
+    ) -> Result<Settings, Error> {
+        Settings::resolve(builder, &env_of(vars))
+    }
+
+    #[test]
+    fn service_name_environment_then_code_then_executable() {
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>, &'a str);
+        let cases: &[Case<'_>] = &[
+            (&[("OTEL_SERVICE_NAME", "ops")], Some("code"), "ops"),
+            (&[("OTEL_SERVICE_NAME", "  ")], Some("code"), "code"),
+            (&[], Some("code"), "code"),
+        ];
+        for (vars, code, expected) in cases {
+            let vars: &'static [(&'static str, &'static str)] =
+                Box::leak(vars.to_vec().into_boxed_slice());
+            let mut builder = Sightline::builder();
+            if let Some(name) = code {
+                builder = builder.service_name(*name);
+            }
+            let settings = resolve(builder, vars).expect("valid");
+            assert_eq!(settings.service_name, *expected);
+        }
+        let settings = resolve(Sightline::builder(), &[]).expect("valid");
+        assert!(
+            settings.service_name.starts_with("unknown_service:"),
+            "{}",
+            settings.service_name
+        );
+    }
+
+    #[test]
+    fn a_bad_log_filter_is_an_error_by_variant() {
+        let err = resolve(Sightline::builder().log_filter("bad[="), &[])
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(err, Error::Config(ConfigError::LogFilter { ref directives, .. }) if directives == "bad[="),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_bad_rust_log_falls_back_to_info_with_a_line_naming_it() {
+        let settings = resolve(Sightline::builder(), &[("RUST_LOG", "bad[=")]).expect("valid");
+        assert_eq!(settings.warnings.len(), 1, "{:?}", settings.warnings);
+        assert!(
+            settings.warnings[0].contains("RUST_LOG=\"bad[=\""),
+            "{:?}",
+            settings.warnings
+        );
+    }
+
+    #[cfg(feature = "otlp-logs")]
+    const ENDPOINT: (&str, &str) = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317");
+
+    #[cfg(feature = "otlp-logs")]
+    #[test]
+    fn otlp_logs_switch() {
+        use sightline_otlp::Protocol;
+        // (builder switch, json_logs, variables, Ok(exported) or Err)
+        type Case = (
+            Option<bool>,
+            bool,
+            &'static [(&'static str, &'static str)],
+            Result<bool, ()>,
+        );
+        let cases: &[Case] = &[
+            (None, true, &[], Ok(false)),
+            (None, true, &[ENDPOINT], Ok(false)),
+            (
+                None,
+                true,
+                &[ENDPOINT, ("OTEL_LOGS_EXPORTER", "console, otlp")],
+                Ok(true),
+            ),
+            (
+                None,
+                false,
+                &[ENDPOINT, ("OTEL_LOGS_EXPORTER", "otlp")],
+                Ok(false),
+            ),
+            (Some(true), true, &[], Err(())),
+            (Some(true), false, &[ENDPOINT], Err(())),
+            (Some(true), true, &[ENDPOINT], Ok(true)),
+            (
+                Some(false),
+                true,
+                &[ENDPOINT, ("OTEL_LOGS_EXPORTER", "otlp")],
+                Ok(false),
+            ),
+        ];
+        for (i, (switch, json, vars, expected)) in cases.iter().enumerate() {
+            let mut builder = Sightline::builder().json_logs(*json);
+            if let Some(on) = switch {
+                builder = builder.otlp_logs(*on);
+            }
+            let got = resolve(builder, vars)
+                .map(|s| s.logs.is_some())
+                .map_err(|_| ());
+            assert_eq!(got, *expected, "case {i}");
+        }
+        let settings = resolve(
+            Sightline::builder()
+                .otlp_logs(true)
+                .otlp_endpoint("http://c:4318")
+                .otlp_protocol(crate::OtlpProtocol::HttpProtobuf),
+            &[],
+        )
+        .expect("valid");
+        let logs = settings.logs.expect("on");
+        assert_eq!(logs.protocol_in_use(), Protocol::HttpProtobuf);
+        assert_eq!(logs.url(), "http://c:4318/v1/logs");
+    }
+
+    #[cfg(feature = "otlp")]
+    #[test]
+    fn traces_are_exported_when_an_endpoint_is_named() {
+        let settings = resolve(Sightline::builder(), &[]).expect("valid");
+        assert!(settings.traces.is_none());
+        let settings = resolve(
+            Sightline::builder(),
+            &[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://t:4317")],
+        )
+        .expect("valid");
+        assert_eq!(settings.traces.expect("exported").url(), "http://t:4317");
+        let settings = resolve(
+            Sightline::builder().otlp_timeout(Duration::from_millis(1500)),
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+                ("OTEL_EXPORTER_OTLP_TIMEOUT", "300"),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(
+            settings.traces.expect("exported").timeout_in_use(),
+            Duration::from_millis(1500),
+            "code over the environment"
+        );
+        let err = resolve(
+            Sightline::builder(),
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ],
+        )
+        .err()
+        .expect("refused");
+        assert!(matches!(err, Error::Exporter(_)), "{err:?}");
+    }
+}
