@@ -110,7 +110,8 @@ impl HttpTransport {
                 reason: format!("HTTP {}", status.as_u16()),
             })
         };
-        let timed = tokio::time::timeout(timeout, call);
+        // The timer is made on the runtime too: the caller's thread has none.
+        let timed = async move { tokio::time::timeout(timeout, call).await };
         match self.runtime.spawn(timed).await {
             Ok(Ok(result)) => result,
             Ok(Err(_elapsed)) => Err(Failure {
