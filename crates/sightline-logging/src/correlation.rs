@@ -106,7 +106,13 @@ impl SpanFieldNames {
     }
 
     fn into_boxed(self) -> [Box<str>; 4] {
-        [self.trace_id, self.span_id, self.trace_flags, self.request_id].map(String::into_boxed_str)
+        [
+            self.trace_id,
+            self.span_id,
+            self.trace_flags,
+            self.request_id,
+        ]
+        .map(String::into_boxed_str)
     }
 }
 

@@ -187,7 +187,11 @@ impl Visit for SpanVisitor<'_> {
     int_methods!(record_i64: i64, record_u64: u64, record_i128: i128, record_u128: u128);
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.record(field, |slot| text_f64(slot, value), |out| json_f64(out, value));
+        self.record(
+            field,
+            |slot| text_f64(slot, value),
+            |out| json_f64(out, value),
+        );
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
