@@ -516,16 +516,13 @@ impl SightlineBuilder {
                     })
                     .with_max_level_hint(hint),
                 );
-            // The log bridge sees what passes the same global filter as the JSON lines.
-            #[cfg(feature = "otlp-logs")]
-            let mut dispatch_slot = None;
+            // The log bridge sees what passes the same global filter as the JSON lines. It is
+            // added directly, not as an `Option`, so that it is told its dispatcher.
             #[cfg(feature = "otlp-logs")]
             let otlp_bridge = logger_provider.as_ref().map(|logs| {
-                let layer = otlp_logs::layer(logs);
-                dispatch_slot = Some(layer.dispatch_slot());
-                layer.with_filter(
+                sightline_logging::otlp::OtlpLogLayer::new(logs).with_filter(
                     tracing_subscriber::filter::filter_fn(|meta| {
-                        !otlp_logs::excluded(meta.target())
+                        !sightline_logging::otlp::excluded(meta.target())
                     })
                     .with_max_level_hint(hint),
                 )
@@ -535,17 +532,12 @@ impl SightlineBuilder {
             let subscriber = tracing_subscriber::registry()
                 .with(filter)
                 .with(json.build())
-                .with(bridge)
-                .with(otlp_bridge);
-            tracing::subscriber::set_global_default(subscriber).map_err(Error::Subscriber)?;
-            // The log bridge finds the spans `tracing-opentelemetry` exports through the
-            // dispatcher; inside an `Option` it is not told which one it is in.
-            #[cfg(feature = "otlp-logs")]
-            if let Some(slot) = dispatch_slot {
-                tracing::dispatcher::get_default(|d| {
-                    let _ = slot.set(d.downgrade());
-                });
+                .with(bridge);
+            match otlp_bridge {
+                Some(logs) => tracing::subscriber::set_global_default(subscriber.with(logs)),
+                None => tracing::subscriber::set_global_default(subscriber),
             }
+            .map_err(Error::Subscriber)?;
         }
 
         #[cfg(feature = "prometheus")]
