@@ -49,9 +49,11 @@ async fn the_request_span_records_the_fields_sightline_logging_reads() {
         .metrics(false)
         .access_log(false)
         .build()
-        .layer(service_fn(|_req: http::Request<Empty<bytes::Bytes>>| async {
-            Ok::<_, Infallible>(http::Response::new(Empty::<bytes::Bytes>::new()))
-        }));
+        .layer(service_fn(
+            |_req: http::Request<Empty<bytes::Bytes>>| async {
+                Ok::<_, Infallible>(http::Response::new(Empty::<bytes::Bytes>::new()))
+            },
+        ));
     let request = http::Request::get("/orders/7")
         .body(Empty::new())
         .expect("request");
