@@ -1,7 +1,7 @@
 //! The one place that finds an event's `trace_id`, `span_id`, `trace_flags` and `request_id`.
 //!
 //! [`JsonLayer`](crate::JsonLayer) and, with the `otlp` feature,
-//! [`OtlpLogLayer`](crate::otlp::OtlpLogLayer) print the same ids for the same event because
+//! `otlp::OtlpLogLayer` print the same ids for the same event because
 //! they read them the same way, with the code in this module:
 //!
 //! - **When a span is created or recorded**, the span fields named by [`SpanFieldNames`]

@@ -59,7 +59,7 @@
 //! |---|---|---|
 //! | `derive` | yes | `#[derive(Redact)]` for structs that log themselves with per-field redaction ([`redact`]) |
 //! | `opentelemetry` | no | lines inside spans exported by `tracing-opentelemetry` carry those spans' trace and span ids, with no id fields recorded |
-//! | `otlp` | no | [`otlp::OtlpLogLayer`]: `tracing` events as OpenTelemetry log records carrying the ids their JSON lines print (implies `opentelemetry`) |
+//! | `otlp` | no | `otlp::OtlpLogLayer`: `tracing` events as OpenTelemetry log records carrying the ids their JSON lines print (implies `opentelemetry`) |
 
 /// Builder setters that take a name: `fn $name(self, impl Into<String>) -> Self`.
 macro_rules! setters {

@@ -3,7 +3,7 @@
 //!
 //! [`OtlpLogLayer`] hands each event to `opentelemetry-appender-tracing`, which makes the
 //! record (severity, body, target, event fields as attributes). The ids come from the
-//! [`correlation`](crate::correlation) walk that [`JsonLayer`](crate::JsonLayer) prints from,
+//! [`correlation`] walk that [`JsonLayer`](crate::JsonLayer) prints from,
 //! so they agree by construction, whichever thread or task the event runs on:
 //!
 //! - the record's trace context is the trace id, span id and flags of the nearest span that
