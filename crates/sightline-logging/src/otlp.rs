@@ -444,6 +444,8 @@ mod tests {
             tracing::info!("outside");
             let bad = tracing::info_span!("bad", trace_id = "4BF92F", span_id = 12);
             bad.in_scope(|| tracing::info!("not ids"));
+            let zero = tracing::info_span!("zero", trace_id = %"0".repeat(32), span_id = %SPAN);
+            zero.in_scope(|| tracing::info!("all-zero trace id"));
         });
         let r = Some("r-1");
         assert_eq!(
@@ -455,6 +457,7 @@ mod tests {
                 expect("explicit parent", TRACE, SPAN, 3, r),
                 expect("outside", "", "", 0, None),
                 expect("not ids", "", "", 0, None),
+                expect("all-zero trace id", "", "", 0, None),
             ]
         );
     }
