@@ -3,7 +3,6 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::io::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Level, Metadata, Subscriber};
@@ -11,11 +10,10 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::correlation::{self, Bridge, Found, Recorder, SpanFieldNames};
 use crate::escape::{escape_into, quoted_into};
 use crate::non_blocking::{NonBlocking, WorkerGuard};
-use crate::record::{
-    EventVisitor, REQUEST_ID, SPAN_ID, SpanData, SpanVisitor, TRACE_FLAGS, TRACE_ID,
-};
+use crate::record::{EventVisitor, REQUEST_ID, SPAN_ID, TRACE_FLAGS, TRACE_ID};
 use crate::time;
 
 /// Output key names of a line: rename them for Loki, ECS or an existing pipeline.
@@ -72,17 +70,6 @@ impl Default for FieldNames {
     }
 }
 
-macro_rules! setters {
-    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
-        $(#[$doc])*
-        #[must_use]
-        pub fn $name(mut self, key: impl Into<String>) -> Self {
-            self.$name = key.into();
-            self
-        }
-    )*};
-}
-
 impl FieldNames {
     /// The [Elastic Common Schema](https://www.elastic.co/guide/en/ecs/current/index.html)
     /// names: `@timestamp`, `log.level`, `log.logger` (the target), `message`, `service.name`,
@@ -133,53 +120,6 @@ impl FieldNames {
         span,
         /// Key of the list of spans, outermost first. Defaults to `spans`.
         spans,
-    }
-}
-
-/// Names of the span fields read as correlation ids.
-///
-/// Defaults to `trace_id`, `span_id`, `trace_flags` and `request_id`, the fields the Sightline
-/// HTTP middleware records on its request span. A field with one of these names is kept in a
-/// small inline slot instead of the span's field list, and printed at the top level of every
-/// event inside the span (see [`JsonLayer`]).
-///
-/// ```
-/// use sightline_logging::{JsonLayer, SpanFieldNames};
-///
-/// // Spans made by another library record `otel.trace_id` and `req_id`.
-/// let names = SpanFieldNames::default().trace_id("otel.trace_id").request_id("req_id");
-/// let layer = JsonLayer::builder().span_field_names(names).writer(std::io::sink).build();
-/// # drop(layer);
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SpanFieldNames {
-    trace_id: String,
-    span_id: String,
-    trace_flags: String,
-    request_id: String,
-}
-
-impl Default for SpanFieldNames {
-    fn default() -> Self {
-        SpanFieldNames {
-            trace_id: "trace_id".into(),
-            span_id: "span_id".into(),
-            trace_flags: "trace_flags".into(),
-            request_id: "request_id".into(),
-        }
-    }
-}
-
-impl SpanFieldNames {
-    setters! {
-        /// Span field read as the trace id. Defaults to `trace_id`.
-        trace_id,
-        /// Span field read as the span id. Defaults to `span_id`.
-        span_id,
-        /// Span field read as the trace flags. Defaults to `trace_flags`.
-        trace_flags,
-        /// Span field read as the request id. Defaults to `request_id`.
-        request_id,
     }
 }
 
@@ -284,8 +224,6 @@ impl JsonLayerBuilder {
     /// If no [`writer`](Self::writer) was set this starts the background thread of a
     /// [`NonBlocking`] writing to standard output.
     pub fn build(self) -> JsonLayer {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
         let (writer, guard) = match self.writer {
             Some(w) => (w, None),
             None => {
@@ -304,14 +242,11 @@ impl JsonLayerBuilder {
             quoted_into(&mut v, name);
             v.into_boxed_slice()
         });
-        let s = self.span_field_names;
         JsonLayer {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            recorder: Recorder::new(self.span_field_names, self.include_span_fields),
             writer,
             guard,
             include_span_fields: self.include_span_fields,
-            id_names: [s.trace_id, s.span_id, s.trace_flags, s.request_id]
-                .map(String::into_boxed_str),
             keys: Keys {
                 timestamp: prefixed(b"{", &n.timestamp, b"\""),
                 level: prefixed(b"\",", &n.level, b"\""),
@@ -324,8 +259,7 @@ impl JsonLayerBuilder {
                 span: prefixed(b",", &n.span, b""),
                 spans: prefixed(b",", &n.spans, b"["),
             },
-            #[cfg(feature = "opentelemetry")]
-            otel: crate::otel::OtelLookup::default(),
+            bridge: Bridge::default(),
         }
     }
 }
@@ -428,22 +362,20 @@ struct Keys {
 /// });
 /// ```
 pub struct JsonLayer {
-    /// Tells this layer's span data from another `JsonLayer`'s in the same registry.
-    id: u64,
+    /// Records span ids and fields, shared with our other layers in the same registry.
+    recorder: Recorder,
     writer: Box<dyn LineWriter>,
     guard: Option<WorkerGuard>,
     include_span_fields: bool,
-    id_names: [Box<str>; 4],
     keys: Keys,
-    #[cfg(feature = "opentelemetry")]
-    otel: crate::otel::OtelLookup,
+    bridge: Bridge,
 }
 
 impl fmt::Debug for JsonLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JsonLayer")
             .field("include_span_fields", &self.include_span_fields)
-            .field("span_field_names", &self.id_names)
+            .field("span_field_names", self.recorder.names())
             .field("owns_worker_guard", &self.guard.is_some())
             .finish_non_exhaustive()
     }
@@ -502,8 +434,7 @@ struct Scratch {
     spans: Vec<u8>,
     span_ranges: Vec<(usize, usize)>,
     /// Nearest recorded trace_id, span_id, trace_flags, request_id.
-    ids: [Vec<u8>; 4],
-    found: [bool; 4],
+    ids: Found,
 }
 
 impl Scratch {
@@ -557,38 +488,6 @@ fn level_str(level: &Level) -> &'static [u8] {
 }
 
 impl JsonLayer {
-    /// The bridged OpenTelemetry ids of `span`, looked up once per span and kept in its data.
-    #[cfg(feature = "opentelemetry")]
-    fn otel_ids<S>(
-        &self,
-        span: &tracing_subscriber::registry::SpanRef<'_, S>,
-    ) -> Option<crate::otel::OtelIds>
-    where
-        S: for<'a> LookupSpan<'a>,
-    {
-        if let Some(known) = span
-            .extensions()
-            .get::<SpanData>()
-            .and_then(|data| data.otel.get().copied())
-        {
-            return known;
-        }
-        // No extension may be borrowed here: the bridge locks them.
-        let ids = self.otel.ids(&span.id());
-        if let Some(data) = span.extensions().get::<SpanData>() {
-            let _ = data.otel.set(ids);
-        }
-        ids
-    }
-
-    fn span_visitor<'a>(&'a self, data: &'a mut SpanData) -> SpanVisitor<'a> {
-        SpanVisitor {
-            data,
-            id_names: &self.id_names,
-            include_fields: self.include_span_fields,
-        }
-    }
-
     fn format_event<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>, s: &mut Scratch)
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
@@ -604,61 +503,27 @@ impl JsonLayer {
         event.record(&mut visitor);
         let has_message = visitor.has_message;
 
-        // One walk from the innermost span outwards: the first span holding an id wins, and
-        // span objects are collected innermost first, to be printed outermost first.
-        s.found = [false; 4];
+        // One walk from the innermost span outwards (the correlation module's): the first
+        // span holding an id wins, and span objects are collected innermost first, to be
+        // printed outermost first.
         s.spans.clear();
         s.span_ranges.clear();
-        if let Some(scope) = ctx.event_scope(event) {
-            for span in scope {
-                {
-                    let ext = span.extensions();
-                    let data = ext.get::<SpanData>();
-                    if let Some(data) = data {
-                        for (i, id) in data.ids.iter().enumerate() {
-                            if let (false, Some(id)) = (s.found[i], id) {
-                                s.found[i] = true;
-                                s.ids[i].clear();
-                                s.ids[i].extend_from_slice(id.as_bytes());
-                            }
-                        }
-                    }
-                    if self.include_span_fields {
-                        let start = s.spans.len();
-                        s.spans.extend_from_slice(b"{\"name\":\"");
-                        escape_into(&mut s.spans, span.name());
-                        s.spans.push(b'"');
-                        if let Some(data) = data.filter(|d| !d.fields.is_empty()) {
-                            s.spans.push(b',');
-                            s.spans.extend_from_slice(&data.fields);
-                        }
-                        s.spans.push(b'}');
-                        s.span_ranges.push((start, s.spans.len()));
-                    }
+        let (spans, ranges) = (&mut s.spans, &mut s.span_ranges);
+        correlation::walk(event, ctx, &self.bridge, &mut s.ids, |span, data| {
+            if self.include_span_fields {
+                let start = spans.len();
+                spans.extend_from_slice(b"{\"name\":\"");
+                escape_into(spans, span.name());
+                spans.push(b'"');
+                if let Some(data) = data.filter(|d| !d.fields.is_empty()) {
+                    spans.push(b',');
+                    spans.extend_from_slice(&data.fields);
                 }
-                // A span's recorded id fields win over its bridged OpenTelemetry ids; both win
-                // over any outer span's.
-                #[cfg(feature = "opentelemetry")]
-                if !(s.found[TRACE_ID] && s.found[SPAN_ID] && s.found[TRACE_FLAGS])
-                    && let Some(otel) = self.otel_ids(&span)
-                {
-                    for (i, hex) in [
-                        (TRACE_ID, &otel.trace_id[..]),
-                        (SPAN_ID, &otel.span_id[..]),
-                        (TRACE_FLAGS, &otel.trace_flags[..]),
-                    ] {
-                        if !s.found[i] {
-                            s.found[i] = true;
-                            s.ids[i].clear();
-                            s.ids[i].extend_from_slice(hex);
-                        }
-                    }
-                }
-                if !self.include_span_fields && s.found == [true; 4] {
-                    break;
-                }
+                spans.push(b'}');
+                ranges.push((start, spans.len()));
             }
-        }
+            self.include_span_fields
+        });
 
         let k = &self.keys;
         let line = &mut s.line;
@@ -678,9 +543,9 @@ impl JsonLayer {
             line.extend_from_slice(service);
         }
         for i in [TRACE_ID, SPAN_ID, TRACE_FLAGS, REQUEST_ID] {
-            if s.found[i] {
+            if s.ids.text(i).is_some() {
                 line.extend_from_slice(&k.ids[i]);
-                line.extend_from_slice(&s.ids[i]);
+                s.ids.write_json(i, line);
                 line.push(b'"');
             }
         }
@@ -709,32 +574,16 @@ impl<S> Layer<S> for JsonLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    #[cfg(feature = "opentelemetry")]
     fn on_register_dispatch(&self, subscriber: &tracing_core::Dispatch) {
-        self.otel.register(subscriber);
+        self.bridge.register(subscriber);
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        let mut ext = span.extensions_mut();
-        // With several `JsonLayer`s in one registry the first one records the span's fields;
-        // the others read them.
-        if ext.get_mut::<SpanData>().is_some() {
-            return;
-        }
-        let mut data = SpanData::new(self.id);
-        attrs.record(&mut self.span_visitor(&mut data));
-        ext.insert(data);
+        self.recorder.new_span(attrs, id, &ctx);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        let mut ext = span.extensions_mut();
-        if let Some(data) = ext.get_mut::<SpanData>()
-            && data.owner == self.id
-        {
-            values.record(&mut self.span_visitor(data));
-        }
+        self.recorder.record(id, values, &ctx);
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {

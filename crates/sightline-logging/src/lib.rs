@@ -44,7 +44,7 @@
 //! The keys, their order and their value types are a stable schema, documented with examples
 //! in [docs/logging.md](https://github.com/sightline-rs/sightline/blob/main/docs/logging.md).
 //! Key names can be changed with [`FieldNames`]; the span fields read as ids with
-//! [`SpanFieldNames`].
+//! [`SpanFieldNames`]. How the ids of an event are found is described in [`correlation`].
 //!
 //! # Writers
 //!
@@ -59,15 +59,32 @@
 //! |---|---|---|
 //! | `derive` | yes | `#[derive(Redact)]` for structs that log themselves with per-field redaction ([`redact`]) |
 //! | `opentelemetry` | no | lines inside spans exported by `tracing-opentelemetry` carry those spans' trace and span ids, with no id fields recorded |
+//! | `otlp` | no | `otlp::OtlpLogLayer`: `tracing` events as OpenTelemetry log records carrying the ids their JSON lines print (implies `opentelemetry`) |
 
+/// Builder setters that take a name: `fn $name(self, impl Into<String>) -> Self`.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$doc])*
+        #[must_use]
+        pub fn $name(mut self, key: impl Into<String>) -> Self {
+            self.$name = key.into();
+            self
+        }
+    )*};
+}
+
+pub mod correlation;
 mod escape;
 mod layer;
 mod non_blocking;
 #[cfg(feature = "opentelemetry")]
 mod otel;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 mod record;
 pub mod redact;
 mod time;
 
-pub use layer::{FieldNames, JsonLayer, JsonLayerBuilder, SpanFieldNames};
+pub use correlation::SpanFieldNames;
+pub use layer::{FieldNames, JsonLayer, JsonLayerBuilder};
 pub use non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};

@@ -60,12 +60,15 @@ impl OtelLookup {
     }
 
     /// The ids of span `id`, if a `tracing-opentelemetry` layer in the same subscriber made an
-    /// OpenTelemetry span for it. Must be called with none of the span's extensions borrowed:
-    /// the bridge locks them (and starts the span if it had not started).
-    pub(crate) fn ids(&self, id: &Id) -> Option<OtelIds> {
+    /// OpenTelemetry span for it; `None` if there is no dispatcher to look through. Must be
+    /// called with none of the span's extensions borrowed: the bridge locks them (and starts
+    /// the span if it had not started).
+    pub(crate) fn ids(&self, id: &Id) -> Option<Option<OtelIds>> {
         let dispatch = self.dispatch.get()?.upgrade()?;
-        let cx = tracing_opentelemetry::get_otel_context(id, &dispatch)?;
-        OtelIds::from_span_context(cx.span().span_context())
+        Some(
+            tracing_opentelemetry::get_otel_context(id, &dispatch)
+                .and_then(|cx| OtelIds::from_span_context(cx.span().span_context())),
+        )
     }
 }
 

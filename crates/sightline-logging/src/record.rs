@@ -9,7 +9,7 @@ use crate::escape::{EscapeWriter, Sink, escape_into, quoted_into};
 /// Bytes an id keeps inline: a W3C trace id is 32, a UUID request id 36.
 const INLINE: usize = 46;
 
-/// One correlation id, already JSON-escaped (without quotes), stored inline when short so
+/// One correlation id as recorded (raw text, not escaped), stored inline when short so
 /// reading it for an event is a copy, never a re-derivation or a heap access.
 #[derive(Clone)]
 pub(crate) enum IdValue {
@@ -18,7 +18,7 @@ pub(crate) enum IdValue {
 }
 
 impl IdValue {
-    const EMPTY: IdValue = IdValue::Inline {
+    pub(crate) const EMPTY: IdValue = IdValue::Inline {
         len: 0,
         buf: [0; INLINE],
     };
@@ -27,6 +27,13 @@ impl IdValue {
         match self {
             IdValue::Inline { len, buf } => &buf[..*len as usize],
             IdValue::Heap(v) => v,
+        }
+    }
+
+    fn clear(&mut self) {
+        match self {
+            IdValue::Inline { len, .. } => *len = 0,
+            IdValue::Heap(v) => v.clear(),
         }
     }
 }
@@ -51,35 +58,35 @@ impl Sink for IdValue {
     }
 }
 
+/// Formats into a [`Sink`] as is, without escaping.
+struct RawWriter<'a, S: Sink>(&'a mut S);
+
+impl<S: Sink> fmt::Write for RawWriter<'_, S> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.push_bytes(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Whether `bytes` print in JSON as they are: printable ASCII other than `"` and `\`.
+pub(crate) fn is_plain(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+}
+
 /// Slot order of the correlation ids, in the order they are printed.
 pub(crate) const TRACE_ID: usize = 0;
 pub(crate) const SPAN_ID: usize = 1;
 pub(crate) const TRACE_FLAGS: usize = 2;
 pub(crate) const REQUEST_ID: usize = 3;
 
-/// What the layer keeps in each span's extensions.
-pub(crate) struct SpanData {
-    /// Which layer wrote this (several `JsonLayer`s may share one registry).
-    pub(crate) owner: u64,
-    /// The span's fields as a JSON object body: `"k":v,"k2":v2`, appended to by `on_record`.
-    pub(crate) fields: Vec<u8>,
-    /// trace_id, span_id, trace_flags, request_id as recorded on this span.
-    pub(crate) ids: [Option<IdValue>; 4],
-    /// The span's OpenTelemetry ids, looked up once, when an event first needs them.
-    #[cfg(feature = "opentelemetry")]
-    pub(crate) otel: std::sync::OnceLock<Option<crate::otel::OtelIds>>,
-}
-
-impl SpanData {
-    pub(crate) fn new(owner: u64) -> Self {
-        SpanData {
-            owner,
-            fields: Vec::new(),
-            ids: [None, None, None, None],
-            #[cfg(feature = "opentelemetry")]
-            otel: std::sync::OnceLock::new(),
-        }
-    }
+/// The id fields one span recorded: trace_id, span_id, trace_flags, request_id, as raw text.
+#[derive(Clone, Default)]
+pub(crate) struct SpanIds {
+    pub(crate) text: [Option<IdValue>; 4],
+    /// Whether each text prints in JSON as it is (checked once, when recorded).
+    pub(crate) plain: [bool; 4],
 }
 
 /// Appends `,"key":` (no comma when `out` is empty).
@@ -126,40 +133,43 @@ fn text_f64(out: &mut impl Sink, v: f64) {
     }
 }
 
-/// Records a span's fields: correlation ids into their slots, the rest into the fragment.
+/// Records a span's fields: correlation ids into their slots, the rest into the JSON fragment.
 pub(crate) struct SpanVisitor<'a> {
-    pub(crate) data: &'a mut SpanData,
+    /// Where id fields go; `None` when another layer records this span's ids.
+    pub(crate) ids: Option<&'a mut SpanIds>,
     /// Span field names read as trace_id, span_id, trace_flags, request_id.
     pub(crate) id_names: &'a [Box<str>; 4],
-    pub(crate) include_fields: bool,
+    /// The span's fields as a JSON object body (`"k":v,"k2":v2`); `None` when this layer
+    /// writes no fragment. Id fields never go here.
+    pub(crate) fields: Option<&'a mut Vec<u8>>,
 }
 
 impl SpanVisitor<'_> {
-    /// The slot for `field`, emptied for its new value; `None` if it is not an id field.
+    /// Writes `field`: its raw text with `id` if it is an id field (replacing the old value),
+    /// else its JSON value with `json` after its key.
     #[inline]
-    fn id_slot(&mut self, field: &Field) -> Option<&mut IdValue> {
+    fn record(
+        &mut self,
+        field: &Field,
+        id: impl FnOnce(&mut IdValue),
+        json: impl FnOnce(&mut Vec<u8>),
+    ) {
         let name = field.name();
-        let i = self.id_names.iter().position(|n| **n == *name)?;
-        let slot = self.data.ids[i].get_or_insert(IdValue::EMPTY);
-        match slot {
-            IdValue::Inline { len, .. } => *len = 0,
-            IdValue::Heap(v) => v.clear(),
+        if let Some(i) = self.id_names.iter().position(|n| **n == *name) {
+            if let Some(ids) = self.ids.as_deref_mut() {
+                let slot = ids.text[i].get_or_insert(IdValue::EMPTY);
+                slot.clear();
+                id(slot);
+                ids.plain[i] = is_plain(slot.as_bytes());
+            }
+        } else if let Some(out) = self.fields.as_deref_mut() {
+            if out.capacity() == 0 {
+                // One allocation sized for a typical request span instead of growing 8, 16, 32..
+                out.reserve(128);
+            }
+            key(out, name);
+            json(out);
         }
-        Some(slot)
-    }
-
-    /// The fragment to append `field` to, with its key written; `None` if fields are off.
-    #[inline]
-    fn field_out(&mut self, field: &Field) -> Option<&mut Vec<u8>> {
-        if !self.include_fields {
-            return None;
-        }
-        if self.data.fields.capacity() == 0 {
-            // One allocation sized for a typical request span instead of growing 8, 16, 32..
-            self.data.fields.reserve(128);
-        }
-        key(&mut self.data.fields, field.name());
-        Some(&mut self.data.fields)
     }
 }
 
@@ -168,11 +178,7 @@ macro_rules! int_methods {
         fn $method(&mut self, field: &Field, value: $ty) {
             let mut buf = itoa::Buffer::new();
             let text = buf.format(value).as_bytes();
-            if let Some(slot) = self.id_slot(field) {
-                slot.push_bytes(text);
-            } else if let Some(out) = self.field_out(field) {
-                out.extend_from_slice(text);
-            }
+            self.record(field, |slot| slot.push_bytes(text), |out| out.extend_from_slice(text));
         }
     )*};
 }
@@ -181,28 +187,28 @@ impl Visit for SpanVisitor<'_> {
     int_methods!(record_i64: i64, record_u64: u64, record_i128: i128, record_u128: u128);
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        if let Some(slot) = self.id_slot(field) {
-            text_f64(slot, value);
-        } else if let Some(out) = self.field_out(field) {
-            json_f64(out, value);
-        }
+        self.record(
+            field,
+            |slot| text_f64(slot, value),
+            |out| json_f64(out, value),
+        );
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
         let text: &[u8] = if value { b"true" } else { b"false" };
-        if let Some(slot) = self.id_slot(field) {
-            slot.push_bytes(text);
-        } else if let Some(out) = self.field_out(field) {
-            out.extend_from_slice(text);
-        }
+        self.record(
+            field,
+            |slot| slot.push_bytes(text),
+            |out| out.extend_from_slice(text),
+        );
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        if let Some(slot) = self.id_slot(field) {
-            escape_into(slot, value);
-        } else if let Some(out) = self.field_out(field) {
-            quoted_into(out, value);
-        }
+        self.record(
+            field,
+            |slot| slot.push_bytes(value.as_bytes()),
+            |out| quoted_into(out, value),
+        );
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
@@ -210,11 +216,13 @@ impl Visit for SpanVisitor<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if let Some(slot) = self.id_slot(field) {
-            text_debug(slot, value);
-        } else if let Some(out) = self.field_out(field) {
-            json_debug(out, value);
-        }
+        self.record(
+            field,
+            |slot| {
+                let _ = write!(RawWriter(slot), "{value:?}");
+            },
+            |out| json_debug(out, value),
+        );
     }
 }
 

@@ -198,29 +198,22 @@ fn subscriber(
             })
             .with_max_level_hint(hint),
         );
-    // The log bridge sees what passes the same global filter as the JSON lines.
+    let subscriber = tracing_subscriber::registry()
+        .with(filter)
+        .with(layer.build())
+        .with(bridge);
+    // The log bridge sees what passes the same global filter as the JSON lines. It is added
+    // directly, not as an `Option`, so that it is told its dispatcher.
     #[cfg(feature = "otlp-logs")]
-    let (otlp_bridge, dispatch_slot) = match logger_provider {
-        Some(logs) => {
-            let (layer, slot) = crate::logs::layer(logs, hint);
-            (Some(layer), Some(slot))
-        }
-        None => (None, None),
-    };
-    #[cfg(not(feature = "otlp-logs"))]
-    let otlp_bridge: Option<tracing_subscriber::layer::Identity> = None;
-    let dispatch = tracing::Dispatch::new(
-        tracing_subscriber::registry()
-            .with(filter)
-            .with(layer.build())
-            .with(bridge)
-            .with(otlp_bridge),
-    );
-    // The log bridge finds the spans `tracing-opentelemetry` exports through the dispatcher;
-    // inside an `Option` it is not told which one it is in.
-    #[cfg(feature = "otlp-logs")]
-    if let Some(slot) = dispatch_slot {
-        let _ = slot.set(dispatch.downgrade());
+    if let Some(logs) = logger_provider {
+        let logs = sightline_logging::otlp::OtlpLogLayer::new(logs).with_filter(
+            tracing_subscriber::filter::filter_fn(|meta| {
+                !sightline_logging::otlp::excluded(meta.target())
+            })
+            .with_max_level_hint(hint),
+        );
+        return (tracing::Dispatch::new(subscriber.with(logs)), guard, stdout);
     }
+    let dispatch = tracing::Dispatch::new(subscriber);
     (dispatch, guard, stdout)
 }
