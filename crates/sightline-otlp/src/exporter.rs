@@ -1,12 +1,11 @@
 //! The span exporter: a batch encoded once by [`crate::traces`], sent over either transport.
 
-use bytes::Bytes;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::SpanData;
 
 use crate::config::{ConfigError, ExporterConfig, Signal};
-use crate::transport::{EncodedResource, Transport};
+use crate::transport::Sender;
 
 /// Exports spans to an OpenTelemetry Collector (or Jaeger, Tempo, any OTLP receiver) by
 /// OTLP/gRPC or OTLP/HTTP, for any `SdkTracerProvider`.
@@ -32,18 +31,9 @@ use crate::transport::{EncodedResource, Transport};
 /// # drop(provider);
 /// # Ok(()) }
 /// ```
+#[derive(Debug)]
 pub struct SpanExporter {
-    transport: Transport,
-    timeout: std::time::Duration,
-    resource: EncodedResource,
-}
-
-impl std::fmt::Debug for SpanExporter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SpanExporter")
-            .field("transport", &self.transport)
-            .finish_non_exhaustive()
-    }
+    sender: Sender,
 }
 
 impl SpanExporter {
@@ -52,9 +42,7 @@ impl SpanExporter {
     /// does), so a collector that is down is no error.
     pub fn new(config: &ExporterConfig) -> Result<Self, ConfigError> {
         Ok(Self {
-            transport: Transport::new(config)?,
-            timeout: config.timeout_in_use(),
-            resource: EncodedResource::default(),
+            sender: Sender::new(config)?,
         })
     }
 
@@ -66,24 +54,24 @@ impl SpanExporter {
 
 impl opentelemetry_sdk::trace::SpanExporter for SpanExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let mut buf = Vec::with_capacity(batch.len() * 512 + self.resource.message.len() + 64);
+        let mut buf =
+            Vec::with_capacity(batch.len() * 512 + self.sender.resource.message.len() + 64);
         crate::traces::encode_request(
-            &self.resource.message,
-            &self.resource.schema_url,
+            &self.sender.resource.message,
+            &self.sender.resource.schema_url,
             &batch,
             &mut buf,
         );
         drop(batch);
-        self.transport
-            .export::<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse>(
-                Bytes::from(buf),
-                self.timeout,
+        self.sender
+            .send::<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse>(
+                buf,
             )
             .await
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.resource.set(resource);
+        self.sender.resource.set(resource);
     }
 }
 

@@ -4,7 +4,6 @@
 //! As `opentelemetry-proto` does, a record's scope is named after its `tracing` target when it
 //! has one (the appender sets it), so each target is a `ScopeLogs` of its own.
 
-use bytes::Bytes;
 use opentelemetry::InstrumentationScope;
 use opentelemetry::logs::AnyValue;
 use opentelemetry_sdk::Resource;
@@ -12,7 +11,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{LogBatch, SdkLogRecord};
 
 use crate::config::{ConfigError, ExporterConfig, Signal};
-use crate::transport::{EncodedResource, Transport};
+use crate::transport::Sender;
 use crate::wire::*;
 
 /// Exports log records by OTLP/gRPC or OTLP/HTTP, for any `SdkLoggerProvider`; encoded as
@@ -29,18 +28,9 @@ use crate::wire::*;
 /// # drop(provider);
 /// # Ok(()) }
 /// ```
+#[derive(Debug)]
 pub struct LogExporter {
-    transport: Transport,
-    timeout: std::time::Duration,
-    resource: EncodedResource,
-}
-
-impl std::fmt::Debug for LogExporter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogExporter")
-            .field("transport", &self.transport)
-            .finish_non_exhaustive()
-    }
+    sender: Sender,
 }
 
 impl LogExporter {
@@ -48,9 +38,7 @@ impl LogExporter {
     /// [`SpanExporter::new`](crate::SpanExporter::new).
     pub fn new(config: &ExporterConfig) -> Result<Self, ConfigError> {
         Ok(Self {
-            transport: Transport::new(config)?,
-            timeout: config.timeout_in_use(),
-            resource: EncodedResource::default(),
+            sender: Sender::new(config)?,
         })
     }
 
@@ -65,21 +53,18 @@ impl opentelemetry_sdk::logs::LogExporter for LogExporter {
     async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
         let mut buf = Vec::with_capacity(1024);
         encode_request(
-            &self.resource.message,
-            &self.resource.schema_url,
+            &self.sender.resource.message,
+            &self.sender.resource.schema_url,
             &batch,
             &mut buf,
         );
-        self.transport
-            .export::<opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse>(
-                Bytes::from(buf),
-                self.timeout,
-            )
+        self.sender
+            .send::<opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse>(buf)
             .await
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.resource.set(resource);
+        self.sender.resource.set(resource);
     }
 }
 

@@ -127,11 +127,48 @@ impl PartialSuccess for opentelemetry_proto::tonic::collector::logs::v1::ExportL
     }
 }
 
+/// What both exporters hold: the transport, the timeout of an export, and the resource
+/// encoded once.
+#[derive(Debug)]
+pub(crate) struct Sender {
+    transport: Transport,
+    timeout: Duration,
+    pub(crate) resource: EncodedResource,
+}
+
+impl Sender {
+    pub(crate) fn new(config: &ExporterConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            transport: Transport::new(config)?,
+            timeout: config.timeout_in_use(),
+            resource: EncodedResource::default(),
+        })
+    }
+
+    /// Sends an encoded request, as [`Transport::export`] does.
+    pub(crate) async fn send<R>(&self, request: Vec<u8>) -> OTelSdkResult
+    where
+        R: prost::Message + Default + Send + PartialSuccess + 'static,
+    {
+        self.transport
+            .export::<R>(Bytes::from(request), self.timeout)
+            .await
+    }
+}
+
 /// The encoded `Resource` message and its schema URL, set once by the provider.
 #[derive(Default)]
 pub(crate) struct EncodedResource {
     pub(crate) message: Vec<u8>,
     pub(crate) schema_url: String,
+}
+
+impl std::fmt::Debug for EncodedResource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncodedResource")
+            .field("bytes", &self.message.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl EncodedResource {
