@@ -15,6 +15,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
+use crate::core::intern;
+
 /// Most distinct methods a layer interns; past it, new methods are recorded as `_OTHER`.
 const MAX_METHODS: usize = 1024;
 
@@ -138,10 +140,13 @@ impl MethodTable {
         if methods.len() >= MAX_METHODS {
             return Resolved::Other(name.into());
         }
-        // Leaked once per method: the set is fixed by the application's services and capped,
-        // and a `&'static str` name costs nothing per span or label.
-        let leaked: &'static str = Box::leak(Box::<str>::from(name));
-        let info = Arc::new(MethodInfo::new(leaked));
+        // Interned once per process, however many layers see the method: the set is fixed by
+        // the application's services and capped, and a `&'static str` name costs nothing per
+        // span or label.
+        let Some(interned) = intern::name(name) else {
+            return Resolved::Other(name.into());
+        };
+        let info = Arc::new(MethodInfo::new(interned));
         methods.insert(name.into(), Arc::clone(&info));
         Resolved::Known(info)
     }
