@@ -5,17 +5,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::Request;
+use opentelemetry::KeyValue;
 use opentelemetry::trace::SpanBuilder;
-use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute;
 
 use super::Client;
 use super::state::CallState;
 use crate::core::lifecycle::Tracked;
 use crate::core::net::{Target, default_port};
+use crate::core::query;
 use crate::core::semconv::{self, METHODS, OTHER_METHOD};
-use crate::core::span::ClientSpan;
-use crate::core::{propagate, query};
+use crate::core::span::{self, ClientSpan};
 
 impl<S> Client<S> {
     /// Starts the client span as a child of the current context, injects its context and the
@@ -23,26 +23,18 @@ impl<S> Client<S> {
     pub(super) fn start<B>(&self, mut req: Request<B>) -> (Request<B>, Tracked<CallState>) {
         let start = Instant::now();
         let shared = &self.shared;
-        let parent = Context::current();
         let method = semconv::method_index(req.method());
         let target = Target::of(&req);
 
-        let span = ClientSpan::start(&shared.common, &parent, || {
+        let span = ClientSpan::start(&shared.common, &mut req, |req| {
             let name: Cow<'static, str> = if method == OTHER_METHOD {
                 "HTTP".into()
             } else {
                 METHODS[method].into()
             };
             SpanBuilder::from_name(name)
-                .with_attributes(self.request_attributes(&req, method, &target))
+                .with_attributes(self.request_attributes(req, method, &target))
         });
-        propagate::inject(
-            &shared.common.propagator,
-            shared.common.request_id_header.as_ref(),
-            &span.identity,
-            &parent,
-            req.headers_mut(),
-        );
 
         let state = CallState {
             shared: Arc::clone(shared),
@@ -65,16 +57,7 @@ impl<S> Client<S> {
         target: &Target,
     ) -> Vec<KeyValue> {
         let mut attrs = Vec::with_capacity(6);
-        attrs.push(KeyValue::new(
-            attribute::HTTP_REQUEST_METHOD,
-            METHODS[method],
-        ));
-        if method == OTHER_METHOD {
-            attrs.push(KeyValue::new(
-                attribute::HTTP_REQUEST_METHOD_ORIGINAL,
-                req.method().as_str().to_owned(),
-            ));
-        }
+        span::http_method_attributes(method, req.method(), &mut attrs);
         if let Some(host) = &target.host {
             attrs.push(KeyValue::new(attribute::SERVER_ADDRESS, Arc::clone(host)));
         }

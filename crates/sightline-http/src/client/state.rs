@@ -70,17 +70,7 @@ impl Call for CallState {
         let _ = (elapsed, self.method, self.server_port, &self.server_address);
 
         if let Some(otel) = self.span.take() {
-            let status = self.status.map(|s| {
-                KeyValue::new(attribute::HTTP_RESPONSE_STATUS_CODE, i64::from(s.as_u16()))
-            });
-            let error_type = error
-                .as_str()
-                .map(|e| KeyValue::new(attribute::ERROR_TYPE, e));
-            span::end(
-                otel,
-                status.into_iter().chain(error_type),
-                error.is_span_error(),
-            );
+            span::end_http(otel, self.status, error);
         }
     }
 }

@@ -27,6 +27,27 @@ pub(crate) fn uri_authority<B>(req: &Request<B>) -> Option<(&str, Option<u16>)> 
     split_host_port(req.uri().authority()?.as_str())
 }
 
+/// `server.address` and `server.port` attributes for an authority; the host text is shared
+/// with the previous request's while it repeats.
+pub(crate) fn address_attributes(
+    authority: Option<(&str, Option<u16>)>,
+    attrs: &mut Vec<opentelemetry::KeyValue>,
+) {
+    use opentelemetry::KeyValue;
+    use opentelemetry_semantic_conventions::attribute;
+
+    let Some((host, port)) = authority else {
+        return;
+    };
+    attrs.push(KeyValue::new(
+        attribute::SERVER_ADDRESS,
+        super::text_cache::host(host),
+    ));
+    if let Some(port) = port {
+        attrs.push(KeyValue::new(attribute::SERVER_PORT, i64::from(port)));
+    }
+}
+
 /// `server.address` and `server.port` of a request: the URI authority, or the `Host` header.
 pub(crate) fn server_authority<B>(req: &Request<B>) -> Option<(&str, Option<u16>)> {
     let authority = match req.uri().authority() {

@@ -13,8 +13,12 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{Context, KeyValue};
 
+use opentelemetry_semantic_conventions::attribute;
+
+use super::classify::HttpError;
 use super::config::Common;
-use super::propagate::{extract, remote_span_context};
+use super::propagate::{extract, inject, remote_span_context};
+use super::semconv::{METHODS, OTHER_METHOD};
 use crate::request_id::RequestId;
 
 /// The W3C Trace Context Level 2 `random` trace flag.
@@ -144,30 +148,44 @@ pub(crate) struct ClientSpan {
 }
 
 impl ClientSpan {
-    /// Starts a CLIENT span from `builder` as a child of `parent`, when the layer has a tracer.
-    pub(crate) fn start(
+    /// Starts a CLIENT span from `builder` as a child of the current context, when the layer
+    /// has a tracer, and injects its context (or without one the caller's), the caller's
+    /// baggage and request ID into the request.
+    pub(crate) fn start<B>(
         common: &Common,
-        parent: &Context,
-        builder: impl FnOnce() -> SpanBuilder,
+        req: &mut Request<B>,
+        builder: impl FnOnce(&Request<B>) -> SpanBuilder,
     ) -> Self {
-        let Some(tracer) = &common.tracer else {
-            return Self {
+        let parent = Context::current();
+        let span = match &common.tracer {
+            Some(tracer) => {
+                let otel =
+                    tracer.build_with_context(builder(req).with_kind(SpanKind::Client), &parent);
+                let root = !parent.span().span_context().is_valid();
+                let identity = identity(common, &otel, root);
+                let cx = common
+                    .attach_context
+                    .then(|| parent.with_remote_span_context(identity.clone()));
+                Self {
+                    otel: Some(otel),
+                    identity,
+                    cx,
+                }
+            }
+            None => Self {
                 otel: None,
                 identity: parent.span().span_context().clone(),
                 cx: None,
-            };
+            },
         };
-        let otel = tracer.build_with_context(builder().with_kind(SpanKind::Client), parent);
-        let root = !parent.span().span_context().is_valid();
-        let identity = identity(common, &otel, root);
-        let cx = common
-            .attach_context
-            .then(|| parent.with_remote_span_context(identity.clone()));
-        Self {
-            otel: Some(otel),
-            identity,
-            cx,
-        }
+        inject(
+            &common.propagator,
+            common.request_id_header.as_ref(),
+            &span.identity,
+            &parent,
+            req.headers_mut(),
+        );
+        span
     }
 }
 
@@ -180,6 +198,40 @@ pub(crate) fn end(mut span: BoxedSpan, attrs: impl IntoIterator<Item = KeyValue>
         span.set_status(Status::error(""));
     }
     span.end_with_timestamp(SystemTime::now());
+}
+
+/// `http.request.method` (`_OTHER` plus `http.request.method_original` for a method the
+/// semantic conventions do not know).
+pub(crate) fn http_method_attributes(
+    method: usize,
+    original: &http::Method,
+    attrs: &mut Vec<KeyValue>,
+) {
+    attrs.push(KeyValue::new(
+        attribute::HTTP_REQUEST_METHOD,
+        METHODS[method],
+    ));
+    if method == OTHER_METHOD {
+        attrs.push(KeyValue::new(
+            attribute::HTTP_REQUEST_METHOD_ORIGINAL,
+            original.as_str().to_owned(),
+        ));
+    }
+}
+
+/// Ends an HTTP span: `http.response.status_code`, `error.type`, and status Error for an
+/// error answer or a failure.
+pub(crate) fn end_http(span: BoxedSpan, status: Option<http::StatusCode>, error: HttpError) {
+    let status =
+        status.map(|s| KeyValue::new(attribute::HTTP_RESPONSE_STATUS_CODE, i64::from(s.as_u16())));
+    let error_type = error
+        .as_str()
+        .map(|e| KeyValue::new(attribute::ERROR_TYPE, e));
+    end(
+        span,
+        status.into_iter().chain(error_type),
+        error.is_span_error(),
+    );
 }
 
 /// The `tracing` span of a server call: the IDs every log line of the call carries.

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Buf;
-use opentelemetry::KeyValue;
 use opentelemetry::global::BoxedSpan;
 use opentelemetry::trace::Span as _;
+use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute;
 
 use super::body::MessageCounter;
@@ -17,15 +17,81 @@ use super::code::Code;
 use super::method::{MethodInfo, Resolved};
 use super::{Grpc, legacy};
 use crate::core::classify::{ErrorKind, Outcome};
+use crate::core::config::Common;
 use crate::core::headers::HeaderCapture;
+use crate::core::lifecycle::Call;
 use crate::core::span;
 
 /// How much earlier than the caller's deadline a drop still counts as the deadline: tonic
 /// starts its timer before this layer's clock starts.
 const DEADLINE_SLACK: Duration = Duration::from_millis(5);
 
+/// What differs between the server's and the client's calls.
+pub(crate) trait Side {
+    /// The layer's configuration.
+    fn config(&self) -> (&Common, &Grpc);
+
+    /// The `tracing` span the inner service is called and polled in.
+    fn span(&self) -> Option<&tracing::Span> {
+        None
+    }
+
+    /// The OpenTelemetry context attached while the inner service is called and polled.
+    fn context(&self) -> Option<&Context>;
+
+    /// The response head arrived (after its status and metadata were read).
+    fn on_head(&mut self, _headers: &mut http::HeaderMap) {}
+
+    /// The code an error of the inner service stands for.
+    fn failed(kind: ErrorKind) -> Code;
+
+    /// Records the call's metrics, before its span ends.
+    fn record(&self, call: &CallCore, settled: &Settled);
+
+    /// Writes the access log, after the span ended.
+    fn log(&self, _call: &CallCore, _settled: &Settled) {}
+}
+
+/// A gRPC call's state: what both sides keep, and what one side adds.
+pub(crate) struct GrpcCall<X> {
+    pub(crate) core: CallCore,
+    pub(crate) side: X,
+}
+
+impl<X: Side> Call for GrpcCall<X> {
+    fn span(&self) -> Option<&tracing::Span> {
+        self.side.span()
+    }
+
+    fn context(&self) -> Option<&Context> {
+        self.side.context()
+    }
+
+    fn on_head(&mut self, parts: &mut http::response::Parts) {
+        self.core.on_head(parts, &self.side.config().0.capture);
+        self.side.on_head(&mut parts.headers);
+    }
+
+    fn on_data(&mut self, data: &impl Buf) {
+        self.core.on_data(data, self.side.config().1.message_counts);
+    }
+
+    fn on_trailers(&mut self, trailers: &http::HeaderMap) {
+        self.core
+            .on_trailers(trailers, &self.side.config().0.capture);
+    }
+
+    fn finish(&mut self, outcome: Outcome) {
+        let grpc = self.side.config().1;
+        let settled = self.core.settle(grpc, outcome, X::failed);
+        self.side.record(&self.core, &settled);
+        self.core.end_span(grpc, &settled);
+        self.side.log(&self.core, &settled);
+    }
+}
+
 /// The part of a call's state both sides keep.
-pub(crate) struct GrpcCall {
+pub(crate) struct CallCore {
     pub(crate) start: Instant,
     pub(crate) method: Resolved,
     /// The caller's deadline (`grpc-timeout`), measured from `start`.
@@ -49,7 +115,7 @@ pub(crate) struct Settled {
     pub(crate) error: bool,
 }
 
-impl GrpcCall {
+impl CallCore {
     pub(crate) fn new(
         start: Instant,
         method: Resolved,
@@ -72,7 +138,7 @@ impl GrpcCall {
 
     /// Reads a trailers-only status from the response head (a non-200 HTTP status stands for
     /// a gRPC code of its own) and records the captured response metadata.
-    pub(crate) fn on_head(&mut self, parts: &http::response::Parts, capture: &HeaderCapture) {
+    fn on_head(&mut self, parts: &http::response::Parts, capture: &HeaderCapture) {
         self.code = Code::from_headers(&parts.headers).or_else(|| {
             (parts.status != http::StatusCode::OK).then(|| Code::from_http_status(parts.status))
         });
@@ -80,14 +146,14 @@ impl GrpcCall {
         capture.record_response(&parts.headers, self.span.as_mut());
     }
 
-    pub(crate) fn on_data(&mut self, data: &impl Buf, count_messages: bool) {
+    fn on_data(&mut self, data: &impl Buf, count_messages: bool) {
         self.response_bytes += data.remaining() as u64;
         if count_messages {
             self.response_messages.feed_buf(data);
         }
     }
 
-    pub(crate) fn on_trailers(&mut self, trailers: &http::HeaderMap, capture: &HeaderCapture) {
+    fn on_trailers(&mut self, trailers: &http::HeaderMap, capture: &HeaderCapture) {
         self.code = Code::from_headers(trailers).or(self.code);
         capture.record_response(trailers, self.span.as_mut());
     }
@@ -95,7 +161,7 @@ impl GrpcCall {
     /// Decides the call's status, and settles a method first seen in this call: it is
     /// recognised once a handler answered it. `failed` is the code an error of the inner
     /// service stands for on this side.
-    pub(crate) fn settle(
+    fn settle(
         &mut self,
         grpc: &Grpc,
         outcome: Outcome,
@@ -149,7 +215,7 @@ impl GrpcCall {
 
     /// Ends the span: the method attributes if the start did not know them, the status and,
     /// for an error code, `error.type` and status Error.
-    pub(crate) fn end_span(&mut self, grpc: &Grpc, settled: &Settled) {
+    fn end_span(&mut self, grpc: &Grpc, settled: &Settled) {
         let Some(mut otel) = self.span.take() else {
             return;
         };

@@ -186,6 +186,7 @@ mod tests {
 
     #[test]
     fn pending_methods_are_interned_unless_unimplemented() {
+        let _lock = crate::core::intern::test_lock();
         let table = MethodTable::new(None);
         let Resolved::Pending(name) = table.resolve("/a.B/C", false) else {
             panic!("first sight is pending");
@@ -207,6 +208,7 @@ mod tests {
 
     #[test]
     fn listed_services() {
+        let _lock = crate::core::intern::test_lock();
         let table = MethodTable::new(Some(vec!["a.B".into(), "x.Y/Z".into()]));
         // A listed service's method is learned from its first answer.
         let Resolved::Pending(name) = table.resolve("/a.B/C", false) else {
@@ -226,6 +228,7 @@ mod tests {
 
     #[test]
     fn table_is_bounded() {
+        let _lock = crate::core::intern::test_lock();
         let table = MethodTable::new(None);
         for i in 0..MAX_METHODS + 10 {
             let _ = table.resolve(&format!("/s.S/M{i}"), true);

@@ -112,7 +112,7 @@ mod legacy {
 }
 
 /// What the gRPC server and client builders share besides the common configuration.
-struct GrpcConfig {
+pub(crate) struct GrpcConfig {
     message_counts: bool,
     error_codes: CodeSet,
     legacy_semconv: bool,
@@ -154,11 +154,11 @@ impl GrpcConfig {
 }
 
 /// What the gRPC server and client layers share besides the common configuration.
-struct Grpc {
-    message_counts: bool,
-    error_codes: CodeSet,
-    legacy_semconv: bool,
-    methods: method::MethodTable,
+pub(crate) struct Grpc {
+    pub(crate) message_counts: bool,
+    pub(crate) error_codes: CodeSet,
+    pub(crate) legacy_semconv: bool,
+    pub(crate) methods: method::MethodTable,
 }
 
 /// The setters of the [`GrpcConfig`] part (a `grpc` field) of the gRPC builders.

@@ -131,6 +131,7 @@ mod tests {
 
     #[test]
     fn slot_keeps_first_route_and_rejects_others() {
+        let _lock = crate::core::intern::test_lock();
         let table = RouteTable::default();
         let slot = RouteSlot::default();
         let info = slot
@@ -147,6 +148,7 @@ mod tests {
 
     #[test]
     fn slots_of_one_route_share_its_info() {
+        let _lock = crate::core::intern::test_lock();
         let table = RouteTable::default();
         let (a, b) = (RouteSlot::default(), RouteSlot::default());
         let a = a.resolve("/r", &table).expect("cached");

@@ -12,8 +12,8 @@ use super::Server;
 use super::state::{RequestState, RouteRef};
 use crate::core::access::Peer;
 use crate::core::lifecycle::Tracked;
-use crate::core::semconv::{self, METHODS, OTHER_METHOD};
-use crate::core::span::{RequestKind, ServerSpans, server_builder};
+use crate::core::semconv::{self, METHODS};
+use crate::core::span::{self, RequestKind, ServerSpans, server_builder};
 use crate::core::{net, propagate, query, text_cache};
 
 impl<S> Server<S> {
@@ -92,16 +92,7 @@ impl<S> Server<S> {
         peer: &Peer,
     ) -> Vec<KeyValue> {
         let mut attrs = Vec::with_capacity(13);
-        attrs.push(KeyValue::new(
-            attribute::HTTP_REQUEST_METHOD,
-            METHODS[method],
-        ));
-        if method == OTHER_METHOD {
-            attrs.push(KeyValue::new(
-                attribute::HTTP_REQUEST_METHOD_ORIGINAL,
-                req.method().as_str().to_owned(),
-            ));
-        }
+        span::http_method_attributes(method, req.method(), &mut attrs);
         attrs.push(KeyValue::new(
             attribute::URL_PATH,
             req.uri().path().to_owned(),
@@ -120,15 +111,7 @@ impl<S> Server<S> {
             attribute::NETWORK_PROTOCOL_VERSION,
             semconv::protocol_version(req.version()),
         ));
-        if let Some((host, port)) = net::server_authority(req) {
-            attrs.push(KeyValue::new(
-                attribute::SERVER_ADDRESS,
-                text_cache::host(host),
-            ));
-            if let Some(port) = port {
-                attrs.push(KeyValue::new(attribute::SERVER_PORT, i64::from(port)));
-            }
-        }
+        net::address_attributes(net::server_authority(req), &mut attrs);
         peer.attributes(&mut attrs);
         if let Some(ua) = peer
             .user_agent

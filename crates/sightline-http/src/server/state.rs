@@ -6,9 +6,8 @@ use std::time::Instant;
 
 use bytes::Buf;
 use http::StatusCode;
+use opentelemetry::Context;
 use opentelemetry::trace::Span as _;
-use opentelemetry::{Context, KeyValue};
-use opentelemetry_semantic_conventions::attribute;
 
 use super::Shared;
 use super::route::{RouteInfo, RouteSlot};
@@ -167,17 +166,7 @@ impl Call for RequestState {
         super::metrics::record(self, error, elapsed.as_secs_f64());
 
         if let Some(otel) = self.spans.otel.take() {
-            let status = self.status.map(|s| {
-                KeyValue::new(attribute::HTTP_RESPONSE_STATUS_CODE, i64::from(s.as_u16()))
-            });
-            let error_type = error
-                .as_str()
-                .map(|e| KeyValue::new(attribute::ERROR_TYPE, e));
-            span::end(
-                otel,
-                status.into_iter().chain(error_type),
-                error.is_span_error(),
-            );
+            span::end_http(otel, self.status, error);
         }
 
         if self.shared.logs_access_for(self.route_str()) {

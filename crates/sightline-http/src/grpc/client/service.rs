@@ -4,16 +4,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::Request;
+use opentelemetry::KeyValue;
 use opentelemetry::trace::SpanBuilder;
-use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute;
 
 use super::GrpcClient;
-use super::state::ClientCall;
+use super::state::{ClientCall, ClientSide};
 use crate::core::lifecycle::Tracked;
+use crate::core::net;
 use crate::core::span::ClientSpan;
-use crate::core::{net, propagate, text_cache};
-use crate::grpc::call::{self, GrpcCall};
+use crate::grpc::call::{self, CallCore};
 use crate::grpc::method::Resolved;
 
 impl<S> GrpcClient<S> {
@@ -22,26 +22,20 @@ impl<S> GrpcClient<S> {
     pub(super) fn start<B>(&self, mut req: Request<B>) -> (Request<B>, Tracked<ClientCall>) {
         let start = Instant::now();
         let shared = &self.shared;
-        let parent = Context::current();
         // A client knows the methods it calls: they are recognised at once.
         let method = shared.grpc.methods.resolve(req.uri().path(), true);
 
-        let span = ClientSpan::start(&shared.common, &parent, || {
+        let span = ClientSpan::start(&shared.common, &mut req, |req| {
             SpanBuilder::from_name(call::span_name(&method))
-                .with_attributes(self.attributes(&req, &method))
+                .with_attributes(self.attributes(req, &method))
         });
-        propagate::inject(
-            &shared.common.propagator,
-            shared.common.request_id_header.as_ref(),
-            &span.identity,
-            &parent,
-            req.headers_mut(),
-        );
 
         let state = ClientCall {
-            shared: Arc::clone(shared),
-            call: GrpcCall::new(start, method, req.headers(), span.otel, true),
-            cx: span.cx,
+            core: CallCore::new(start, method, req.headers(), span.otel, true),
+            side: ClientSide {
+                shared: Arc::clone(shared),
+                cx: span.cx,
+            },
         };
         (req, Tracked::new(Box::new(state)))
     }
@@ -56,21 +50,12 @@ impl<S> GrpcClient<S> {
         let mut attrs = Vec::with_capacity(6);
         call::method_attributes(grpc, info, method, &mut attrs);
         attrs.push(call::system_attribute(grpc));
-        match (&self.shared.target, net::uri_authority(req)) {
-            (Some((host, port)), _) => {
+        match &self.shared.target {
+            Some((host, port)) => {
                 attrs.push(KeyValue::new(attribute::SERVER_ADDRESS, Arc::clone(host)));
                 attrs.push(KeyValue::new(attribute::SERVER_PORT, i64::from(*port)));
             }
-            (None, Some((host, port))) => {
-                attrs.push(KeyValue::new(
-                    attribute::SERVER_ADDRESS,
-                    text_cache::host(host),
-                ));
-                if let Some(port) = port {
-                    attrs.push(KeyValue::new(attribute::SERVER_PORT, i64::from(port)));
-                }
-            }
-            (None, None) => {}
+            None => net::address_attributes(net::uri_authority(req), &mut attrs),
         }
         self.shared
             .common

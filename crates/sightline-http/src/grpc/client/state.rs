@@ -3,66 +3,65 @@
 
 use std::sync::Arc;
 
-use bytes::Buf;
 use opentelemetry::Context;
 
 use super::Shared;
-use crate::core::classify::{self, ErrorKind, Outcome};
-use crate::core::lifecycle::{Call, OnError};
-use crate::grpc::call::GrpcCall;
+use crate::core::classify::{self, ErrorKind};
+use crate::core::config::Common;
+use crate::core::lifecycle::OnError;
+use crate::grpc::Grpc;
+use crate::grpc::call::{CallCore, GrpcCall, Settled, Side};
 use crate::grpc::code::Code;
 
-/// Per-call state, moved from the [`ResponseFuture`](super::ResponseFuture) into the
-/// [`ResponseBody`](super::ResponseBody).
-pub(crate) struct ClientCall {
+/// What a client's call adds to [`GrpcCall`]: the caller's context with the client span.
+pub(crate) struct ClientSide {
     pub(super) shared: Arc<Shared>,
-    pub(super) call: GrpcCall,
-    /// The caller's context with the client span, attached while the inner service runs.
+    /// Attached while the inner service runs (`attach_context`).
     pub(super) cx: Option<Context>,
 }
 
-impl Call for ClientCall {
+/// Per-call state, moved from the [`ResponseFuture`](super::ResponseFuture) into the
+/// [`ResponseBody`](super::ResponseBody).
+pub(crate) type ClientCall = GrpcCall<ClientSide>;
+
+impl Side for ClientSide {
+    fn config(&self) -> (&Common, &Grpc) {
+        (&self.shared.common, &self.shared.grpc)
+    }
+
     fn context(&self) -> Option<&Context> {
         self.cx.as_ref()
     }
 
-    fn on_head(&mut self, parts: &mut http::response::Parts) {
-        self.call.on_head(parts, &self.shared.common.capture);
-    }
-
-    fn on_data(&mut self, data: &impl Buf) {
-        self.call.on_data(data, self.shared.grpc.message_counts);
-    }
-
-    fn on_trailers(&mut self, trailers: &http::HeaderMap) {
-        self.call.on_trailers(trailers, &self.shared.common.capture);
-    }
-
-    fn finish(&mut self, outcome: Outcome) {
-        let settled = self
-            .call
-            .settle(&self.shared.grpc, outcome, |kind| match kind {
-                ErrorKind::Timeout => Code::DeadlineExceeded,
-                ErrorKind::Cancelled => Code::Cancelled,
-                // A transport failure: what tonic reports as `UNAVAILABLE`.
-                ErrorKind::Other => Code::Unavailable,
-            });
-        #[cfg(feature = "metrics")]
-        if let Some(labels) = &self.shared.metrics {
-            let grpc = &self.shared.grpc;
-            let messages = grpc
-                .message_counts
-                .then_some((0, self.call.response_messages.count));
-            labels.record(
-                self.call.info(grpc),
-                settled.code,
-                settled.error,
-                settled.elapsed.as_secs_f64(),
-                messages,
-            );
+    fn failed(kind: ErrorKind) -> Code {
+        match kind {
+            ErrorKind::Timeout => Code::DeadlineExceeded,
+            ErrorKind::Cancelled => Code::Cancelled,
+            // A transport failure: what tonic reports as `UNAVAILABLE`.
+            ErrorKind::Other => Code::Unavailable,
         }
-        self.call.end_span(&self.shared.grpc, &settled);
     }
+
+    #[cfg(feature = "metrics")]
+    fn record(&self, call: &CallCore, settled: &Settled) {
+        let Some(labels) = &self.shared.metrics else {
+            return;
+        };
+        let grpc = &self.shared.grpc;
+        let messages = grpc
+            .message_counts
+            .then_some((0, call.response_messages.count));
+        labels.record(
+            call.info(grpc),
+            settled.code,
+            settled.error,
+            settled.elapsed.as_secs_f64(),
+            messages,
+        );
+    }
+
+    #[cfg(not(feature = "metrics"))]
+    fn record(&self, _: &CallCore, _: &Settled) {}
 }
 
 /// A failed call is classified by its error's type.

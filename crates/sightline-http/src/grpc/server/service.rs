@@ -5,16 +5,15 @@ use std::time::Instant;
 
 use http::Request;
 use opentelemetry::KeyValue;
-use opentelemetry_semantic_conventions::attribute;
 
 use super::GrpcServer;
-use super::state::ServerCall;
+use super::state::{ServerCall, ServerSide};
 use crate::core::access::Peer;
 use crate::core::lifecycle::Tracked;
 use crate::core::span::{RequestKind, ServerSpans, server_builder};
-use crate::core::{net, propagate, text_cache};
+use crate::core::{net, propagate};
 use crate::grpc::body::RequestBody;
-use crate::grpc::call::{self, GrpcCall};
+use crate::grpc::call::{self, CallCore};
 use crate::grpc::method::{self, Resolved};
 
 impl<S> GrpcServer<S> {
@@ -65,22 +64,23 @@ impl<S> GrpcServer<S> {
         } else {
             ServerSpans::none()
         };
-        let call = GrpcCall::new(
-            start,
-            method,
-            req.headers(),
-            spans.otel.take(),
-            method_recorded,
-        );
         let state = ServerCall {
-            shared: Arc::clone(shared),
-            call,
-            spans,
-            health_check,
-            request_id,
-            peer,
-            request: counters.clone(),
-            active_at_start,
+            core: CallCore::new(
+                start,
+                method,
+                req.headers(),
+                spans.otel.take(),
+                method_recorded,
+            ),
+            side: ServerSide {
+                shared: Arc::clone(shared),
+                spans,
+                health_check,
+                request_id,
+                peer,
+                request: counters.clone(),
+                active_at_start,
+            },
         };
         let req = req.map(|body| RequestBody::new(body, counters, grpc.message_counts));
         (req, Tracked::new(Box::new(state)))
@@ -94,15 +94,7 @@ impl<S> GrpcServer<S> {
         if let Resolved::Known(info) = method {
             call::method_attributes(grpc, info, method, &mut attrs);
         }
-        if let Some((host, port)) = net::uri_authority(req) {
-            attrs.push(KeyValue::new(
-                attribute::SERVER_ADDRESS,
-                text_cache::host(host),
-            ));
-            if let Some(port) = port {
-                attrs.push(KeyValue::new(attribute::SERVER_PORT, i64::from(port)));
-            }
-        }
+        net::address_attributes(net::uri_authority(req), &mut attrs);
         peer.attributes(&mut attrs);
         self.shared
             .common

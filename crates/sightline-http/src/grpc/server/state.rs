@@ -4,26 +4,25 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use bytes::Buf;
 use opentelemetry::Context;
 
 use super::Shared;
 use crate::core::access::{AccessClass, Peer, access_event};
-use crate::core::classify::{ErrorKind, Outcome};
-use crate::core::lifecycle::{Call, OnError};
+use crate::core::classify::ErrorKind;
+use crate::core::config::Common;
+use crate::core::lifecycle::OnError;
 use crate::core::propagate;
 use crate::core::span::ServerSpans;
-use crate::grpc::call::{GrpcCall, RequestCounters, Settled};
+use crate::grpc::Grpc;
+use crate::grpc::call::{CallCore, GrpcCall, RequestCounters, Settled, Side};
 use crate::grpc::code::Code;
 use crate::grpc::method::MethodInfo;
 use crate::request_id::RequestId;
 
-/// Per-call state, moved from the [`ResponseFuture`](super::ResponseFuture) into the
-/// [`ResponseBody`](super::ResponseBody).
-pub(crate) struct ServerCall {
+/// What a server's call adds to [`GrpcCall`]: the request's identity, peer and counters, and
+/// the `tracing` span and context (the OpenTelemetry span is the call's).
+pub(crate) struct ServerSide {
     pub(super) shared: Arc<Shared>,
-    pub(super) call: GrpcCall,
-    /// The `tracing` span and the context; the OpenTelemetry span is the call's.
     pub(super) spans: ServerSpans,
     pub(super) health_check: bool,
     pub(super) request_id: Option<RequestId>,
@@ -35,9 +34,38 @@ pub(crate) struct ServerCall {
     pub(super) active_at_start: Option<Arc<MethodInfo>>,
 }
 
-impl ServerCall {
+/// Per-call state, moved from the [`ResponseFuture`](super::ResponseFuture) into the
+/// [`ResponseBody`](super::ResponseBody).
+pub(crate) type ServerCall = GrpcCall<ServerSide>;
+
+impl Side for ServerSide {
+    fn config(&self) -> (&Common, &Grpc) {
+        (&self.shared.common, &self.shared.grpc)
+    }
+
+    fn span(&self) -> Option<&tracing::Span> {
+        Some(&self.spans.span)
+    }
+
+    fn context(&self) -> Option<&Context> {
+        self.spans.cx.as_ref()
+    }
+
+    fn on_head(&mut self, headers: &mut http::HeaderMap) {
+        propagate::return_request_id(
+            self.shared.common.request_id_header.as_ref(),
+            self.request_id.as_ref(),
+            headers,
+        );
+    }
+
+    /// An inner layer's error: what gRPC servers answer for a failed handler.
+    fn failed(_: ErrorKind) -> Code {
+        Code::Unknown
+    }
+
     #[cfg(feature = "metrics")]
-    fn record_metrics(&self, settled: &Settled) {
+    fn record(&self, call: &CallCore, settled: &Settled) {
         let Some(labels) = &self.shared.metrics else {
             return;
         };
@@ -52,10 +80,10 @@ impl ServerCall {
                 .request
                 .as_ref()
                 .map_or(0, |r| r.messages.load(Ordering::Relaxed));
-            (requests, self.call.response_messages.count)
+            (requests, call.response_messages.count)
         });
         labels.record(
-            self.call.info(grpc),
+            call.info(grpc),
             settled.code,
             settled.error,
             settled.elapsed.as_secs_f64(),
@@ -63,7 +91,13 @@ impl ServerCall {
         );
     }
 
-    fn log_access(&self, settled: &Settled) {
+    #[cfg(not(feature = "metrics"))]
+    fn record(&self, _: &CallCore, _: &Settled) {}
+
+    fn log(&self, call: &CallCore, settled: &Settled) {
+        if !self.shared.access.enabled || self.health_check {
+            return;
+        }
         let code = settled.code;
         let class = match code {
             Code::Ok => AccessClass::Success,
@@ -73,7 +107,7 @@ impl ServerCall {
         let Some(level) = self.shared.access.levels.level(class) else {
             return;
         };
-        let info = self.call.info(&self.shared.grpc);
+        let info = call.info(&self.shared.grpc);
         let status = code.as_str();
         let (client, user_agent) = self.peer.texts();
         // Displayed (unquoted in text formats) as before, but not formatted again.
@@ -83,57 +117,17 @@ impl ServerCall {
             parent: &self.spans.span,
             rpc.system.name = "grpc",
             rpc.method = info.rpc_method,
-            rpc.method_original = info.is_other().then_some(self.call.method.requested()),
+            rpc.method_original = info.is_other().then_some(call.method.requested()),
             rpc.response.status_code = status,
             // Whole microseconds: a binary fraction of a millisecond prints as 0.45517399999999997.
             duration_ms = settled.elapsed.as_micros() as f64 / 1e3,
             rpc.request.body.size = self.request.as_ref().map(|r| r.bytes.load(Ordering::Relaxed)),
-            rpc.response.body.size = self.call.response_bytes,
+            rpc.response.body.size = call.response_bytes,
             client.address = client,
             user_agent.original = user_agent.as_deref(),
             error.type = settled.error.then_some(status),
             "call completed"
         );
-    }
-}
-
-impl Call for ServerCall {
-    fn span(&self) -> Option<&tracing::Span> {
-        Some(&self.spans.span)
-    }
-
-    fn context(&self) -> Option<&Context> {
-        self.spans.cx.as_ref()
-    }
-
-    fn on_head(&mut self, parts: &mut http::response::Parts) {
-        self.call.on_head(parts, &self.shared.common.capture);
-        propagate::return_request_id(
-            self.shared.common.request_id_header.as_ref(),
-            self.request_id.as_ref(),
-            &mut parts.headers,
-        );
-    }
-
-    fn on_data(&mut self, data: &impl Buf) {
-        self.call.on_data(data, self.shared.grpc.message_counts);
-    }
-
-    fn on_trailers(&mut self, trailers: &http::HeaderMap) {
-        self.call.on_trailers(trailers, &self.shared.common.capture);
-    }
-
-    fn finish(&mut self, outcome: Outcome) {
-        // An inner layer's error: what gRPC servers answer for a failed handler.
-        let settled = self
-            .call
-            .settle(&self.shared.grpc, outcome, |_| Code::Unknown);
-        #[cfg(feature = "metrics")]
-        self.record_metrics(&settled);
-        self.call.end_span(&self.shared.grpc, &settled);
-        if self.shared.access.enabled && !self.health_check {
-            self.log_access(&settled);
-        }
     }
 }
 
