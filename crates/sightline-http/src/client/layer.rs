@@ -46,37 +46,35 @@ common_setters! {
     metrics: "`http.client.request.duration`",
     attach_context: "false",
     random_trace_ids: "false",
+    builds: ClientLayer,
 }
 
 capture_setters! {
-    headers,
     builder: ClientLayerBuilder,
     layer: "sightline_http::client::ClientLayer",
     span: "client span",
+    fns: [capture_request_headers, capture_response_headers, sensitive_headers],
+    what: "header",
+    keys: ["`http.request.header.<name>`", "`http.response.header.<name>`"],
 }
 
 query_setters! {
     builder: ClientLayerBuilder,
     layer: "sightline_http::client::ClientLayer",
     attribute: "url.full",
+    field: sensitive_query_params,
 }
 
 impl ClientLayerBuilder {
-    /// Builds the layer.
-    ///
-    /// ```
-    /// let layer = sightline_http::client::ClientLayer::builder().build();
-    /// # drop(layer);
-    /// ```
-    pub fn build(self) -> ClientLayer {
+    fn into_shared(self) -> Shared {
         let common = self
             .common
             .build((HTTP_REQUEST_HEADER, HTTP_RESPONSE_HEADER));
-        ClientLayer::from_shared(Shared {
+        Shared {
             #[cfg(feature = "metrics")]
             histograms: common.metrics.then(Default::default),
             common,
             sensitive_query_params: self.sensitive_query_params,
-        })
+        }
     }
 }

@@ -111,7 +111,6 @@ pub use layer::ClientLayerBuilder;
 pub use metrics::{HTTP_CLIENT_REQUEST_DURATION, describe_client_metrics};
 
 use crate::core::config::Common;
-use crate::core::lifecycle::response_types;
 use crate::core::middleware::middleware;
 
 /// Configuration shared by every clone of a [`ClientLayer`] and the services it makes.
@@ -164,14 +163,7 @@ middleware! {
     /// # drop(client);
     /// ```
     service: Client {},
-    shared: Shared,
-    inner_body: ReqBody,
-    error: [::std::fmt::Debug + ::std::fmt::Display + 'static],
-}
-
-response_types! {
-    call: state::CallState,
-    error: [::std::fmt::Debug + ::std::fmt::Display + 'static],
+    shared: Shared, call: state::CallState, inner_body: ReqBody, error: [::std::fmt::Debug + ::std::fmt::Display + 'static],
     /// Response future of [`Client`].
     ///
     /// Notes the response head and hands the call state to the [`ResponseBody`]; an error

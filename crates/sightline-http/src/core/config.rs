@@ -129,7 +129,8 @@ pub(crate) fn default_sensitive_query_params() -> Vec<Box<str>> {
 /// - `layer`: the layer's path, for the examples;
 /// - `span`: what the OpenTelemetry span is called ("server span");
 /// - `metrics`: the metric names the `metrics` setter switches;
-/// - `attach_context`, `random_trace_ids`: their defaults.
+/// - `attach_context`, `random_trace_ids`: their defaults;
+/// - `builds`: the layer `build()` makes, from the builder's `into_shared()`.
 macro_rules! common_setters {
     (
         builder: $builder:ident,
@@ -137,7 +138,8 @@ macro_rules! common_setters {
         span: $span:literal,
         metrics: $metrics:literal,
         attach_context: $attach:literal,
-        random_trace_ids: $random:literal $(,)?
+        random_trace_ids: $random:literal,
+        builds: $built:ident $(,)?
     ) => {
         impl ::std::fmt::Debug for $builder {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -266,40 +268,56 @@ macro_rules! common_setters {
                 self.common.random_trace_ids = random;
                 self
             }
+
+            /// Builds the layer.
+            ///
+            /// ```
+            #[doc = concat!("let layer = ", $layer, "::builder().build();")]
+            /// # drop(layer);
+            /// ```
+            pub fn build(self) -> $built {
+                $built::from_shared(self.into_shared())
+            }
         }
     };
 }
 
 pub(crate) use common_setters;
 
-/// The capture setters: `headers` (HTTP: `capture_request_headers`, ...) or `metadata` (gRPC:
-/// `capture_request_metadata`, ...), writing the builder's `common.capture`.
+/// The capture setters, writing the builder's `common.capture`: named for headers (HTTP) or
+/// metadata (gRPC) by `fns`, with the attribute keys they record.
 macro_rules! capture_setters {
-    (headers, builder: $builder:ident, layer: $layer:literal, span: $span:literal $(,)?) => {
+    (
+        builder: $builder:ident,
+        layer: $layer:literal,
+        span: $span:literal,
+        fns: [$request:ident, $response:ident, $sensitive:ident],
+        what: $what:literal,
+        keys: [$request_key:literal, $response_key:literal] $(,)?
+    ) => {
         impl $builder {
-            #[doc = concat!("Request headers recorded on the ", $span, " as `http.request.header.<name>`")]
-            /// (a string array with every value of the header, as the semantic conventions
-            /// say), read as the request arrived (a client reads them before injecting the
-            /// trace context).
+            #[doc = concat!("Request ", $what, "s recorded on the ", $span, " as ", $request_key, " (a string")]
+            /// array with every value, as the semantic conventions' opt-in attribute says),
+            /// read as the request arrived (a client reads them before injecting the trace
+            /// context).
             ///
-            /// The values of sensitive headers
-            /// ([`DEFAULT_SENSITIVE_HEADERS`](crate::DEFAULT_SENSITIVE_HEADERS) and
-            /// [`sensitive_headers`](Self::sensitive_headers)) are recorded as `REDACTED`.
+            #[doc = concat!("The values of sensitive ", $what, "s ([`DEFAULT_SENSITIVE_HEADERS`](crate::DEFAULT_SENSITIVE_HEADERS)")]
+            #[doc = concat!("and [`", stringify!($sensitive), "`](Self::", stringify!($sensitive), ")) are recorded as `REDACTED`.")]
             /// Values that are not UTF-8 are recorded with U+FFFD in place of the bad bytes.
-            /// Headers are never written to log lines.
+            /// They are never written to log lines.
             ///
             /// Defaults to none.
             ///
             /// ```
             /// use http::header::{ACCEPT, AUTHORIZATION};
             ///
-            /// // `http.request.header.accept` as sent, `http.request.header.authorization` as ["REDACTED"].
+            /// // `accept` as sent, `authorization` as ["REDACTED"].
             #[doc = concat!("let layer = ", $layer, "::builder()")]
-            ///     .capture_request_headers([ACCEPT, AUTHORIZATION])
+            #[doc = concat!("    .", stringify!($request), "([ACCEPT, AUTHORIZATION])")]
             ///     .build();
             /// # drop(layer);
             /// ```
-            pub fn capture_request_headers<I>(mut self, names: I) -> Self
+            pub fn $request<I>(mut self, names: I) -> Self
             where
                 I: IntoIterator<Item = ::http::HeaderName>,
             {
@@ -307,9 +325,9 @@ macro_rules! capture_setters {
                 self
             }
 
-            #[doc = concat!("Response headers recorded on the ", $span, " as `http.response.header.<name>`,")]
-            /// with sensitive values (`set-cookie`, ...) recorded as `REDACTED`; see
-            /// [`capture_request_headers`](Self::capture_request_headers).
+            #[doc = concat!("Response ", $what, "s (from the response head, and for gRPC the trailers) recorded")]
+            #[doc = concat!("on the ", $span, " as ", $response_key, ", with sensitive values (`set-cookie`, ...)")]
+            #[doc = concat!("recorded as `REDACTED`; see [`", stringify!($request), "`](Self::", stringify!($request), ").")]
             ///
             /// Defaults to none.
             ///
@@ -317,11 +335,11 @@ macro_rules! capture_setters {
             /// use http::header::{CONTENT_TYPE, SET_COOKIE};
             ///
             #[doc = concat!("let layer = ", $layer, "::builder()")]
-            ///     .capture_response_headers([CONTENT_TYPE, SET_COOKIE])
+            #[doc = concat!("    .", stringify!($response), "([CONTENT_TYPE, SET_COOKIE])")]
             ///     .build();
             /// # drop(layer);
             /// ```
-            pub fn capture_response_headers<I>(mut self, names: I) -> Self
+            pub fn $response<I>(mut self, names: I) -> Self
             where
                 I: IntoIterator<Item = ::http::HeaderName>,
             {
@@ -329,96 +347,26 @@ macro_rules! capture_setters {
                 self
             }
 
-            /// Headers whose captured values are recorded as `REDACTED`, in addition to
-            /// [`DEFAULT_SENSITIVE_HEADERS`](crate::DEFAULT_SENSITIVE_HEADERS)
-            /// (`authorization`, `cookie`, `set-cookie`, `proxy-authorization`,
-            /// `x-api-key`), which are always sensitive.
+            #[doc = concat!("Request and response ", $what, "s whose captured values are recorded as `REDACTED`,")]
+            /// in addition to [`DEFAULT_SENSITIVE_HEADERS`](crate::DEFAULT_SENSITIVE_HEADERS)
+            /// (`authorization`, `cookie`, `set-cookie`, `proxy-authorization`, `x-api-key`),
+            /// which are always sensitive.
             ///
             /// Defaults to none beyond those.
             ///
             /// ```
             /// let token = http::HeaderName::from_static("x-session-token");
             #[doc = concat!("let layer = ", $layer, "::builder()")]
-            ///     .capture_request_headers([token.clone()])
-            ///     .sensitive_headers([token])
+            #[doc = concat!("    .", stringify!($request), "([token.clone()])")]
+            #[doc = concat!("    .", stringify!($sensitive), "([token])")]
             ///     .build();
             /// # drop(layer);
             /// ```
-            pub fn sensitive_headers<I>(mut self, names: I) -> Self
+            pub fn $sensitive<I>(mut self, names: I) -> Self
             where
                 I: IntoIterator<Item = ::http::HeaderName>,
             {
                 self.common.capture.sensitive = names.into_iter().collect();
-                self
-            }
-        }
-    };
-    (metadata, builder: $builder:ident, layer: $layer:literal, span: $span:literal $(,)?) => {
-        impl $builder {
-            #[doc = concat!("Request metadata keys recorded on the ", $span, " as `rpc.request.metadata.<key>`")]
-            /// (a string array), per the semantic conventions' opt-in attribute
-            /// (`rpc.grpc.request.metadata.<key>` with
-            /// [`legacy_semconv`](Self::legacy_semconv)), read as the call started (a client
-            /// reads them before injecting the trace context). Values of sensitive keys
-            /// (`authorization`, `cookie`, `x-api-key`, ..., and
-            /// [`sensitive_metadata`](Self::sensitive_metadata)) are recorded as `REDACTED`.
-            ///
-            /// Defaults to none.
-            ///
-            /// ```
-            /// use http::HeaderName;
-            ///
-            #[doc = concat!("let layer = ", $layer, "::builder()")]
-            ///     .capture_request_metadata([HeaderName::from_static("x-tenant"), http::header::AUTHORIZATION])
-            ///     .build();
-            /// # drop(layer);
-            /// ```
-            pub fn capture_request_metadata<I>(mut self, keys: I) -> Self
-            where
-                I: IntoIterator<Item = ::http::HeaderName>,
-            {
-                self.common.capture.request = keys.into_iter().collect();
-                self
-            }
-
-            /// Response metadata keys (from the response head or the trailers) recorded on
-            #[doc = concat!("the ", $span, " as `rpc.response.metadata.<key>` (`rpc.grpc.response.metadata.<key>`")]
-            /// with [`legacy_semconv`](Self::legacy_semconv)); sensitive values as
-            /// `REDACTED`.
-            ///
-            /// Defaults to none.
-            ///
-            /// ```
-            #[doc = concat!("let layer = ", $layer, "::builder()")]
-            ///     .capture_response_metadata([http::HeaderName::from_static("x-shard")])
-            ///     .build();
-            /// # drop(layer);
-            /// ```
-            pub fn capture_response_metadata<I>(mut self, keys: I) -> Self
-            where
-                I: IntoIterator<Item = ::http::HeaderName>,
-            {
-                self.common.capture.response = keys.into_iter().collect();
-                self
-            }
-
-            /// Metadata keys whose captured values are recorded as `REDACTED`, in addition to
-            /// [`DEFAULT_SENSITIVE_HEADERS`](crate::DEFAULT_SENSITIVE_HEADERS), which always
-            /// are.
-            ///
-            /// ```
-            /// let token = http::HeaderName::from_static("x-upstream-token");
-            #[doc = concat!("let layer = ", $layer, "::builder()")]
-            ///     .capture_request_metadata([token.clone()])
-            ///     .sensitive_metadata([token])
-            ///     .build();
-            /// # drop(layer);
-            /// ```
-            pub fn sensitive_metadata<I>(mut self, keys: I) -> Self
-            where
-                I: IntoIterator<Item = ::http::HeaderName>,
-            {
-                self.common.capture.sensitive = keys.into_iter().collect();
                 self
             }
         }
@@ -473,10 +421,35 @@ macro_rules! access_setters {
 
 pub(crate) use access_setters;
 
-/// `sensitive_query_params`, for a builder with a `sensitive_query_params` field.
-macro_rules! query_setters {
-    (builder: $builder:ident, layer: $layer:literal, attribute: $attribute:literal $(,)?) => {
+/// A setter of a list of names (`Vec<Box<str>>`) at `field`, with its docs.
+macro_rules! names_setter {
+    ($builder:ident, $(#[$doc:meta])* fn $name:ident => $($field:ident).+) => {
         impl $builder {
+            $(#[$doc])*
+            pub fn $name<I, R>(mut self, names: I) -> Self
+            where
+                I: IntoIterator<Item = R>,
+                R: Into<Box<str>>,
+            {
+                self.$($field).+ = names.into_iter().map(Into::into).collect();
+                self
+            }
+        }
+    };
+}
+
+pub(crate) use names_setter;
+
+/// `sensitive_query_params`, setting the builder's `field`.
+macro_rules! query_setters {
+    (
+        builder: $builder:ident,
+        layer: $layer:literal,
+        attribute: $attribute:literal,
+        field: $($field:ident).+ $(,)?
+    ) => {
+        $crate::core::config::names_setter! {
+            $builder,
             #[doc = concat!("Query parameter names whose values are recorded as `REDACTED` in `", $attribute, "`.")]
             ///
             /// Defaults to [`DEFAULT_SENSITIVE_QUERY_PARAMS`](crate::server::DEFAULT_SENSITIVE_QUERY_PARAMS);
@@ -488,14 +461,7 @@ macro_rules! query_setters {
             ///     .build();
             /// # drop(layer);
             /// ```
-            pub fn sensitive_query_params<I, P>(mut self, params: I) -> Self
-            where
-                I: IntoIterator<Item = P>,
-                P: Into<Box<str>>,
-            {
-                self.sensitive_query_params = params.into_iter().map(Into::into).collect();
-                self
-            }
+            fn sensitive_query_params => $($field).+
         }
     };
 }

@@ -13,11 +13,27 @@ use std::task::{Context as TaskContext, Poll, ready};
 
 use bytes::Buf;
 use http::{HeaderMap, Response};
-use http_body::{Body, Frame, SizeHint};
+use http_body::{Body, Frame};
 use opentelemetry::Context;
 use pin_project_lite::pin_project;
 
 use super::classify::{ErrorKind, Outcome};
+
+/// `is_end_stream` and `size_hint` of a body wrapper: the inner body's, as the wrapper only
+/// observes its frames.
+macro_rules! delegate_body_hints {
+    () => {
+        fn is_end_stream(&self) -> bool {
+            self.inner.is_end_stream()
+        }
+
+        fn size_hint(&self) -> ::http_body::SizeHint {
+            self.inner.size_hint()
+        }
+    };
+}
+
+pub(crate) use delegate_body_hints;
 
 /// The per-call state of a middleware: what it does at each step of a call.
 pub(crate) trait Call {
@@ -219,13 +235,7 @@ impl<B: Body, C: Call> Body for ResponseBody<B, C> {
         polled
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
+    delegate_body_hints!();
 }
 
 /// A module's public `ResponseFuture<F>` and `ResponseBody<B>`: newtypes over the generic
@@ -313,13 +323,7 @@ macro_rules! response_types {
                 self.project().inner.poll_frame(cx)
             }
 
-            fn is_end_stream(&self) -> bool {
-                self.inner.is_end_stream()
-            }
-
-            fn size_hint(&self) -> ::http_body::SizeHint {
-                self.inner.size_hint()
-            }
+            $crate::core::lifecycle::delegate_body_hints!();
         }
     };
 }

@@ -16,10 +16,21 @@ macro_rules! middleware {
         builder: $builder:ident,
         $(#[$service_doc:meta])*
         service: $service:ident { $($extra:ident: $extra_ty:ty = $extra_init:expr),* $(,)? },
-        shared: $shared:ty,
-        inner_body: $inner_body:ty,
-        error: [$($bound:tt)*] $(,)?
+        shared: $shared:ty, call: $call:ty, inner_body: $inner_body:ty, error: [$($bound:tt)*],
+        $(#[$future_doc:meta])*
+        future;
+        $(#[$body_doc:meta])*
+        body;
     ) => {
+        $crate::core::lifecycle::response_types! {
+            call: $call,
+            error: [$($bound)*],
+            $(#[$future_doc])*
+            future;
+            $(#[$body_doc])*
+            body;
+        }
+
         $(#[$layer_doc])*
         #[derive(Clone)]
         pub struct $layer {

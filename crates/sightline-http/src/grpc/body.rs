@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context as TaskContext, Poll};
 
 use bytes::Buf;
-use http_body::{Body, Frame, SizeHint};
+use http_body::{Body, Frame};
 use pin_project_lite::pin_project;
 
 use super::call::RequestCounters;
@@ -121,13 +121,7 @@ impl<B: Body> Body for RequestBody<B> {
         polled
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
+    crate::core::lifecycle::delegate_body_hints!();
 }
 
 #[cfg(test)]

@@ -45,8 +45,18 @@ pub(crate) trait Side {
     /// The code an error of the inner service stands for.
     fn failed(kind: ErrorKind) -> Code;
 
-    /// Records the call's metrics, before its span ends.
-    fn record(&self, call: &CallCore, settled: &Settled);
+    /// The layer's metric labels, when it records metrics.
+    #[cfg(feature = "metrics")]
+    fn labels(&self) -> Option<&super::metrics::Labels>;
+
+    /// The call ended: a server lowers its in-flight gauge.
+    #[cfg(feature = "metrics")]
+    fn ended(&self, _labels: &super::metrics::Labels) {}
+
+    /// The messages received in the request stream (a client cannot see them).
+    fn request_messages(&self) -> u64 {
+        0
+    }
 
     /// Writes the access log, after the span ended.
     fn log(&self, _call: &CallCore, _settled: &Settled) {}
@@ -84,7 +94,23 @@ impl<X: Side> Call for GrpcCall<X> {
     fn finish(&mut self, outcome: Outcome) {
         let grpc = self.side.config().1;
         let settled = self.core.settle(grpc, outcome, X::failed);
-        self.side.record(&self.core, &settled);
+        #[cfg(feature = "metrics")]
+        if let Some(labels) = self.side.labels() {
+            self.side.ended(labels);
+            let messages = grpc.message_counts.then(|| {
+                (
+                    self.side.request_messages(),
+                    self.core.response_messages.count,
+                )
+            });
+            labels.record(
+                self.core.info(grpc),
+                settled.code,
+                settled.error,
+                settled.elapsed.as_secs_f64(),
+                messages,
+            );
+        }
         self.core.end_span(grpc, &settled);
         self.side.log(&self.core, &settled);
     }

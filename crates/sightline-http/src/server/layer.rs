@@ -3,11 +3,11 @@
 use opentelemetry_semantic_conventions::attribute::{HTTP_REQUEST_HEADER, HTTP_RESPONSE_HEADER};
 
 use super::route::RouteInfo;
-use super::{ServerLayer, Shared};
+use super::{Options, ServerLayer, Shared};
 use crate::core::classify::Side;
 use crate::core::config::{
     AccessConfig, CommonConfig, access_setters, capture_setters, common_setters,
-    default_sensitive_query_params, query_setters,
+    default_sensitive_query_params, names_setter, query_setters,
 };
 
 /// Routes whose requests write no access-log line by default: health probes and scrapes.
@@ -18,10 +18,7 @@ pub const DEFAULT_ACCESS_LOG_EXCLUDE: &[&str] =
 pub struct ServerLayerBuilder {
     common: CommonConfig,
     access: AccessConfig,
-    access_log_exclude: Vec<Box<str>>,
-    sensitive_query_params: Vec<Box<str>>,
-    default_scheme: &'static str,
-    traceresponse: bool,
+    options: Options,
 }
 
 impl Default for ServerLayerBuilder {
@@ -29,13 +26,15 @@ impl Default for ServerLayerBuilder {
         Self {
             common: CommonConfig::new(Side::Server),
             access: AccessConfig::default(),
-            access_log_exclude: DEFAULT_ACCESS_LOG_EXCLUDE
-                .iter()
-                .map(|&r| r.into())
-                .collect(),
-            sensitive_query_params: default_sensitive_query_params(),
-            default_scheme: "http",
-            traceresponse: false,
+            options: Options {
+                access_log_exclude: DEFAULT_ACCESS_LOG_EXCLUDE
+                    .iter()
+                    .map(|&r| r.into())
+                    .collect(),
+                sensitive_query_params: default_sensitive_query_params(),
+                default_scheme: "http",
+                traceresponse: false,
+            },
         }
     }
 }
@@ -47,13 +46,16 @@ common_setters! {
     metrics: "`http.server.request.duration` and `http.server.active_requests`",
     attach_context: "true",
     random_trace_ids: "true",
+    builds: ServerLayer,
 }
 
 capture_setters! {
-    headers,
     builder: ServerLayerBuilder,
     layer: "sightline_http::server::ServerLayer",
     span: "server span",
+    fns: [capture_request_headers, capture_response_headers, sensitive_headers],
+    what: "header",
+    keys: ["`http.request.header.<name>`", "`http.response.header.<name>`"],
 }
 
 access_setters! {
@@ -65,9 +67,11 @@ query_setters! {
     builder: ServerLayerBuilder,
     layer: "sightline_http::server::ServerLayer",
     attribute: "url.query",
+    field: options.sensitive_query_params,
 }
 
-impl ServerLayerBuilder {
+names_setter! {
+    ServerLayerBuilder,
     /// Route templates that write no access-log line.
     ///
     /// Defaults to [`DEFAULT_ACCESS_LOG_EXCLUDE`].
@@ -78,15 +82,10 @@ impl ServerLayerBuilder {
     ///     .build();
     /// # drop(layer);
     /// ```
-    pub fn access_log_exclude<I, R>(mut self, routes: I) -> Self
-    where
-        I: IntoIterator<Item = R>,
-        R: Into<Box<str>>,
-    {
-        self.access_log_exclude = routes.into_iter().map(Into::into).collect();
-        self
-    }
+    fn access_log_exclude => options.access_log_exclude
+}
 
+impl ServerLayerBuilder {
     /// `url.scheme` when the request URI has none (HTTP/1.1 origin-form requests).
     ///
     /// Defaults to `"http"`; set `"https"` behind a TLS acceptor.
@@ -96,7 +95,7 @@ impl ServerLayerBuilder {
     /// # drop(layer);
     /// ```
     pub fn default_scheme_https(mut self, https: bool) -> Self {
-        self.default_scheme = if https { "https" } else { "http" };
+        self.options.default_scheme = if https { "https" } else { "http" };
         self
     }
 
@@ -111,31 +110,22 @@ impl ServerLayerBuilder {
     /// # drop(layer);
     /// ```
     pub fn traceresponse(mut self, enabled: bool) -> Self {
-        self.traceresponse = enabled;
+        self.options.traceresponse = enabled;
         self
     }
 
-    /// Builds the layer.
-    ///
-    /// ```
-    /// let layer = sightline_http::server::ServerLayer::builder().build();
-    /// # drop(layer);
-    /// ```
-    pub fn build(self) -> ServerLayer {
+    fn into_shared(self) -> Shared {
         let common = self
             .common
             .build((HTTP_REQUEST_HEADER, HTTP_RESPONSE_HEADER));
-        ServerLayer::from_shared(Shared {
+        Shared {
             #[cfg(feature = "metrics")]
             active_requests: common.metrics.then(Default::default),
             common,
             access: self.access,
-            access_log_exclude: self.access_log_exclude,
-            sensitive_query_params: self.sensitive_query_params,
-            default_scheme: self.default_scheme,
-            traceresponse: self.traceresponse,
+            options: self.options,
             unmatched: RouteInfo::new(None, false),
             routes: Default::default(),
-        })
+        }
     }
 }

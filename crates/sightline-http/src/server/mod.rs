@@ -67,17 +67,21 @@ pub use metrics::{
 pub use route::UNMATCHED_ROUTE;
 
 use crate::core::config::{AccessConfig, Common};
-use crate::core::lifecycle::response_types;
 use crate::core::middleware::middleware;
+
+/// What the builder sets besides the common and access-log parts, kept as it is by the layer.
+struct Options {
+    access_log_exclude: Vec<Box<str>>,
+    sensitive_query_params: Vec<Box<str>>,
+    default_scheme: &'static str,
+    traceresponse: bool,
+}
 
 /// Configuration shared by every clone of a [`ServerLayer`] and the services it makes.
 struct Shared {
     common: Common,
     access: AccessConfig,
-    access_log_exclude: Vec<Box<str>>,
-    sensitive_query_params: Vec<Box<str>>,
-    default_scheme: &'static str,
-    traceresponse: bool,
+    options: Options,
     unmatched: route::RouteInfo,
     #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     routes: route::RouteTable,
@@ -87,7 +91,12 @@ struct Shared {
 
 impl Shared {
     fn logs_access_for(&self, route: &str) -> bool {
-        self.access.enabled && !self.access_log_exclude.iter().any(|r| &**r == route)
+        self.access.enabled
+            && !self
+                .options
+                .access_log_exclude
+                .iter()
+                .any(|r| &**r == route)
     }
 }
 
@@ -116,14 +125,7 @@ middleware! {
     service: Server {
         route: std::sync::Arc<route::RouteSlot> = Default::default(),
     },
-    shared: Shared,
-    inner_body: ReqBody,
-    error: [],
-}
-
-response_types! {
-    call: state::RequestState,
-    error: [],
+    shared: Shared, call: state::RequestState, inner_body: ReqBody, error: [],
     /// Response future of [`Server`].
     ///
     /// Polls the inner service inside the request's `tracing` span and OpenTelemetry context;

@@ -23,7 +23,7 @@ impl<S> Server<S> {
         let start = Instant::now();
         let shared = &self.shared;
         let method = semconv::method_index(req.method());
-        let scheme = semconv::scheme(req.uri(), shared.default_scheme);
+        let scheme = semconv::scheme(req.uri(), shared.options.default_scheme);
         let route = self.resolve_route(&req);
         let request_id =
             propagate::accept_request_id(shared.common.request_id_header.as_ref(), &mut req);
@@ -101,7 +101,7 @@ impl<S> Server<S> {
         if let Some(query) = req.uri().query() {
             attrs.push(KeyValue::new(
                 attribute::URL_QUERY,
-                query::redact(query, &self.shared.sensitive_query_params),
+                query::redact(query, &self.shared.options.sensitive_query_params),
             ));
         }
         if let Some(route) = route.http_route() {

@@ -145,7 +145,7 @@ impl Call for RequestState {
             self.request_id.as_ref(),
             &mut parts.headers,
         );
-        if self.shared.traceresponse {
+        if self.shared.options.traceresponse {
             self.insert_traceresponse(&mut parts.headers);
         }
         self.shared

@@ -33,13 +33,19 @@ common_setters! {
     metrics: "`rpc.client.call.duration`",
     attach_context: "false",
     random_trace_ids: "false",
+    builds: GrpcClientLayer,
 }
 
 capture_setters! {
-    metadata,
     builder: GrpcClientLayerBuilder,
     layer: "sightline_http::grpc::GrpcClientLayer",
     span: "client span",
+    fns: [capture_request_metadata, capture_response_metadata, sensitive_metadata],
+    what: "metadata key",
+    keys: [
+        "`rpc.request.metadata.<key>` (`rpc.grpc.request.metadata.<key>` with [`legacy_semconv`](Self::legacy_semconv))",
+        "`rpc.response.metadata.<key>` (`rpc.grpc.response.metadata.<key>` with [`legacy_semconv`](Self::legacy_semconv))"
+    ],
 }
 
 grpc_setters! {
@@ -67,13 +73,7 @@ impl GrpcClientLayerBuilder {
         self
     }
 
-    /// Builds the layer.
-    ///
-    /// ```
-    /// let layer = sightline_http::grpc::GrpcClientLayer::builder().build();
-    /// # drop(layer);
-    /// ```
-    pub fn build(self) -> GrpcClientLayer {
+    fn into_shared(self) -> Shared {
         let common = self.common.build(self.grpc.metadata_prefixes());
         #[cfg(feature = "metrics")]
         let metrics = common.metrics.then(|| super::super::metrics::Labels {
@@ -85,12 +85,12 @@ impl GrpcClientLayerBuilder {
             legacy: self.grpc.legacy_semconv,
             target: self.target.clone(),
         });
-        GrpcClientLayer::from_shared(Shared {
+        Shared {
             common,
             grpc: self.grpc.build(None),
             target: self.target,
             #[cfg(feature = "metrics")]
             metrics,
-        })
+        }
     }
 }

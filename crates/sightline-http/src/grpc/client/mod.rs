@@ -10,7 +10,6 @@ pub use layer::GrpcClientLayerBuilder;
 
 use super::Grpc;
 use crate::core::config::Common;
-use crate::core::lifecycle::response_types;
 use crate::core::middleware::middleware;
 
 /// Configuration shared by every clone of a [`GrpcClientLayer`] and the services it makes.
@@ -49,14 +48,7 @@ middleware! {
     /// `Debug + Display + 'static` so that a failed call can be classified (a timeout is
     /// `DEADLINE_EXCEEDED`, another failure `UNAVAILABLE`); it is passed on untouched.
     service: GrpcClient {},
-    shared: Shared,
-    inner_body: ReqBody,
-    error: [::std::fmt::Debug + ::std::fmt::Display + 'static],
-}
-
-response_types! {
-    call: state::ClientCall,
-    error: [::std::fmt::Debug + ::std::fmt::Display + 'static],
+    shared: Shared, call: state::ClientCall, inner_body: ReqBody, error: [::std::fmt::Debug + ::std::fmt::Display + 'static],
     /// Response future of [`GrpcClient`].
     ///
     /// Reads a trailers-only status from the response head and hands the call state to the

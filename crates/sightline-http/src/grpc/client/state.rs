@@ -10,7 +10,7 @@ use crate::core::classify::{self, ErrorKind};
 use crate::core::config::Common;
 use crate::core::lifecycle::OnError;
 use crate::grpc::Grpc;
-use crate::grpc::call::{CallCore, GrpcCall, Settled, Side};
+use crate::grpc::call::{GrpcCall, Side};
 use crate::grpc::code::Code;
 
 /// What a client's call adds to [`GrpcCall`]: the caller's context with the client span.
@@ -43,25 +43,9 @@ impl Side for ClientSide {
     }
 
     #[cfg(feature = "metrics")]
-    fn record(&self, call: &CallCore, settled: &Settled) {
-        let Some(labels) = &self.shared.metrics else {
-            return;
-        };
-        let grpc = &self.shared.grpc;
-        let messages = grpc
-            .message_counts
-            .then_some((0, call.response_messages.count));
-        labels.record(
-            call.info(grpc),
-            settled.code,
-            settled.error,
-            settled.elapsed.as_secs_f64(),
-            messages,
-        );
+    fn labels(&self) -> Option<&crate::grpc::metrics::Labels> {
+        self.shared.metrics.as_ref()
     }
-
-    #[cfg(not(feature = "metrics"))]
-    fn record(&self, _: &CallCore, _: &Settled) {}
 }
 
 /// A failed call is classified by its error's type.

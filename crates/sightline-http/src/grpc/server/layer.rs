@@ -36,13 +36,19 @@ common_setters! {
     metrics: "`rpc.server.call.duration` and `rpc.server.active_calls`",
     attach_context: "true",
     random_trace_ids: "true",
+    builds: GrpcServerLayer,
 }
 
 capture_setters! {
-    metadata,
     builder: GrpcServerLayerBuilder,
     layer: "sightline_http::grpc::GrpcServerLayer",
     span: "server span",
+    fns: [capture_request_metadata, capture_response_metadata, sensitive_metadata],
+    what: "metadata key",
+    keys: [
+        "`rpc.request.metadata.<key>` (`rpc.grpc.request.metadata.<key>` with [`legacy_semconv`](Self::legacy_semconv))",
+        "`rpc.response.metadata.<key>` (`rpc.grpc.response.metadata.<key>` with [`legacy_semconv`](Self::legacy_semconv))"
+    ],
 }
 
 access_setters! {
@@ -99,13 +105,7 @@ impl GrpcServerLayerBuilder {
         self
     }
 
-    /// Builds the layer.
-    ///
-    /// ```
-    /// let layer = sightline_http::grpc::GrpcServerLayer::builder().build();
-    /// # drop(layer);
-    /// ```
-    pub fn build(self) -> GrpcServerLayer {
+    fn into_shared(self) -> Shared {
         let common = self.common.build(self.grpc.metadata_prefixes());
         #[cfg(feature = "metrics")]
         let metrics = common.metrics.then_some(super::super::metrics::Labels {
@@ -117,13 +117,13 @@ impl GrpcServerLayerBuilder {
             legacy: self.grpc.legacy_semconv,
             target: None,
         });
-        GrpcServerLayer::from_shared(Shared {
+        Shared {
             common,
             grpc: self.grpc.build(self.known_services),
             access: self.access,
             trace_health_checks: self.trace_health_checks,
             #[cfg(feature = "metrics")]
             metrics,
-        })
+        }
     }
 }

@@ -11,7 +11,6 @@ pub use layer::GrpcServerLayerBuilder;
 use super::Grpc;
 use super::body::RequestBody;
 use crate::core::config::{AccessConfig, Common};
-use crate::core::lifecycle::response_types;
 use crate::core::middleware::middleware;
 
 /// Configuration shared by every clone of a [`GrpcServerLayer`] and the services it makes.
@@ -46,14 +45,7 @@ middleware! {
     ///
     /// Made by [`GrpcServerLayer`].
     service: GrpcServer {},
-    shared: Shared,
-    inner_body: RequestBody<ReqBody>,
-    error: [],
-}
-
-response_types! {
-    call: state::ServerCall,
-    error: [],
+    shared: Shared, call: state::ServerCall, inner_body: RequestBody<ReqBody>, error: [],
     /// Response future of [`GrpcServer`].
     ///
     /// Polls the inner service inside the call's `tracing` span and OpenTelemetry context;

@@ -65,34 +65,24 @@ impl Side for ServerSide {
     }
 
     #[cfg(feature = "metrics")]
-    fn record(&self, call: &CallCore, settled: &Settled) {
-        let Some(labels) = &self.shared.metrics else {
-            return;
-        };
-        let grpc = &self.shared.grpc;
-        // The gauge went up under the method known at the start.
-        let active = self.active_at_start.as_deref();
-        labels
-            .active(active.unwrap_or_else(|| grpc.methods.other()))
-            .decrement(1.0);
-        let messages = grpc.message_counts.then(|| {
-            let requests = self
-                .request
-                .as_ref()
-                .map_or(0, |r| r.messages.load(Ordering::Relaxed));
-            (requests, call.response_messages.count)
-        });
-        labels.record(
-            call.info(grpc),
-            settled.code,
-            settled.error,
-            settled.elapsed.as_secs_f64(),
-            messages,
-        );
+    fn labels(&self) -> Option<&crate::grpc::metrics::Labels> {
+        self.shared.metrics.as_ref()
     }
 
-    #[cfg(not(feature = "metrics"))]
-    fn record(&self, _: &CallCore, _: &Settled) {}
+    /// The gauge went up under the method known at the start.
+    #[cfg(feature = "metrics")]
+    fn ended(&self, labels: &crate::grpc::metrics::Labels) {
+        let active = self.active_at_start.as_deref();
+        labels
+            .active(active.unwrap_or_else(|| self.shared.grpc.methods.other()))
+            .decrement(1.0);
+    }
+
+    fn request_messages(&self) -> u64 {
+        self.request
+            .as_ref()
+            .map_or(0, |r| r.messages.load(Ordering::Relaxed))
+    }
 
     fn log(&self, call: &CallCore, settled: &Settled) {
         if !self.shared.access.enabled || self.health_check {
