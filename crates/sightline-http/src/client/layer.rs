@@ -50,12 +50,10 @@ common_setters! {
 }
 
 capture_setters! {
+    headers,
     builder: ClientLayerBuilder,
     layer: "sightline_http::client::ClientLayer",
     span: "client span",
-    fns: [capture_request_headers, capture_response_headers, sensitive_headers],
-    what: "header",
-    keys: ["`http.request.header.<name>`", "`http.response.header.<name>`"],
 }
 
 query_setters! {

@@ -164,11 +164,8 @@ middleware! {
     /// ```
     service: Client {},
     shared: Shared, call: state::CallState, inner_body: ReqBody, error: [::std::fmt::Debug + ::std::fmt::Display + 'static],
-    /// Response future of [`Client`].
     ///
-    /// Notes the response head and hands the call state to the [`ResponseBody`]; an error
-    /// from the inner service ends the call as failed, and dropping the future before the
-    /// response ends it as cancelled.
+    /// For example:
     ///
     /// ```
     /// use sightline_http::client::{ClientLayer, ResponseFuture};
@@ -183,10 +180,8 @@ middleware! {
     /// drop(future); // the call ends as cancelled
     /// ```
     future;
-    /// Response body of [`Client`]: where a call ends.
     ///
-    /// Ends the call (span, duration) at the end of the stream, on a body error, or when
-    /// dropped early.
+    /// For example:
     ///
     /// ```
     /// use http_body_util::BodyExt as _;

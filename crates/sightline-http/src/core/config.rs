@@ -287,6 +287,39 @@ pub(crate) use common_setters;
 /// The capture setters, writing the builder's `common.capture`: named for headers (HTTP) or
 /// metadata (gRPC) by `fns`, with the attribute keys they record.
 macro_rules! capture_setters {
+    (headers, builder: $builder:ident, layer: $layer:literal, span: $span:literal $(,)?) => {
+        $crate::core::config::capture_setters! {
+            builder: $builder,
+            layer: $layer,
+            span: $span,
+            fns: [capture_request_headers, capture_response_headers, sensitive_headers],
+            what: "header",
+            keys: ["`http.request.header.<name>`", "`http.response.header.<name>`"],
+        }
+    };
+    (metadata, builder: $builder:ident, layer: $layer:literal, span: $span:literal $(,)?) => {
+        $crate::core::config::capture_setters! {
+            builder: $builder,
+            layer: $layer,
+            span: $span,
+            fns: [capture_request_metadata, capture_response_metadata, sensitive_metadata],
+            what: "metadata key",
+            keys: [
+                "`rpc.request.metadata.<key>` (`rpc.grpc.request.metadata.<key>` with [`legacy_semconv`](Self::legacy_semconv))",
+                "`rpc.response.metadata.<key>` (`rpc.grpc.response.metadata.<key>` with [`legacy_semconv`](Self::legacy_semconv))"
+            ],
+        }
+    };
+    (@setter $(#[$doc:meta])* fn $name:ident => $field:ident) => {
+        $(#[$doc])*
+        pub fn $name<I>(mut self, names: I) -> Self
+        where
+            I: IntoIterator<Item = ::http::HeaderName>,
+        {
+            self.common.capture.$field = names.into_iter().collect();
+            self
+        }
+    };
     (
         builder: $builder:ident,
         layer: $layer:literal,
@@ -296,78 +329,69 @@ macro_rules! capture_setters {
         keys: [$request_key:literal, $response_key:literal] $(,)?
     ) => {
         impl $builder {
-            #[doc = concat!("Request ", $what, "s recorded on the ", $span, " as ", $request_key, " (a string")]
-            /// array with every value, as the semantic conventions' opt-in attribute says),
-            /// read as the request arrived (a client reads them before injecting the trace
-            /// context).
-            ///
-            #[doc = concat!("The values of sensitive ", $what, "s ([`DEFAULT_SENSITIVE_HEADERS`](crate::DEFAULT_SENSITIVE_HEADERS)")]
-            #[doc = concat!("and [`", stringify!($sensitive), "`](Self::", stringify!($sensitive), ")) are recorded as `REDACTED`.")]
-            /// Values that are not UTF-8 are recorded with U+FFFD in place of the bad bytes.
-            /// They are never written to log lines.
-            ///
-            /// Defaults to none.
-            ///
-            /// ```
-            /// use http::header::{ACCEPT, AUTHORIZATION};
-            ///
-            /// // `accept` as sent, `authorization` as ["REDACTED"].
-            #[doc = concat!("let layer = ", $layer, "::builder()")]
-            #[doc = concat!("    .", stringify!($request), "([ACCEPT, AUTHORIZATION])")]
-            ///     .build();
-            /// # drop(layer);
-            /// ```
-            pub fn $request<I>(mut self, names: I) -> Self
-            where
-                I: IntoIterator<Item = ::http::HeaderName>,
-            {
-                self.common.capture.request = names.into_iter().collect();
-                self
+            $crate::core::config::capture_setters! {
+                @setter
+                #[doc = concat!("Request ", $what, "s recorded on the ", $span, " as ", $request_key, " (a string")]
+                /// array with every value, as the semantic conventions' opt-in attribute says),
+                /// read as the request arrived (a client reads them before injecting the trace
+                /// context).
+                ///
+                #[doc = concat!("The values of sensitive ", $what, "s ([`DEFAULT_SENSITIVE_HEADERS`](crate::DEFAULT_SENSITIVE_HEADERS)")]
+                #[doc = concat!("and [`", stringify!($sensitive), "`](Self::", stringify!($sensitive), ")) are recorded as `REDACTED`.")]
+                /// Values that are not UTF-8 are recorded with U+FFFD in place of the bad bytes.
+                /// They are never written to log lines.
+                ///
+                /// Defaults to none.
+                ///
+                /// ```
+                /// use http::header::{ACCEPT, AUTHORIZATION};
+                ///
+                /// // `accept` as sent, `authorization` as ["REDACTED"].
+                #[doc = concat!("let layer = ", $layer, "::builder()")]
+                #[doc = concat!("    .", stringify!($request), "([ACCEPT, AUTHORIZATION])")]
+                ///     .build();
+                /// # drop(layer);
+                /// ```
+                fn $request => request
             }
 
-            #[doc = concat!("Response ", $what, "s (from the response head, and for gRPC the trailers) recorded")]
-            #[doc = concat!("on the ", $span, " as ", $response_key, ", with sensitive values (`set-cookie`, ...)")]
-            #[doc = concat!("recorded as `REDACTED`; see [`", stringify!($request), "`](Self::", stringify!($request), ").")]
-            ///
-            /// Defaults to none.
-            ///
-            /// ```
-            /// use http::header::{CONTENT_TYPE, SET_COOKIE};
-            ///
-            #[doc = concat!("let layer = ", $layer, "::builder()")]
-            #[doc = concat!("    .", stringify!($response), "([CONTENT_TYPE, SET_COOKIE])")]
-            ///     .build();
-            /// # drop(layer);
-            /// ```
-            pub fn $response<I>(mut self, names: I) -> Self
-            where
-                I: IntoIterator<Item = ::http::HeaderName>,
-            {
-                self.common.capture.response = names.into_iter().collect();
-                self
+            $crate::core::config::capture_setters! {
+                @setter
+                #[doc = concat!("Response ", $what, "s (from the response head, and for gRPC the trailers) recorded")]
+                #[doc = concat!("on the ", $span, " as ", $response_key, ", with sensitive values (`set-cookie`, ...)")]
+                #[doc = concat!("recorded as `REDACTED`; see [`", stringify!($request), "`](Self::", stringify!($request), ").")]
+                ///
+                /// Defaults to none.
+                ///
+                /// ```
+                /// use http::header::{CONTENT_TYPE, SET_COOKIE};
+                ///
+                #[doc = concat!("let layer = ", $layer, "::builder()")]
+                #[doc = concat!("    .", stringify!($response), "([CONTENT_TYPE, SET_COOKIE])")]
+                ///     .build();
+                /// # drop(layer);
+                /// ```
+                fn $response => response
             }
 
-            #[doc = concat!("Request and response ", $what, "s whose captured values are recorded as `REDACTED`,")]
-            /// in addition to [`DEFAULT_SENSITIVE_HEADERS`](crate::DEFAULT_SENSITIVE_HEADERS)
-            /// (`authorization`, `cookie`, `set-cookie`, `proxy-authorization`, `x-api-key`),
-            /// which are always sensitive.
-            ///
-            /// Defaults to none beyond those.
-            ///
-            /// ```
-            /// let token = http::HeaderName::from_static("x-session-token");
-            #[doc = concat!("let layer = ", $layer, "::builder()")]
-            #[doc = concat!("    .", stringify!($request), "([token.clone()])")]
-            #[doc = concat!("    .", stringify!($sensitive), "([token])")]
-            ///     .build();
-            /// # drop(layer);
-            /// ```
-            pub fn $sensitive<I>(mut self, names: I) -> Self
-            where
-                I: IntoIterator<Item = ::http::HeaderName>,
-            {
-                self.common.capture.sensitive = names.into_iter().collect();
-                self
+            $crate::core::config::capture_setters! {
+                @setter
+                #[doc = concat!("Request and response ", $what, "s whose captured values are recorded as `REDACTED`,")]
+                /// in addition to [`DEFAULT_SENSITIVE_HEADERS`](crate::DEFAULT_SENSITIVE_HEADERS)
+                /// (`authorization`, `cookie`, `set-cookie`, `proxy-authorization`, `x-api-key`),
+                /// which are always sensitive.
+                ///
+                /// Defaults to none beyond those.
+                ///
+                /// ```
+                /// let token = http::HeaderName::from_static("x-session-token");
+                #[doc = concat!("let layer = ", $layer, "::builder()")]
+                #[doc = concat!("    .", stringify!($request), "([token.clone()])")]
+                #[doc = concat!("    .", stringify!($sensitive), "([token])")]
+                ///     .build();
+                /// # drop(layer);
+                /// ```
+                fn $sensitive => sensitive
             }
         }
     };

@@ -13,27 +13,41 @@ use std::task::{Context as TaskContext, Poll, ready};
 
 use bytes::Buf;
 use http::{HeaderMap, Response};
-use http_body::{Body, Frame};
+use http_body::Body;
 use opentelemetry::Context;
 use pin_project_lite::pin_project;
 
 use super::classify::{ErrorKind, Outcome};
 
-/// `is_end_stream` and `size_hint` of a body wrapper: the inner body's, as the wrapper only
-/// observes its frames.
-macro_rules! delegate_body_hints {
-    () => {
-        fn is_end_stream(&self) -> bool {
-            self.inner.is_end_stream()
-        }
+/// The `Body` impl of a body wrapper over an inner body `B` (a pin-projected `inner` field):
+/// `poll_frame` runs `$poll` with the projection as `$this`; the end and the size hint are the
+/// inner body's, as the wrapper only observes its frames.
+macro_rules! body_wrapper {
+    (impl<$($generic:ident $(: $bound:path)?),*> for $ty:ty, |$this:ident, $cx:ident| $poll:block) => {
+        impl<$($generic $(: $bound)?),*> ::http_body::Body for $ty {
+            type Data = B::Data;
+            type Error = B::Error;
 
-        fn size_hint(&self) -> ::http_body::SizeHint {
-            self.inner.size_hint()
+            fn poll_frame(
+                self: ::std::pin::Pin<&mut Self>,
+                $cx: &mut ::std::task::Context<'_>,
+            ) -> ::std::task::Poll<Option<Result<::http_body::Frame<B::Data>, B::Error>>> {
+                let $this = self.project();
+                $poll
+            }
+
+            fn is_end_stream(&self) -> bool {
+                self.inner.is_end_stream()
+            }
+
+            fn size_hint(&self) -> ::http_body::SizeHint {
+                self.inner.size_hint()
+            }
         }
     };
 }
 
-pub(crate) use delegate_body_hints;
+pub(crate) use body_wrapper;
 
 /// The per-call state of a middleware: what it does at each step of a call.
 pub(crate) trait Call {
@@ -200,43 +214,33 @@ impl<B, C: Call> ResponseBody<B, C> {
     }
 }
 
-impl<B: Body, C: Call> Body for ResponseBody<B, C> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let mut this = self.project();
-        let polled = this.inner.as_mut().poll_frame(cx);
-        let Some(call) = this.call.get_mut() else {
-            return polled;
-        };
-        let ended = match &polled {
-            Poll::Pending => return polled,
-            Poll::Ready(None) => Some(Outcome::Completed),
-            Poll::Ready(Some(Err(_))) => Some(Outcome::BodyFailed),
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    call.on_data(data);
-                }
-                if let Some(trailers) = frame.trailers_ref() {
-                    call.on_trailers(trailers);
-                    Some(Outcome::Completed)
-                } else {
-                    this.inner.is_end_stream().then_some(Outcome::Completed)
-                }
+body_wrapper!(impl<B: Body, C: Call> for ResponseBody<B, C>, |this, cx| {
+    let mut this = this;
+    let polled = this.inner.as_mut().poll_frame(cx);
+    let Some(call) = this.call.get_mut() else {
+        return polled;
+    };
+    let ended = match &polled {
+        Poll::Pending => return polled,
+        Poll::Ready(None) => Some(Outcome::Completed),
+        Poll::Ready(Some(Err(_))) => Some(Outcome::BodyFailed),
+        Poll::Ready(Some(Ok(frame))) => {
+            if let Some(data) = frame.data_ref() {
+                call.on_data(data);
             }
-        };
-        if let Some(outcome) = ended {
-            this.call.finish(outcome);
+            if let Some(trailers) = frame.trailers_ref() {
+                call.on_trailers(trailers);
+                Some(Outcome::Completed)
+            } else {
+                this.inner.is_end_stream().then_some(Outcome::Completed)
+            }
         }
-        polled
+    };
+    if let Some(outcome) = ended {
+        this.call.finish(outcome);
     }
-
-    delegate_body_hints!();
-}
+    polled
+});
 
 /// A module's public `ResponseFuture<F>` and `ResponseBody<B>`: newtypes over the generic
 /// [`ResponseFuture`] and [`ResponseBody`] for the module's call state, so that every public
@@ -312,19 +316,10 @@ macro_rules! response_types {
             }
         }
 
-        impl<B: ::http_body::Body> ::http_body::Body for ResponseBody<B> {
-            type Data = B::Data;
-            type Error = B::Error;
-
-            fn poll_frame(
-                self: ::std::pin::Pin<&mut Self>,
-                cx: &mut ::std::task::Context<'_>,
-            ) -> ::std::task::Poll<Option<Result<::http_body::Frame<Self::Data>, Self::Error>>> {
-                self.project().inner.poll_frame(cx)
-            }
-
-            $crate::core::lifecycle::delegate_body_hints!();
-        }
+        $crate::core::lifecycle::body_wrapper!(
+            impl<B: ::http_body::Body> for ResponseBody<B>,
+            |this, cx| { this.inner.poll_frame(cx) }
+        );
     };
 }
 

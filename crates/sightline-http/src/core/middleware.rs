@@ -25,8 +25,20 @@ macro_rules! middleware {
         $crate::core::lifecycle::response_types! {
             call: $call,
             error: [$($bound)*],
+            #[doc = concat!("Response future of [`", stringify!($service), "`].")]
+            ///
+            /// Polls the inner service's future in the call's scope (its `tracing` span and
+            /// OpenTelemetry context, where the middleware has them), shows the response head
+            /// to the middleware and hands the call to the [`ResponseBody`]. An error of the
+            /// inner service ends the call as failed; dropping the future before the response
+            /// ends it as cancelled.
             $(#[$future_doc])*
             future;
+            #[doc = concat!("Response body of [`", stringify!($service), "`]: where a call ends.")]
+            ///
+            /// The middleware sees each data frame and the trailers, and ends the call
+            /// (duration, span, access log where it writes one) once: at the end of the
+            /// stream, on a body error, or when the body is dropped before its end.
             $(#[$body_doc])*
             body;
         }

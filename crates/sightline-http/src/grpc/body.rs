@@ -1,15 +1,15 @@
 //! The request body of the gRPC server, and the message counter both sides use.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Context as TaskContext, Poll};
+use std::task::Poll;
 
 use bytes::Buf;
-use http_body::{Body, Frame};
+use http_body::Body;
 use pin_project_lite::pin_project;
 
 use super::call::RequestCounters;
+use crate::core::lifecycle::body_wrapper;
 
 /// Counts gRPC messages in a byte stream: each is a 1-byte flag, a 4-byte big-endian length
 /// and that many bytes, split across frames in any way.
@@ -94,35 +94,24 @@ impl<B: std::fmt::Debug> std::fmt::Debug for RequestBody<B> {
     }
 }
 
-impl<B: Body> Body for RequestBody<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let this = self.project();
-        let polled = this.inner.poll_frame(cx);
-        if let (Some(counters), Poll::Ready(Some(Ok(frame)))) = (this.counters.as_ref(), &polled)
-            && let Some(data) = frame.data_ref()
-        {
+body_wrapper!(impl<B: Body> for RequestBody<B>, |this, cx| {
+    let polled = this.inner.poll_frame(cx);
+    if let (Some(counters), Poll::Ready(Some(Ok(frame)))) = (this.counters.as_ref(), &polled)
+        && let Some(data) = frame.data_ref()
+    {
+        counters
+            .bytes
+            .fetch_add(data.remaining() as u64, Ordering::Relaxed);
+        if let Some(messages) = this.messages.as_mut() {
+            let before = messages.count;
+            messages.feed_buf(data);
             counters
-                .bytes
-                .fetch_add(data.remaining() as u64, Ordering::Relaxed);
-            if let Some(messages) = this.messages.as_mut() {
-                let before = messages.count;
-                messages.feed_buf(data);
-                counters
-                    .messages
-                    .fetch_add(messages.count - before, Ordering::Relaxed);
-            }
+                .messages
+                .fetch_add(messages.count - before, Ordering::Relaxed);
         }
-        polled
     }
-
-    crate::core::lifecycle::delegate_body_hints!();
-}
+    polled
+});
 
 #[cfg(test)]
 mod tests {

@@ -50,12 +50,10 @@ common_setters! {
 }
 
 capture_setters! {
+    headers,
     builder: ServerLayerBuilder,
     layer: "sightline_http::server::ServerLayer",
     span: "server span",
-    fns: [capture_request_headers, capture_response_headers, sensitive_headers],
-    what: "header",
-    keys: ["`http.request.header.<name>`", "`http.response.header.<name>`"],
 }
 
 access_setters! {

@@ -126,14 +126,6 @@ middleware! {
         route: std::sync::Arc<route::RouteSlot> = Default::default(),
     },
     shared: Shared, call: state::RequestState, inner_body: ReqBody, error: [],
-    /// Response future of [`Server`].
-    ///
-    /// Polls the inner service inside the request's `tracing` span and OpenTelemetry context;
-    /// hands the request state to the [`ResponseBody`] when the response head is ready.
     future;
-    /// Response body of [`Server`]: where a request ends.
-    ///
-    /// Counts the bytes sent and ends the request (duration, span, access log) at the end of
-    /// the stream, on a body error, or when dropped early.
     body;
 }

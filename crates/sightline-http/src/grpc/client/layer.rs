@@ -37,15 +37,10 @@ common_setters! {
 }
 
 capture_setters! {
+    metadata,
     builder: GrpcClientLayerBuilder,
     layer: "sightline_http::grpc::GrpcClientLayer",
     span: "client span",
-    fns: [capture_request_metadata, capture_response_metadata, sensitive_metadata],
-    what: "metadata key",
-    keys: [
-        "`rpc.request.metadata.<key>` (`rpc.grpc.request.metadata.<key>` with [`legacy_semconv`](Self::legacy_semconv))",
-        "`rpc.response.metadata.<key>` (`rpc.grpc.response.metadata.<key>` with [`legacy_semconv`](Self::legacy_semconv))"
-    ],
 }
 
 grpc_setters! {

@@ -49,15 +49,6 @@ middleware! {
     /// `DEADLINE_EXCEEDED`, another failure `UNAVAILABLE`); it is passed on untouched.
     service: GrpcClient {},
     shared: Shared, call: state::ClientCall, inner_body: ReqBody, error: [::std::fmt::Debug + ::std::fmt::Display + 'static],
-    /// Response future of [`GrpcClient`].
-    ///
-    /// Reads a trailers-only status from the response head and hands the call state to the
-    /// [`ResponseBody`]; an error from the inner service ends the call (`DEADLINE_EXCEEDED`
-    /// for a timeout, `UNAVAILABLE` otherwise), and dropping the future ends it as cancelled.
     future;
-    /// Response body of [`GrpcClient`]: where a call ends.
-    ///
-    /// Reads the status from the trailers, counts the messages received, and ends the call
-    /// (duration, span) at the end of the stream, on a body error, or when dropped early.
     body;
 }

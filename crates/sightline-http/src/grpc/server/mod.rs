@@ -46,16 +46,6 @@ middleware! {
     /// Made by [`GrpcServerLayer`].
     service: GrpcServer {},
     shared: Shared, call: state::ServerCall, inner_body: RequestBody<ReqBody>, error: [],
-    /// Response future of [`GrpcServer`].
-    ///
-    /// Polls the inner service inside the call's `tracing` span and OpenTelemetry context;
-    /// reads a trailers-only status from the response head and hands the call state to the
-    /// [`ResponseBody`].
     future;
-    /// Response body of [`GrpcServer`]: where a call ends.
-    ///
-    /// Reads the status from the trailers, counts bytes and messages, and ends the call
-    /// (duration, span, access log) at the end of the stream, on a body error, or when dropped
-    /// early.
     body;
 }
