@@ -1,7 +1,5 @@
 //! [`ClientLayerBuilder`]: the client's configuration.
 
-use opentelemetry_semantic_conventions::attribute::{HTTP_REQUEST_HEADER, HTTP_RESPONSE_HEADER};
-
 use super::{ClientLayer, Shared};
 use crate::core::classify::Side;
 use crate::core::config::{
@@ -65,12 +63,10 @@ query_setters! {
 
 impl ClientLayerBuilder {
     fn into_shared(self) -> Shared {
-        let common = self
-            .common
-            .build((HTTP_REQUEST_HEADER, HTTP_RESPONSE_HEADER));
+        let common = self.common.build_http();
         Shared {
             #[cfg(feature = "metrics")]
-            histograms: common.metrics.then(Default::default),
+            histograms: common.metrics_state(),
             common,
             sensitive_query_params: self.sensitive_query_params,
         }

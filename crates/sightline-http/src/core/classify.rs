@@ -27,6 +27,7 @@ pub(crate) enum ErrorKind {
     /// `TimeoutExpired` or a `DEADLINE_EXCEEDED` status, anywhere in the source chain.
     Timeout,
     /// A cancellation: a `CANCELLED` status.
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
     Cancelled,
     /// Anything else.
     Other,
@@ -163,6 +164,7 @@ impl HttpError {
     }
 
     /// A small number per kind, for metric-handle cache keys (the status is keyed apart).
+    #[cfg(feature = "metrics")]
     pub(crate) fn class(self) -> u32 {
         match self {
             Self::None | Self::Status(_) => 0,

@@ -11,16 +11,21 @@ use super::headers::{HeaderCapture, HeaderCaptureConfig};
 use crate::access::AccessLogLevels;
 use crate::request_id::X_REQUEST_ID;
 
-/// The common part of a builder, as the setters fill it.
-pub(crate) struct CommonConfig {
+/// The configuration every middleware has: with the captured headers as the builder collects
+/// them ([`CommonConfig`]), or with their attribute keys built, as the layer keeps it.
+pub(crate) struct Common<C = HeaderCapture> {
     pub(crate) tracer: Option<BoxedTracer>,
     pub(crate) propagator: Propagator,
     pub(crate) request_id_header: Option<HeaderName>,
+    /// Whether metrics are recorded (always `false` without the `metrics` feature).
     pub(crate) metrics: bool,
-    pub(crate) capture: HeaderCaptureConfig,
+    pub(crate) capture: C,
     pub(crate) attach_context: bool,
     pub(crate) random_trace_ids: bool,
 }
+
+/// The common part of a builder, as the setters fill it.
+pub(crate) type CommonConfig = Common<HeaderCaptureConfig>;
 
 impl CommonConfig {
     /// The defaults of a server (`attach_context` and `random_trace_ids` on) or a client
@@ -52,31 +57,28 @@ impl CommonConfig {
         }
     }
 
-    pub(crate) fn debug_fields(&self, f: &mut std::fmt::DebugStruct<'_, '_>) {
-        f.field("tracing", &self.tracer.is_some())
-            .field("propagator", &self.propagator)
-            .field("request_id_header", &self.request_id_header)
-            .field("metrics", &self.metrics);
+    /// [`build`](Self::build) with the HTTP prefixes: `http.request.header`,
+    /// `http.response.header`.
+    pub(crate) fn build_http(self) -> Common {
+        use opentelemetry_semantic_conventions::attribute::{
+            HTTP_REQUEST_HEADER, HTTP_RESPONSE_HEADER,
+        };
+
+        self.build((HTTP_REQUEST_HEADER, HTTP_RESPONSE_HEADER))
     }
 }
 
-/// The common part of a layer, shared by every clone and every service it makes.
-pub(crate) struct Common {
-    pub(crate) tracer: Option<BoxedTracer>,
-    pub(crate) propagator: Propagator,
-    pub(crate) request_id_header: Option<HeaderName>,
-    /// Whether metrics are recorded (always `false` without the `metrics` feature).
-    pub(crate) metrics: bool,
-    pub(crate) capture: HeaderCapture,
-    pub(crate) attach_context: bool,
-    pub(crate) random_trace_ids: bool,
-}
-
-impl Common {
+impl<C> Common<C> {
     pub(crate) fn debug_fields(&self, f: &mut std::fmt::DebugStruct<'_, '_>) {
         f.field("tracing", &self.tracer.is_some())
             .field("request_id_header", &self.request_id_header)
             .field("metrics", &self.metrics);
+    }
+
+    /// `T::default()` when the layer records metrics: its handle caches.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn metrics_state<T: Default>(&self) -> Option<T> {
+        self.metrics.then(T::default)
     }
 }
 

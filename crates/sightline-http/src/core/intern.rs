@@ -9,8 +9,12 @@
 //!   route or method finds its handle without a lock and without building a `metrics::Key`.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, PoisonError};
+#[cfg(feature = "metrics")]
+use std::sync::{
+    OnceLock,
+    atomic::{AtomicU32, Ordering},
+};
 
 /// Most names a process interns; past it, [`name`] returns `None` and callers fall back to
 /// an owned or generic name.
@@ -48,7 +52,7 @@ pub(crate) fn test_lock() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// How many names the process has interned.
-#[cfg(test)]
+#[cfg(all(test, feature = "metrics", feature = "grpc"))]
 pub(crate) fn name_count() -> usize {
     NAMES
         .lock()
@@ -60,7 +64,7 @@ pub(crate) fn name_count() -> usize {
 #[cfg(feature = "metrics")]
 pub(crate) use registry::{gauge, histogram};
 
-#[cfg(all(feature = "metrics", test))]
+#[cfg(all(test, feature = "metrics", feature = "grpc"))]
 pub(crate) use registry::handle_count;
 
 #[cfg(feature = "metrics")]
@@ -134,7 +138,7 @@ mod registry {
     }
 
     /// How many handles the process keeps.
-    #[cfg(test)]
+    #[cfg(all(test, feature = "grpc"))]
     pub(crate) fn handle_count() -> usize {
         HANDLES
             .lock()
@@ -145,14 +149,17 @@ mod registry {
 }
 
 /// Slots in a [`HandleCache`]; a key past them falls back to [`histogram`]'s registry.
+#[cfg(feature = "metrics")]
 const SLOTS: usize = 16;
 
 /// A small lock-free map from a non-zero `u32` key to a lazily made handle.
+#[cfg(feature = "metrics")]
 pub(crate) struct HandleCache<T> {
     keys: [AtomicU32; SLOTS],
     values: [OnceLock<T>; SLOTS],
 }
 
+#[cfg(feature = "metrics")]
 impl<T> Default for HandleCache<T> {
     fn default() -> Self {
         Self {
@@ -162,6 +169,7 @@ impl<T> Default for HandleCache<T> {
     }
 }
 
+#[cfg(feature = "metrics")]
 impl<T> HandleCache<T> {
     /// The handle for `key` (non-zero), made with `make` the first time; `None` when full.
     pub(crate) fn get_or_insert_with(&self, key: u32, make: impl FnOnce() -> T) -> Option<&T> {
@@ -193,6 +201,7 @@ impl<T> HandleCache<T> {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "metrics")]
     #[test]
     fn cache_returns_same_handle_and_reports_full() {
         let cache: HandleCache<u32> = HandleCache::default();

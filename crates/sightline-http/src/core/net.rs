@@ -23,6 +23,7 @@ pub(crate) fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
 }
 
 /// The host and port of the request URI's authority (HTTP/2, absolute-form).
+#[cfg_attr(not(feature = "grpc"), allow(dead_code))]
 pub(crate) fn uri_authority<B>(req: &Request<B>) -> Option<(&str, Option<u16>)> {
     split_host_port(req.uri().authority()?.as_str())
 }
@@ -110,6 +111,7 @@ impl Target {
     }
 
     /// A channel's target (`http://host:port`): host and port, `None` when it does not parse.
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
     pub(crate) fn parse(target: &str) -> Option<(Arc<str>, u16)> {
         let uri = target.parse::<http::Uri>().ok()?;
         let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');

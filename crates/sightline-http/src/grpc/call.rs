@@ -45,15 +45,12 @@ pub(crate) trait Side {
     /// The code an error of the inner service stands for.
     fn failed(kind: ErrorKind) -> Code;
 
-    /// The layer's metric labels, when it records metrics.
-    #[cfg(feature = "metrics")]
-    fn labels(&self) -> Option<&super::metrics::Labels>;
-
     /// The call ended: a server lowers its in-flight gauge.
     #[cfg(feature = "metrics")]
     fn ended(&self, _labels: &super::metrics::Labels) {}
 
     /// The messages received in the request stream (a client cannot see them).
+    #[cfg(feature = "metrics")]
     fn request_messages(&self) -> u64 {
         0
     }
@@ -95,7 +92,7 @@ impl<X: Side> Call for GrpcCall<X> {
         let grpc = self.side.config().1;
         let settled = self.core.settle(grpc, outcome, X::failed);
         #[cfg(feature = "metrics")]
-        if let Some(labels) = self.side.labels() {
+        if let Some(labels) = &grpc.metrics {
             self.side.ended(labels);
             let messages = grpc.message_counts.then(|| {
                 (

@@ -12,6 +12,7 @@ use opentelemetry_semantic_conventions::{attribute, metric};
 use super::code::Code;
 use super::legacy;
 use super::method::MethodInfo;
+use crate::core::classify::Side;
 use crate::core::intern::{self, HandleCache};
 
 /// `rpc.server.call.duration`: exposed to Prometheus as `rpc_server_call_duration_seconds`.
@@ -92,6 +93,23 @@ pub(crate) struct Names {
     /// (what it sends goes through a channel whose request body this layer cannot wrap).
     pub(crate) requests: Option<&'static str>,
     pub(crate) responses: &'static str,
+}
+
+impl Names {
+    pub(crate) fn of(side: Side) -> Self {
+        match side {
+            Side::Server => Self {
+                duration: RPC_SERVER_CALL_DURATION,
+                requests: Some(RPC_SERVER_REQUESTS_PER_RPC),
+                responses: RPC_SERVER_RESPONSES_PER_RPC,
+            },
+            Side::Client => Self {
+                duration: RPC_CLIENT_CALL_DURATION,
+                requests: None,
+                responses: RPC_CLIENT_RESPONSES_PER_RPC,
+            },
+        }
+    }
 }
 
 /// What a layer's labels look like.

@@ -96,7 +96,9 @@ use opentelemetry_semantic_conventions::attribute;
 /// is made here, once.
 #[allow(deprecated)]
 mod legacy {
-    use opentelemetry_semantic_conventions::{attribute, metric};
+    use opentelemetry_semantic_conventions::attribute;
+    #[cfg(feature = "metrics")]
+    use opentelemetry_semantic_conventions::metric;
 
     pub(crate) const RPC_SYSTEM: &str = attribute::RPC_SYSTEM;
     pub(crate) const RPC_SERVICE: &str = attribute::RPC_SERVICE;
@@ -143,8 +145,22 @@ impl GrpcConfig {
         }
     }
 
-    fn build(self, known_services: Option<Vec<Box<str>>>) -> Grpc {
+    fn build(
+        self,
+        common: &crate::core::config::Common,
+        side: crate::core::classify::Side,
+        known_services: Option<Vec<Box<str>>>,
+        target: Option<&(std::sync::Arc<str>, u16)>,
+    ) -> Grpc {
+        #[cfg(not(feature = "metrics"))]
+        let _ = (common, side, target);
         Grpc {
+            #[cfg(feature = "metrics")]
+            metrics: common.metrics.then(|| metrics::Labels {
+                names: metrics::Names::of(side),
+                legacy: self.legacy_semconv,
+                target: target.cloned(),
+            }),
             message_counts: self.message_counts,
             error_codes: self.error_codes,
             legacy_semconv: self.legacy_semconv,
@@ -159,6 +175,8 @@ pub(crate) struct Grpc {
     pub(crate) error_codes: CodeSet,
     pub(crate) legacy_semconv: bool,
     pub(crate) methods: method::MethodTable,
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: Option<metrics::Labels>,
 }
 
 /// The setters of the [`GrpcConfig`] part (a `grpc` field) of the gRPC builders.

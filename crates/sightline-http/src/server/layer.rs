@@ -1,7 +1,5 @@
 //! [`ServerLayerBuilder`]: the server's configuration.
 
-use opentelemetry_semantic_conventions::attribute::{HTTP_REQUEST_HEADER, HTTP_RESPONSE_HEADER};
-
 use super::route::RouteInfo;
 use super::{Options, ServerLayer, Shared};
 use crate::core::classify::Side;
@@ -113,12 +111,10 @@ impl ServerLayerBuilder {
     }
 
     fn into_shared(self) -> Shared {
-        let common = self
-            .common
-            .build((HTTP_REQUEST_HEADER, HTTP_RESPONSE_HEADER));
+        let common = self.common.build_http();
         Shared {
             #[cfg(feature = "metrics")]
-            active_requests: common.metrics.then(Default::default),
+            active_requests: common.metrics_state(),
             common,
             access: self.access,
             options: self.options,

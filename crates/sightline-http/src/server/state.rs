@@ -47,6 +47,7 @@ pub(crate) struct RequestState {
     pub(super) shared: Arc<Shared>,
     pub(super) start: Instant,
     pub(super) method: usize,
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(super) scheme: &'static str,
     pub(super) route: RouteRef,
     pub(super) spans: ServerSpans,

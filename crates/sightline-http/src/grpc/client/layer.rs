@@ -70,22 +70,13 @@ impl GrpcClientLayerBuilder {
 
     fn into_shared(self) -> Shared {
         let common = self.common.build(self.grpc.metadata_prefixes());
-        #[cfg(feature = "metrics")]
-        let metrics = common.metrics.then(|| super::super::metrics::Labels {
-            names: super::super::metrics::Names {
-                duration: super::super::RPC_CLIENT_CALL_DURATION,
-                requests: None,
-                responses: super::super::RPC_CLIENT_RESPONSES_PER_RPC,
-            },
-            legacy: self.grpc.legacy_semconv,
-            target: self.target.clone(),
-        });
+        let grpc = self
+            .grpc
+            .build(&common, Side::Client, None, self.target.as_ref());
         Shared {
             common,
-            grpc: self.grpc.build(None),
+            grpc,
             target: self.target,
-            #[cfg(feature = "metrics")]
-            metrics,
         }
     }
 }

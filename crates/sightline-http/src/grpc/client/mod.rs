@@ -18,8 +18,6 @@ struct Shared {
     grpc: Grpc,
     /// The channel's `server.address` and `server.port`.
     target: Option<(std::sync::Arc<str>, u16)>,
-    #[cfg(feature = "metrics")]
-    metrics: Option<super::metrics::Labels>,
 }
 
 middleware! {

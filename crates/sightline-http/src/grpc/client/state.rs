@@ -41,11 +41,6 @@ impl Side for ClientSide {
             ErrorKind::Other => Code::Unavailable,
         }
     }
-
-    #[cfg(feature = "metrics")]
-    fn labels(&self) -> Option<&crate::grpc::metrics::Labels> {
-        self.shared.metrics.as_ref()
-    }
 }
 
 /// A failed call is classified by its error's type.

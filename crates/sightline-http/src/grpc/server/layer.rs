@@ -102,23 +102,14 @@ impl GrpcServerLayerBuilder {
 
     fn into_shared(self) -> Shared {
         let common = self.common.build(self.grpc.metadata_prefixes());
-        #[cfg(feature = "metrics")]
-        let metrics = common.metrics.then_some(super::super::metrics::Labels {
-            names: super::super::metrics::Names {
-                duration: super::super::RPC_SERVER_CALL_DURATION,
-                requests: Some(super::super::RPC_SERVER_REQUESTS_PER_RPC),
-                responses: super::super::RPC_SERVER_RESPONSES_PER_RPC,
-            },
-            legacy: self.grpc.legacy_semconv,
-            target: None,
-        });
+        let grpc = self
+            .grpc
+            .build(&common, Side::Server, self.known_services, None);
         Shared {
             common,
-            grpc: self.grpc.build(self.known_services),
+            grpc,
             access: self.access,
             trace_health_checks: self.trace_health_checks,
-            #[cfg(feature = "metrics")]
-            metrics,
         }
     }
 }

@@ -19,8 +19,6 @@ struct Shared {
     grpc: Grpc,
     access: AccessConfig,
     trace_health_checks: bool,
-    #[cfg(feature = "metrics")]
-    metrics: Option<super::metrics::Labels>,
 }
 
 middleware! {

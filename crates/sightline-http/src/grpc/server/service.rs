@@ -37,7 +37,7 @@ impl<S> GrpcServer<S> {
             _ => None,
         };
         #[cfg(feature = "metrics")]
-        if let Some(labels) = &shared.metrics {
+        if let Some(labels) = &grpc.metrics {
             let info = active_at_start
                 .as_deref()
                 .unwrap_or_else(|| grpc.methods.other());

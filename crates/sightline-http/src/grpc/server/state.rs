@@ -64,11 +64,6 @@ impl Side for ServerSide {
         Code::Unknown
     }
 
-    #[cfg(feature = "metrics")]
-    fn labels(&self) -> Option<&crate::grpc::metrics::Labels> {
-        self.shared.metrics.as_ref()
-    }
-
     /// The gauge went up under the method known at the start.
     #[cfg(feature = "metrics")]
     fn ended(&self, labels: &crate::grpc::metrics::Labels) {
@@ -78,6 +73,7 @@ impl Side for ServerSide {
             .decrement(1.0);
     }
 
+    #[cfg(feature = "metrics")]
     fn request_messages(&self) -> u64 {
         self.request
             .as_ref()
