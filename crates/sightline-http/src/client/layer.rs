@@ -65,10 +65,10 @@ impl ClientLayerBuilder {
     fn into_shared(self) -> Shared {
         let common = self.common.build_http();
         Shared {
+            sensitive_query_params: self.sensitive_query_params,
             #[cfg(feature = "metrics")]
             histograms: common.metrics_state(),
             common,
-            sensitive_query_params: self.sensitive_query_params,
         }
     }
 }
