@@ -45,8 +45,9 @@
 //!    sensitive query parameters replaced by `REDACTED`).
 //! 2. The context is injected into the request headers with the **client span's id**, never
 //!    the caller's: W3C `traceparent` and `tracestate` by default (B3 when the
-//!    [`Propagator`] says so), and the current [`Baggage`](sightline_propagation::Baggage)
-//!    as `baggage`. Without a tracer, the current context (if any) is injected as it is.
+//!    [`Propagator`](sightline_propagation::Propagator) says so), and the current
+//!    [`Baggage`](sightline_propagation::Baggage) as `baggage`. Without a tracer, the current
+//!    context (if any) is injected as it is.
 //! 3. The current [`RequestId`](crate::RequestId) is sent as `x-request-id`, unless the
 //!    request already has one. The server layer keeps it in the OpenTelemetry context it
 //!    attaches (with a tracer and `attach_context` on, the defaults once a tracer is set);

@@ -1,5 +1,6 @@
-//! The methods a layer has seen: their `rpc.method` names and metric handles, interned once
-//! per method so that a call on a known method allocates no name and looks up no metric.
+//! The methods a layer has seen: their `rpc.method` names (interned once per process, however
+//! many layers see them) and metric handles (cached per layer, registered once per process),
+//! so that a call on a known method allocates no name and looks up no metric.
 //!
 //! A server cannot tell from a request whether it implements the method: tonic answers an
 //! unknown one with `UNIMPLEMENTED` and no message. So a method seen for the first time is
