@@ -31,6 +31,8 @@ pub mod client;
 mod core;
 #[cfg(feature = "grpc")]
 pub mod grpc;
+#[cfg(all(test, feature = "metrics", feature = "grpc"))]
+mod interning_tests;
 pub mod request_id;
 pub mod server;
 
