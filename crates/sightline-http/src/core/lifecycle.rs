@@ -128,8 +128,10 @@ impl<C: Call> Drop for Tracked<C> {
 
 /// The span entered and the context attached while the inner service runs.
 pub(crate) struct Scope<'a> {
-    _entered: Option<tracing::span::Entered<'a>>,
+    // Fields drop in order: the context is detached before the span is exited, the reverse
+    // of how they were set up.
     _attached: Option<opentelemetry::ContextGuard>,
+    _entered: Option<tracing::span::Entered<'a>>,
 }
 
 pin_project! {

@@ -64,6 +64,10 @@
 //! [`legacy_semconv`](GrpcServerLayerBuilder::legacy_semconv) the pre-1.38 attribute names
 //! are used instead (`rpc.system`, `rpc.service`, `rpc.method` as the method alone,
 //! `rpc.grpc.status_code` as a number).
+//!
+//! The layers, services and builders are exported here; each side's `ResponseFuture` and
+//! `ResponseBody` are in [`server`] and [`client`] (the server's also here, as tonic servers
+//! name them).
 
 mod body;
 mod call;
