@@ -27,17 +27,16 @@
 //! | `axum` | yes | route templates from axum's `MatchedPath`, client addresses from `ConnectInfo`, [`RequestId`] as an extractor |
 
 pub mod access;
-mod body;
 pub mod client;
+mod core;
 #[cfg(feature = "grpc")]
 pub mod grpc;
-mod headers;
+#[cfg(all(test, feature = "metrics", feature = "grpc"))]
+mod interning_tests;
 pub mod request_id;
-mod semconv;
 pub mod server;
-mod text_cache;
 
 pub use client::{ClientLayer, ClientLayerBuilder};
-pub use headers::DEFAULT_SENSITIVE_HEADERS;
+pub use core::headers::DEFAULT_SENSITIVE_HEADERS;
 pub use request_id::RequestId;
 pub use server::{ServerLayer, ServerLayerBuilder};

@@ -3,7 +3,8 @@
 //! Handles are cached lock-free per (method, status, error class) in a small table per layer;
 //! an entry also remembers the server address and port it was made for, so a layer calling
 //! one upstream (the common case) records without building a `metrics::Key`. Calls to other
-//! upstreams, or past the table's capacity, register the histogram uncached (allocating).
+//! upstreams, or past the table's capacity, take their handle from the process-wide registry
+//! (building a `metrics::Key`, which allocates).
 
 use std::sync::Arc;
 
@@ -11,8 +12,9 @@ use http::StatusCode;
 use metrics::{Histogram, Label, SharedString, Unit};
 use opentelemetry_semantic_conventions::{attribute, metric};
 
-use crate::semconv::{self, METHODS};
-use crate::server::metrics::HandleCache;
+use crate::core::classify::HttpError;
+use crate::core::intern::{self, HandleCache};
+use crate::core::semconv::{self, METHODS};
 
 /// `http.client.request.duration`: exposed to Prometheus as
 /// `http_client_request_duration_seconds`.
@@ -44,21 +46,13 @@ pub(crate) struct CallLabels<'a> {
     pub(crate) server_address: Option<&'a Arc<str>>,
     pub(crate) server_port: u16,
     pub(crate) status: Option<StatusCode>,
-    pub(crate) error_type: Option<&'static str>,
+    pub(crate) error: HttpError,
 }
 
 impl CallLabels<'_> {
     fn cache_key(&self) -> u32 {
-        let error_class: u32 = match self.error_type {
-            None => 0,
-            Some("timeout") => 1,
-            Some("cancelled") => 2,
-            Some("_OTHER") => 3,
-            // the status code, already in the key
-            Some(_) => 4,
-        };
         1 + (self.method as u32
-            | error_class << 4
+            | self.error.class() << 4
             | u32::from(self.status.map_or(0, |s| s.as_u16())) << 8)
     }
 
@@ -85,10 +79,10 @@ impl CallLabels<'_> {
                 semconv::status_str(status),
             ));
         }
-        if let Some(error_type) = self.error_type {
+        if let Some(error_type) = self.error.as_str() {
             labels.push(Label::from_static_parts(attribute::ERROR_TYPE, error_type));
         }
-        metrics::histogram!(HTTP_CLIENT_REQUEST_DURATION, labels)
+        intern::histogram(HTTP_CLIENT_REQUEST_DURATION, labels)
     }
 }
 

@@ -45,8 +45,9 @@
 //!    sensitive query parameters replaced by `REDACTED`).
 //! 2. The context is injected into the request headers with the **client span's id**, never
 //!    the caller's: W3C `traceparent` and `tracestate` by default (B3 when the
-//!    [`Propagator`] says so), and the current [`Baggage`](sightline_propagation::Baggage)
-//!    as `baggage`. Without a tracer, the current context (if any) is injected as it is.
+//!    [`Propagator`](sightline_propagation::Propagator) says so), and the current
+//!    [`Baggage`](sightline_propagation::Baggage) as `baggage`. Without a tracer, the current
+//!    context (if any) is injected as it is.
 //! 3. The current [`RequestId`](crate::RequestId) is sent as `x-request-id`, unless the
 //!    request already has one. The server layer keeps it in the OpenTelemetry context it
 //!    attaches (with a tracer and `attach_context` on, the defaults once a tracer is set);
@@ -64,8 +65,10 @@
 //!
 //! An error from the inner service (connection refused, DNS, timeout...) passes through
 //! untouched and ends the call with status Error and `error.type` `timeout` when the error
-//! or its sources speak of a timeout (an [`std::io::ErrorKind::TimedOut`], tower's `Elapsed`,
-//! a message saying "timed out"), `_OTHER` otherwise. A future or body dropped before the
+//! or one of its sources is a timeout by its type (an [`std::io::ErrorKind::TimedOut`],
+//! tower's `Elapsed`, tonic's `TimeoutExpired` or a `DEADLINE_EXCEEDED` status), `_OTHER`
+//! otherwise. The sources are reached through a boxed error (tower's `BoxError`, what most
+//! stacks return) or an `io::Error`; an error's text is never read. A future or body dropped before the
 //! end is the caller's cancellation, not a failure of the call: the span ends without error
 //! status, with `error.type` `cancelled` (as on the server side).
 //!
@@ -98,32 +101,106 @@
 //! let traced = ServiceBuilder::new().layer(client_layer).service(service);
 //! ```
 
-mod body;
-mod future;
 mod layer;
 #[cfg(feature = "metrics")]
 mod metrics;
-pub(crate) mod service;
-pub(crate) mod state;
+mod service;
+mod state;
 
-pub use body::ResponseBody;
-pub use future::ResponseFuture;
-pub use layer::{ClientLayer, ClientLayerBuilder};
+pub use layer::ClientLayerBuilder;
 #[cfg(feature = "metrics")]
 pub use metrics::{HTTP_CLIENT_REQUEST_DURATION, describe_client_metrics};
-pub use service::Client;
 
-use http::HeaderName;
-use opentelemetry::global::BoxedTracer;
-use sightline_propagation::Propagator;
+use crate::core::config::Common;
+use crate::core::middleware::middleware;
 
 /// Configuration shared by every clone of a [`ClientLayer`] and the services it makes.
-pub(crate) struct Shared {
-    pub(crate) tracer: Option<BoxedTracer>,
-    pub(crate) propagator: Propagator,
-    pub(crate) request_id_header: Option<HeaderName>,
-    pub(crate) sensitive_query_params: Vec<Box<str>>,
-    pub(crate) headers: crate::headers::HeaderCapture,
+struct Shared {
+    common: Common,
+    sensitive_query_params: Vec<Box<str>>,
     #[cfg(feature = "metrics")]
-    pub(crate) histograms: Option<metrics::Histograms>,
+    histograms: Option<metrics::Histograms>,
+}
+
+middleware! {
+    /// [`Layer`](tower_layer::Layer) that applies the [`Client`] middleware: a CLIENT span,
+    /// trace-context injection, request-ID forwarding and `http.client.request.duration` for
+    /// every outgoing request.
+    ///
+    /// Cheap to clone. Build it with [`ClientLayer::builder`].
+    ///
+    /// ```
+    /// use sightline_http::client::ClientLayer;
+    /// use tower::ServiceBuilder;
+    ///
+    /// let layer = ClientLayer::builder()
+    ///     .tracer(opentelemetry::global::tracer("checkout"))
+    ///     .build();
+    /// // any `Service<http::Request<B>, Response = http::Response<B2>>`, here a stub
+    /// let client = ServiceBuilder::new().layer(layer).service_fn(|_req: http::Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    /// });
+    /// # drop(client);
+    /// ```
+    layer: ClientLayer = "sightline_http::client::ClientLayer",
+    builder: ClientLayerBuilder,
+    /// Middleware that traces, propagates and measures every outgoing request; see the
+    /// [module docs](self) for what is recorded and when.
+    ///
+    /// Made by [`ClientLayer`]. The inner service's error must be
+    /// `Debug + Display + 'static` (every `std::error::Error` is, and so is tower's
+    /// `Box<dyn Error + Send + Sync>`) so that a failed call can be classified; it is passed on
+    /// untouched.
+    ///
+    /// ```
+    /// use sightline_http::client::{Client, ClientLayer};
+    /// use tower::ServiceBuilder;
+    ///
+    /// let client: Client<_> = ServiceBuilder::new()
+    ///     .layer(ClientLayer::builder().build())
+    ///     .service_fn(|_req: http::Request<String>| async {
+    ///         Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    ///     });
+    /// # drop(client);
+    /// ```
+    service: Client {},
+    shared: Shared, call: state::CallState, inner_body: ReqBody, error: [::std::fmt::Debug + ::std::fmt::Display + 'static],
+    ///
+    /// For example:
+    ///
+    /// ```
+    /// use sightline_http::client::{ClientLayer, ResponseFuture};
+    /// use tower::{Service as _, ServiceBuilder};
+    ///
+    /// let mut client = ServiceBuilder::new()
+    ///     .layer(ClientLayer::builder().build())
+    ///     .service_fn(|_req: http::Request<String>| async {
+    ///         Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    ///     });
+    /// let future = client.call(http::Request::new(String::new()));
+    /// drop(future); // the call ends as cancelled
+    /// ```
+    future;
+    ///
+    /// For example:
+    ///
+    /// ```
+    /// use http_body_util::BodyExt as _;
+    /// use sightline_http::client::ClientLayer;
+    /// use tower::{ServiceBuilder, ServiceExt as _};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let client = ServiceBuilder::new()
+    ///     .layer(ClientLayer::builder().build())
+    ///     .service_fn(|_req: http::Request<String>| async {
+    ///         Ok::<_, std::convert::Infallible>(http::Response::new(String::from("hello")))
+    ///     });
+    /// let response = client.oneshot(http::Request::new(String::new())).await.unwrap();
+    /// // `response.into_body()` is a `ResponseBody`; reading it to the end ends the call
+    /// let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    /// assert_eq!(&bytes[..], b"hello");
+    /// # }
+    /// ```
+    body;
 }

@@ -1,14 +1,15 @@
-use std::pin::Pin;
+//! The request body of the gRPC server, and the message counter both sides use.
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Context as TaskContext, Poll};
+use std::task::Poll;
 
 use bytes::Buf;
-use http_body::{Body, Frame, SizeHint};
+use http_body::Body;
 use pin_project_lite::pin_project;
 
-use super::call::{CallState, Outcome, RequestCounters};
-use super::code::Code;
+use super::call::RequestCounters;
+use crate::core::lifecycle::body_wrapper;
 
 /// Counts gRPC messages in a byte stream: each is a 1-byte flag, a 4-byte big-endian length
 /// and that many bytes, split across frames in any way.
@@ -51,83 +52,12 @@ impl MessageCounter {
     ///
     /// hyper's and tonic's frames are one contiguous `Bytes`; a buffer chained from more than
     /// 16 pieces is counted from its first 16.
-    fn feed_buf(&mut self, data: &impl Buf) {
+    pub(crate) fn feed_buf(&mut self, data: &impl Buf) {
         let mut slices = [std::io::IoSlice::new(&[]); 16];
         let filled = data.chunks_vectored(&mut slices);
         for slice in &slices[..filled] {
             self.feed(slice);
         }
-    }
-}
-
-pin_project! {
-    /// Response body of the gRPC middlewares: where a call ends.
-    ///
-    /// Reads the status from the trailers, counts bytes and messages, and ends the call
-    /// (duration, span, access log) at the end of the stream, on a body error, or when dropped
-    /// early.
-    pub struct ResponseBody<B> {
-        #[pin]
-        inner: B,
-        state: Option<Box<CallState>>,
-    }
-}
-
-impl<B: Body> ResponseBody<B> {
-    pub(crate) fn new(inner: B, state: Box<CallState>) -> Self {
-        let state = crate::body::track(&inner, state);
-        Self { inner, state }
-    }
-}
-
-impl crate::body::StreamState for CallState {
-    fn data(&mut self, data: &impl Buf) {
-        self.response_bytes += data.remaining() as u64;
-        if self.shared.message_counts {
-            self.response_messages.feed_buf(data);
-        }
-    }
-
-    fn trailers(&mut self, trailers: &http::HeaderMap) {
-        self.code = Code::from_headers(trailers).or(self.code);
-        self.capture_response_metadata(trailers);
-    }
-
-    fn end(&mut self, completed: bool) {
-        self.finish(if completed {
-            Outcome::Completed
-        } else {
-            Outcome::Failed(Code::Unknown)
-        });
-    }
-}
-
-impl<B: std::fmt::Debug> std::fmt::Debug for ResponseBody<B> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseBody")
-            .field("inner", &self.inner)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<B: Body> Body for ResponseBody<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let this = self.project();
-        crate::body::poll_tracked(this.inner, this.state, cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 
@@ -164,41 +94,24 @@ impl<B: std::fmt::Debug> std::fmt::Debug for RequestBody<B> {
     }
 }
 
-impl<B: Body> Body for RequestBody<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let this = self.project();
-        let polled = this.inner.poll_frame(cx);
-        if let (Some(counters), Poll::Ready(Some(Ok(frame)))) = (this.counters.as_ref(), &polled)
-            && let Some(data) = frame.data_ref()
-        {
+body_wrapper!(impl<B: Body> for RequestBody<B>, |this, cx| {
+    let polled = this.inner.poll_frame(cx);
+    if let (Some(counters), Poll::Ready(Some(Ok(frame)))) = (this.counters.as_ref(), &polled)
+        && let Some(data) = frame.data_ref()
+    {
+        counters
+            .bytes
+            .fetch_add(data.remaining() as u64, Ordering::Relaxed);
+        if let Some(messages) = this.messages.as_mut() {
+            let before = messages.count;
+            messages.feed_buf(data);
             counters
-                .bytes
-                .fetch_add(data.remaining() as u64, Ordering::Relaxed);
-            if let Some(messages) = this.messages.as_mut() {
-                let before = messages.count;
-                messages.feed_buf(data);
-                counters
-                    .messages
-                    .fetch_add(messages.count - before, Ordering::Relaxed);
-            }
+                .messages
+                .fetch_add(messages.count - before, Ordering::Relaxed);
         }
-        polled
     }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
+    polled
+});
 
 #[cfg(test)]
 mod tests {

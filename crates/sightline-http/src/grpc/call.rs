@@ -1,98 +1,200 @@
-//! What a call carries from its start to the end of its response stream, and the one place
-//! where it ends. Shared by the server and client middlewares.
+//! What a gRPC call carries on either side, from its start to the end of its response
+//! stream, and where its status is decided: from the trailers, a trailers-only head or a
+//! non-200 HTTP status, else from how the call ended.
 
-use std::net::SocketAddr;
+use std::borrow::Cow;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use http::HeaderValue;
+use bytes::Buf;
 use opentelemetry::global::BoxedSpan;
-use opentelemetry::trace::{Span as _, Status};
+use opentelemetry::trace::Span as _;
 use opentelemetry::{Context, KeyValue};
+use opentelemetry_semantic_conventions::attribute;
 
-use super::Shared;
+use super::body::MessageCounter;
 use super::code::Code;
 use super::method::{MethodInfo, Resolved};
-use crate::request_id::RequestId;
-
-/// How a call ended, before its status is known.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Outcome {
-    /// The response stream reached its end (with or without a status).
-    Completed,
-    /// The inner service or the response body returned an error; the code it stands for.
-    Failed(Code),
-    /// The future or body was dropped before the end: the caller went away or cancelled.
-    Cancelled,
-}
-
-/// Bytes and messages of the request stream, counted by the request body wrapper (which the
-/// inner service owns) and read when the call ends.
-#[derive(Default)]
-pub(crate) struct RequestCounters {
-    pub(crate) bytes: AtomicU64,
-    pub(crate) messages: AtomicU64,
-}
+use super::{Grpc, legacy};
+use crate::core::classify::{ErrorKind, Outcome};
+use crate::core::config::Common;
+use crate::core::headers::HeaderCapture;
+use crate::core::lifecycle::Call;
+use crate::core::span;
 
 /// How much earlier than the caller's deadline a drop still counts as the deadline: tonic
 /// starts its timer before this layer's clock starts.
-const DEADLINE_SLACK: std::time::Duration = std::time::Duration::from_millis(5);
+const DEADLINE_SLACK: Duration = Duration::from_millis(5);
 
-/// Per-call state, moved from the [`ResponseFuture`](super::ResponseFuture) into the
-/// [`ResponseBody`](super::ResponseBody). Dropping it unfinished ends the call as cancelled,
-/// so no path leaks a span or an in-flight gauge.
-pub(crate) struct CallState {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) start: Instant,
-    pub(crate) method: Resolved,
-    pub(crate) health_check: bool,
-    /// The caller's deadline (`grpc-timeout`), measured from `start`.
-    pub(crate) deadline: Option<std::time::Duration>,
-    pub(crate) otel_span: Option<BoxedSpan>,
-    /// The call's span as an OpenTelemetry context, attached while the inner service runs.
-    pub(crate) otel_cx: Option<Context>,
-    pub(crate) span: tracing::Span,
-    pub(crate) request_id: Option<RequestId>,
-    pub(crate) client_addr: Option<SocketAddr>,
-    pub(crate) user_agent: Option<HeaderValue>,
-    pub(crate) request: Option<Arc<RequestCounters>>,
-    /// The status, once the response head (trailers-only) or trailers told it.
-    pub(crate) code: Option<Code>,
-    /// The response head came without a status: a handler is answering with a stream.
-    pub(crate) streamed: bool,
-    pub(crate) response_bytes: u64,
-    pub(crate) response_messages: super::body::MessageCounter,
-    /// The method whose in-flight gauge went up (`None`: `_OTHER`).
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    pub(crate) active_at_start: Option<Arc<MethodInfo>>,
-    /// Whether the span got its method attributes at the start.
-    pub(crate) method_recorded: bool,
-    pub(crate) finished: bool,
+/// What differs between the server's and the client's calls.
+pub(crate) trait Side {
+    /// The layer's configuration.
+    fn config(&self) -> (&Common, &Grpc);
+
+    /// The `tracing` span the inner service is called and polled in.
+    fn span(&self) -> Option<&tracing::Span> {
+        None
+    }
+
+    /// The OpenTelemetry context attached while the inner service is called and polled.
+    fn context(&self) -> Option<&Context>;
+
+    /// The response head arrived (after its status and metadata were read).
+    fn on_head(&mut self, _headers: &mut http::HeaderMap) {}
+
+    /// The code an error of the inner service stands for.
+    fn failed(kind: ErrorKind) -> Code;
+
+    /// The call ended: a server lowers its in-flight gauge.
+    #[cfg(feature = "metrics")]
+    fn ended(&self, _labels: &super::metrics::Labels) {}
+
+    /// The messages received in the request stream (a client cannot see them).
+    #[cfg(feature = "metrics")]
+    fn request_messages(&self) -> u64 {
+        0
+    }
+
+    /// Writes the access log, after the span ended.
+    fn log(&self, _call: &CallCore, _settled: &Settled) {}
 }
 
-impl CallState {
-    /// Ends the call: metrics, span, access log. Runs at most once.
-    pub(crate) fn finish(&mut self, outcome: Outcome) {
-        if std::mem::replace(&mut self.finished, true) {
-            return;
+/// A gRPC call's state: what both sides keep, and what one side adds.
+pub(crate) struct GrpcCall<X> {
+    pub(crate) core: CallCore,
+    pub(crate) side: X,
+}
+
+impl<X: Side> Call for GrpcCall<X> {
+    fn span(&self) -> Option<&tracing::Span> {
+        self.side.span()
+    }
+
+    fn context(&self) -> Option<&Context> {
+        self.side.context()
+    }
+
+    fn on_head(&mut self, parts: &mut http::response::Parts) {
+        self.core.on_head(parts, &self.side.config().0.capture);
+        self.side.on_head(&mut parts.headers);
+    }
+
+    fn on_data(&mut self, data: &impl Buf) {
+        self.core.on_data(data, self.side.config().1.message_counts);
+    }
+
+    fn on_trailers(&mut self, trailers: &http::HeaderMap) {
+        self.core
+            .on_trailers(trailers, &self.side.config().0.capture);
+    }
+
+    fn finish(&mut self, outcome: Outcome) {
+        let grpc = self.side.config().1;
+        let settled = self.core.settle(grpc, outcome, X::failed);
+        #[cfg(feature = "metrics")]
+        if let Some(labels) = &grpc.metrics {
+            self.side.ended(labels);
+            let messages = grpc.message_counts.then(|| {
+                (
+                    self.side.request_messages(),
+                    self.core.response_messages.count,
+                )
+            });
+            labels.record(
+                self.core.info(grpc),
+                settled.code,
+                settled.error,
+                settled.elapsed.as_secs_f64(),
+                messages,
+            );
         }
+        self.core.end_span(grpc, &settled);
+        self.side.log(&self.core, &settled);
+    }
+}
+
+/// The part of a call's state both sides keep.
+pub(crate) struct CallCore {
+    pub(crate) start: Instant,
+    pub(crate) method: Resolved,
+    /// The caller's deadline (`grpc-timeout`), measured from `start`.
+    pub(crate) deadline: Option<Duration>,
+    pub(crate) span: Option<BoxedSpan>,
+    /// Whether the span got its method attributes at the start.
+    pub(crate) method_recorded: bool,
+    /// The status, once the response head (trailers-only) or trailers told it.
+    code: Option<Code>,
+    /// The response head came without a status: a handler is answering with a stream.
+    streamed: bool,
+    pub(crate) response_bytes: u64,
+    pub(crate) response_messages: MessageCounter,
+}
+
+/// How a call ended, once its status is decided.
+pub(crate) struct Settled {
+    pub(crate) elapsed: Duration,
+    pub(crate) code: Code,
+    /// Whether `code` is one of the layer's error codes.
+    pub(crate) error: bool,
+}
+
+impl CallCore {
+    pub(crate) fn new(
+        start: Instant,
+        method: Resolved,
+        headers: &http::HeaderMap,
+        span: Option<BoxedSpan>,
+        method_recorded: bool,
+    ) -> Self {
+        Self {
+            start,
+            method,
+            deadline: grpc_timeout(headers),
+            span,
+            method_recorded,
+            code: None,
+            streamed: false,
+            response_bytes: 0,
+            response_messages: MessageCounter::default(),
+        }
+    }
+
+    /// Reads a trailers-only status from the response head (a non-200 HTTP status stands for
+    /// a gRPC code of its own) and records the captured response metadata.
+    fn on_head(&mut self, parts: &http::response::Parts, capture: &HeaderCapture) {
+        self.code = Code::from_headers(&parts.headers).or_else(|| {
+            (parts.status != http::StatusCode::OK).then(|| Code::from_http_status(parts.status))
+        });
+        self.streamed = self.code.is_none();
+        capture.record_response(&parts.headers, self.span.as_mut());
+    }
+
+    fn on_data(&mut self, data: &impl Buf, count_messages: bool) {
+        self.response_bytes += data.remaining() as u64;
+        if count_messages {
+            self.response_messages.feed_buf(data);
+        }
+    }
+
+    fn on_trailers(&mut self, trailers: &http::HeaderMap, capture: &HeaderCapture) {
+        self.code = Code::from_headers(trailers).or(self.code);
+        capture.record_response(trailers, self.span.as_mut());
+    }
+
+    /// Decides the call's status, and settles a method first seen in this call: it is
+    /// recognised once a handler answered it. `failed` is the code an error of the inner
+    /// service stands for on this side.
+    fn settle(
+        &mut self,
+        grpc: &Grpc,
+        outcome: Outcome,
+        failed: impl FnOnce(ErrorKind) -> Code,
+    ) -> Settled {
         let elapsed = self.start.elapsed();
-        let shared = Arc::clone(&self.shared);
-        // What proves a handler answered: a response head without a status (it streams its
-        // answer, even if the caller then cancels), or a trailers-only status a handler gives
-        // (not UNAVAILABLE or RESOURCE_EXHAUSTED, what load shedding and limits in front of
-        // the handlers answer). A drop before the head, a deadline or an inner layer's error
-        // says nothing about the method; UNIMPLEMENTED says it does not exist.
-        let served = match (self.streamed, self.code) {
-            (_, Some(Code::Unimplemented)) => false,
-            (true, _) => true,
-            (false, Some(code)) => !matches!(code, Code::Unavailable | Code::ResourceExhausted),
-            (false, None) => false,
-        };
         let code = match outcome {
             Outcome::Completed => self.code.unwrap_or(Code::Unknown),
-            Outcome::Failed(code) => self.code.unwrap_or(code),
+            Outcome::Failed(kind) => self.code.unwrap_or_else(|| failed(kind)),
+            Outcome::BodyFailed => self.code.unwrap_or(Code::Unknown),
             // tonic enforces `grpc-timeout` outside this layer by dropping the call: a drop
             // at or past the caller's deadline is the deadline, not the caller leaving.
             // tonic's clock starts a little before this layer sees the call (measured: the
@@ -102,186 +204,133 @@ impl CallState {
             }
             Outcome::Cancelled => Code::Cancelled,
         };
-        let error = shared.error_codes.contains(code);
-
-        // A method first seen in this call is recognised once a handler answered it.
         if let Resolved::Pending(name) = &self.method {
-            self.method = shared.methods.settle(name, served);
+            self.method = grpc.methods.settle(name, self.served());
         }
-        let info: &MethodInfo = match &self.method {
+        Settled {
+            elapsed,
+            code,
+            error: grpc.error_codes.contains(code),
+        }
+    }
+
+    /// What proves a handler answered: a response head without a status (it streams its
+    /// answer, even if the caller then cancels), or a trailers-only status a handler gives
+    /// (not UNAVAILABLE or RESOURCE_EXHAUSTED, what load shedding and limits in front of the
+    /// handlers answer). A drop before the head, a deadline or an inner layer's error says
+    /// nothing about the method; UNIMPLEMENTED says it does not exist.
+    fn served(&self) -> bool {
+        match (self.streamed, self.code) {
+            (_, Some(Code::Unimplemented)) => false,
+            (true, _) => true,
+            (false, Some(code)) => !matches!(code, Code::Unavailable | Code::ResourceExhausted),
+            (false, None) => false,
+        }
+    }
+
+    /// The method, or `_OTHER` when it is not recognised.
+    pub(crate) fn info<'a>(&'a self, grpc: &'a Grpc) -> &'a MethodInfo {
+        match &self.method {
             Resolved::Known(info) => info,
-            _ => shared.methods.other(),
+            _ => grpc.methods.other(),
+        }
+    }
+
+    /// Ends the span: the method attributes if the start did not know them, the status and,
+    /// for an error code, `error.type` and status Error.
+    fn end_span(&mut self, grpc: &Grpc, settled: &Settled) {
+        let Some(mut otel) = self.span.take() else {
+            return;
         };
-
-        #[cfg(feature = "metrics")]
-        if let Some(style) = &shared.metrics {
-            // Only servers keep an in-flight gauge.
-            if shared.server {
-                // The gauge went up under the method known at the start.
-                style.active(self.active_method()).decrement(1.0);
-            }
-            let messages = shared.message_counts.then(|| {
-                let requests = self
-                    .request
-                    .as_ref()
-                    .map_or(0, |r| r.messages.load(Ordering::Relaxed));
-                (requests, self.response_messages.count)
-            });
-            style.record(info, code, error, elapsed.as_secs_f64(), messages);
+        let info = self.info(grpc);
+        if info.is_other() {
+            otel.update_name(Cow::Borrowed("grpc"));
         }
-
-        if let Some(mut span) = self.otel_span.take() {
-            if info.is_other() {
-                span.update_name(std::borrow::Cow::Borrowed("grpc"));
-            }
-            if !self.method_recorded {
-                let mut attrs = Vec::with_capacity(2);
-                push_method_attributes(&shared, info, &self.method, &mut attrs);
-                for attr in attrs {
-                    span.set_attribute(attr);
-                }
-            }
-            if shared.legacy_semconv {
-                span.set_attribute(KeyValue::new(
-                    "rpc.grpc.status_code",
-                    i64::from(code.as_i32()),
-                ));
-            } else {
-                span.set_attribute(KeyValue::new("rpc.response.status_code", code.as_str()));
-            }
-            if error {
-                span.set_attribute(KeyValue::new("error.type", code.as_str()));
-                span.set_status(Status::error(""));
-            }
-            span.end_with_timestamp(SystemTime::now());
+        let mut attrs = Vec::with_capacity(4);
+        if !self.method_recorded {
+            method_attributes(grpc, info, &self.method, &mut attrs);
         }
-
-        if shared.access_log && !self.health_check {
-            self.log_access(info, code, error, elapsed.as_micros() as f64 / 1e3);
+        attrs.push(if grpc.legacy_semconv {
+            KeyValue::new(
+                legacy::RPC_GRPC_STATUS_CODE,
+                i64::from(settled.code.as_i32()),
+            )
+        } else {
+            KeyValue::new(attribute::RPC_RESPONSE_STATUS_CODE, settled.code.as_str())
+        });
+        if settled.error {
+            attrs.push(KeyValue::new(attribute::ERROR_TYPE, settled.code.as_str()));
         }
-    }
-
-    /// Records the captured response metadata found in a response head or trailers.
-    pub(crate) fn capture_response_metadata(&mut self, headers: &http::HeaderMap) {
-        if let Some(span) = &mut self.otel_span
-            && self.shared.metadata.captures_response()
-        {
-            for attr in self.shared.metadata.response(headers) {
-                span.set_attribute(attr);
-            }
-        }
-    }
-
-    /// The method whose gauge went up when the call started (a pending method counts as
-    /// `_OTHER` until it is recognised, so the gauge adds no series for unknown names).
-    #[cfg(feature = "metrics")]
-    fn active_method(&self) -> &MethodInfo {
-        match &self.active_at_start {
-            Some(info) => info,
-            None => self.shared.methods.other(),
-        }
-    }
-
-    fn log_access(&self, info: &MethodInfo, code: Code, error: bool, duration_ms: f64) {
-        let rpc_method = info.rpc_method;
-        let requested = self.method.requested();
-        let method_original = info.is_other().then_some(requested);
-        let status = code.as_str();
-        let error_type = error.then_some(status);
-        let request_bytes = self
-            .request
-            .as_ref()
-            .map(|r| r.bytes.load(Ordering::Relaxed));
-        let response_bytes = self.response_bytes;
-        let client = self
-            .client_addr
-            .as_ref()
-            .map(|a| crate::text_cache::ip(a.ip()));
-        // Displayed (unquoted in text formats) as before, but not formatted again.
-        let client = client.as_deref().map(tracing::field::display);
-        let user_agent = self.user_agent.as_ref().map(crate::headers::header_text);
-        let user_agent = user_agent.as_deref();
-        macro_rules! access {
-            ($level:expr) => {
-                tracing::event!(
-                    target: "sightline_http::access",
-                    parent: &self.span,
-                    $level,
-                    rpc.system.name = "grpc",
-                    rpc.method = rpc_method,
-                    rpc.method_original = method_original,
-                    rpc.response.status_code = status,
-                    duration_ms,
-                    rpc.request.body.size = request_bytes,
-                    rpc.response.body.size = response_bytes,
-                    client.address = client,
-                    user_agent.original = user_agent,
-                    error.type = error_type,
-                    "call completed"
-                )
-            };
-        }
-        let levels = &self.shared.access_log_levels;
-        let level = match code {
-            Code::Ok => levels.success,
-            _ if error => levels.server_error,
-            _ => levels.client_error,
-        };
-        // One callsite per level: a `tracing` callsite has a fixed level.
-        match level {
-            None => {}
-            Some(tracing::Level::ERROR) => access!(tracing::Level::ERROR),
-            Some(tracing::Level::WARN) => access!(tracing::Level::WARN),
-            Some(tracing::Level::INFO) => access!(tracing::Level::INFO),
-            Some(tracing::Level::DEBUG) => access!(tracing::Level::DEBUG),
-            Some(_) => access!(tracing::Level::TRACE),
-        }
+        span::end(otel, attrs, settled.error);
     }
 }
 
-impl Drop for CallState {
-    fn drop(&mut self) {
-        self.finish(Outcome::Cancelled);
+/// `rpc.system.name = "grpc"` (`rpc.system` with the legacy names).
+pub(crate) fn system_attribute(grpc: &Grpc) -> KeyValue {
+    if grpc.legacy_semconv {
+        KeyValue::new(legacy::RPC_SYSTEM, "grpc")
+    } else {
+        KeyValue::new(attribute::RPC_SYSTEM_NAME, "grpc")
+    }
+}
+
+/// The span name of a call: `rpc.method`, or `grpc` for a method not (yet) recognised.
+pub(crate) fn span_name(method: &Resolved) -> Cow<'static, str> {
+    match method {
+        Resolved::Known(info) if !info.is_other() => Cow::Borrowed(info.rpc_method),
+        Resolved::Pending(name) => Cow::Owned(name.to_string()),
+        _ => Cow::Borrowed("grpc"),
     }
 }
 
 /// Appends the method attributes of a span: `rpc.method` (and `rpc.method_original` for an
-/// unrecognised method on the server), or the pre-1.38 `rpc.service` and `rpc.method`.
-pub(crate) fn push_method_attributes(
-    shared: &Shared,
+/// unrecognised method), or the pre-1.38 `rpc.service` and `rpc.method`.
+pub(crate) fn method_attributes(
+    grpc: &Grpc,
     info: &MethodInfo,
     resolved: &Resolved,
     attrs: &mut Vec<KeyValue>,
 ) {
-    if shared.legacy_semconv {
+    if grpc.legacy_semconv {
         if info.is_other() {
             // The old conventions had no `_OTHER`: the service and method as asked.
             let (service, method) = resolved
                 .requested()
                 .split_once('/')
                 .unwrap_or((resolved.requested(), ""));
-            attrs.push(KeyValue::new("rpc.service", service.to_owned()));
-            attrs.push(KeyValue::new("rpc.method", method.to_owned()));
+            attrs.push(KeyValue::new(legacy::RPC_SERVICE, service.to_owned()));
+            attrs.push(KeyValue::new(attribute::RPC_METHOD, method.to_owned()));
         } else {
-            attrs.push(KeyValue::new("rpc.service", info.service));
-            attrs.push(KeyValue::new("rpc.method", info.short_method));
+            attrs.push(KeyValue::new(legacy::RPC_SERVICE, info.service));
+            attrs.push(KeyValue::new(attribute::RPC_METHOD, info.short_method));
         }
     } else {
-        attrs.push(KeyValue::new("rpc.method", info.rpc_method));
+        attrs.push(KeyValue::new(attribute::RPC_METHOD, info.rpc_method));
         if info.is_other() {
             attrs.push(KeyValue::new(
-                "rpc.method_original",
+                attribute::RPC_METHOD_ORIGINAL,
                 resolved.requested().to_owned(),
             ));
         }
     }
 }
 
+/// Bytes and messages of the request stream, counted by the request body wrapper (which the
+/// inner service owns) and read when the call ends.
+#[derive(Default)]
+pub(crate) struct RequestCounters {
+    pub(crate) bytes: std::sync::atomic::AtomicU64,
+    pub(crate) messages: std::sync::atomic::AtomicU64,
+}
+
+/// The request counters of a call, when anything reads them.
+pub(crate) fn request_counters(wanted: bool) -> Option<Arc<RequestCounters>> {
+    wanted.then(|| Arc::new(RequestCounters::default()))
+}
+
 /// The `grpc-timeout` of a request: 1 to 8 ASCII digits and a unit (`H`, `M`, `S`, `m`, `u`,
 /// `n`); `None` when absent or malformed.
-pub(crate) fn grpc_timeout(headers: &http::HeaderMap) -> Option<std::time::Duration> {
-    use std::time::Duration;
-
+fn grpc_timeout(headers: &http::HeaderMap) -> Option<Duration> {
     let value = headers.get("grpc-timeout")?.as_bytes();
     let (&unit, digits) = value.split_last()?;
     if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {

@@ -1,5 +1,6 @@
-//! The methods a layer has seen: their `rpc.method` names and metric handles, interned once
-//! per method so that a call on a known method allocates no name and looks up no metric.
+//! The methods a layer has seen: their `rpc.method` names (interned once per process, however
+//! many layers see them) and metric handles (cached per layer, registered once per process),
+//! so that a call on a known method allocates no name and looks up no metric.
 //!
 //! A server cannot tell from a request whether it implements the method: tonic answers an
 //! unknown one with `UNIMPLEMENTED` and no message. So a method seen for the first time is
@@ -14,6 +15,8 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
+
+use crate::core::intern;
 
 /// Most distinct methods a layer interns; past it, new methods are recorded as `_OTHER`.
 const MAX_METHODS: usize = 1024;
@@ -138,10 +141,13 @@ impl MethodTable {
         if methods.len() >= MAX_METHODS {
             return Resolved::Other(name.into());
         }
-        // Leaked once per method: the set is fixed by the application's services and capped,
-        // and a `&'static str` name costs nothing per span or label.
-        let leaked: &'static str = Box::leak(Box::<str>::from(name));
-        let info = Arc::new(MethodInfo::new(leaked));
+        // Interned once per process, however many layers see the method: the set is fixed by
+        // the application's services and capped, and a `&'static str` name costs nothing per
+        // span or label.
+        let Some(interned) = intern::name(name) else {
+            return Resolved::Other(name.into());
+        };
+        let info = Arc::new(MethodInfo::new(interned));
         methods.insert(name.into(), Arc::clone(&info));
         Resolved::Known(info)
     }
@@ -181,6 +187,7 @@ mod tests {
 
     #[test]
     fn pending_methods_are_interned_unless_unimplemented() {
+        let _lock = crate::core::intern::test_lock();
         let table = MethodTable::new(None);
         let Resolved::Pending(name) = table.resolve("/a.B/C", false) else {
             panic!("first sight is pending");
@@ -202,6 +209,7 @@ mod tests {
 
     #[test]
     fn listed_services() {
+        let _lock = crate::core::intern::test_lock();
         let table = MethodTable::new(Some(vec!["a.B".into(), "x.Y/Z".into()]));
         // A listed service's method is learned from its first answer.
         let Resolved::Pending(name) = table.resolve("/a.B/C", false) else {
@@ -221,6 +229,7 @@ mod tests {
 
     #[test]
     fn table_is_bounded() {
+        let _lock = crate::core::intern::test_lock();
         let table = MethodTable::new(None);
         for i in 0..MAX_METHODS + 10 {
             let _ = table.resolve(&format!("/s.S/M{i}"), true);

@@ -1,37 +1,41 @@
-//! RED metrics of the gRPC middleware, through the `metrics` facade.
+//! RED metrics of the gRPC middlewares, through the `metrics` facade.
 //!
 //! As for HTTP, handles are cached per method (and status code), so a call on a known method
-//! records without building a `metrics::Key` or touching the recorder's registry.
+//! records without building a `metrics::Key` or touching the recorder's registry. The server
+//! and the client differ only in their [`Names`] and labels ([`Labels`]).
 
 use std::sync::{Arc, OnceLock};
 
 use metrics::{Gauge, Histogram, Label, SharedString, Unit};
+use opentelemetry_semantic_conventions::{attribute, metric};
 
 use super::code::Code;
+use super::legacy;
 use super::method::MethodInfo;
-use crate::server::metrics::HandleCache;
+use crate::core::classify::Side;
+use crate::core::intern::{self, HandleCache};
 
 /// `rpc.server.call.duration`: exposed to Prometheus as `rpc_server_call_duration_seconds`.
-pub const RPC_SERVER_CALL_DURATION: &str = "rpc.server.call.duration";
+pub const RPC_SERVER_CALL_DURATION: &str = metric::RPC_SERVER_CALL_DURATION;
 
 /// `rpc.client.call.duration`: exposed to Prometheus as `rpc_client_call_duration_seconds`.
-pub const RPC_CLIENT_CALL_DURATION: &str = "rpc.client.call.duration";
+pub const RPC_CLIENT_CALL_DURATION: &str = metric::RPC_CLIENT_CALL_DURATION;
 
 /// `rpc.server.active_calls`: calls in flight on the server, exposed to Prometheus as
-/// `rpc_server_active_calls`.
+/// `rpc_server_active_calls`. (The semantic conventions have no name for it yet.)
 pub const RPC_SERVER_ACTIVE_CALLS: &str = "rpc.server.active_calls";
 
 /// `rpc.server.requests_per_rpc`: messages received per call (with
 /// [`message_counts`](super::GrpcServerLayerBuilder::message_counts)).
-pub const RPC_SERVER_REQUESTS_PER_RPC: &str = "rpc.server.requests_per_rpc";
+pub const RPC_SERVER_REQUESTS_PER_RPC: &str = legacy::RPC_SERVER_REQUESTS_PER_RPC;
 
 /// `rpc.server.responses_per_rpc`: messages sent per call (with
 /// [`message_counts`](super::GrpcServerLayerBuilder::message_counts)).
-pub const RPC_SERVER_RESPONSES_PER_RPC: &str = "rpc.server.responses_per_rpc";
+pub const RPC_SERVER_RESPONSES_PER_RPC: &str = legacy::RPC_SERVER_RESPONSES_PER_RPC;
 
 /// `rpc.client.responses_per_rpc`: messages received per call (with
 /// [`message_counts`](super::GrpcClientLayerBuilder::message_counts)).
-pub const RPC_CLIENT_RESPONSES_PER_RPC: &str = "rpc.client.responses_per_rpc";
+pub const RPC_CLIENT_RESPONSES_PER_RPC: &str = legacy::RPC_CLIENT_RESPONSES_PER_RPC;
 
 /// Describes the gRPC metrics (unit and help text) to the installed recorder.
 ///
@@ -75,40 +79,72 @@ pub fn describe_grpc_metrics() {
 pub(crate) struct MethodMetrics {
     durations: HandleCache<Histogram>,
     active: OnceLock<Gauge>,
-    messages: OnceLock<[Histogram; 2]>,
+    messages: OnceLock<[Option<Histogram>; 2]>,
 }
 
 const CODE_NUMBERS: [&str; 17] = [
     "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
 ];
 
+/// The metric names of one side.
+pub(crate) struct Names {
+    pub(crate) duration: &'static str,
+    /// Messages received by a server; `None` on a client, which sees what it receives only
+    /// (what it sends goes through a channel whose request body this layer cannot wrap).
+    pub(crate) requests: Option<&'static str>,
+    pub(crate) responses: &'static str,
+}
+
+impl Names {
+    pub(crate) fn of(side: Side) -> Self {
+        match side {
+            Side::Server => Self {
+                duration: RPC_SERVER_CALL_DURATION,
+                requests: Some(RPC_SERVER_REQUESTS_PER_RPC),
+                responses: RPC_SERVER_RESPONSES_PER_RPC,
+            },
+            Side::Client => Self {
+                duration: RPC_CLIENT_CALL_DURATION,
+                requests: None,
+                responses: RPC_CLIENT_RESPONSES_PER_RPC,
+            },
+        }
+    }
+}
+
 /// What a layer's labels look like.
-pub(crate) struct LabelStyle {
+pub(crate) struct Labels {
+    pub(crate) names: Names,
     pub(crate) legacy: bool,
-    pub(crate) server: bool,
     /// The client's `server.address` and `server.port`.
     pub(crate) target: Option<(Arc<str>, u16)>,
 }
 
-impl LabelStyle {
+impl Labels {
     fn method_labels(&self, info: &MethodInfo) -> Vec<Label> {
         let mut labels = Vec::with_capacity(6);
         if self.legacy {
-            labels.push(Label::from_static_parts("rpc.system", "grpc"));
-            labels.push(Label::from_static_parts("rpc.service", info.service));
-            labels.push(Label::from_static_parts("rpc.method", info.short_method));
+            labels.push(Label::from_static_parts(legacy::RPC_SYSTEM, "grpc"));
+            labels.push(Label::from_static_parts(legacy::RPC_SERVICE, info.service));
+            labels.push(Label::from_static_parts(
+                attribute::RPC_METHOD,
+                info.short_method,
+            ));
         } else {
-            labels.push(Label::from_static_parts("rpc.system.name", "grpc"));
-            labels.push(Label::from_static_parts("rpc.method", info.rpc_method));
+            labels.push(Label::from_static_parts(attribute::RPC_SYSTEM_NAME, "grpc"));
+            labels.push(Label::from_static_parts(
+                attribute::RPC_METHOD,
+                info.rpc_method,
+            ));
         }
         if let Some((host, port)) = &self.target {
             labels.push(Label::new(
-                "server.address",
+                attribute::SERVER_ADDRESS,
                 SharedString::from(Arc::clone(host)),
             ));
             labels.push(Label::new(
-                "server.port",
-                SharedString::from_owned(port.to_string()),
+                attribute::SERVER_PORT,
+                SharedString::from_owned(itoa::Buffer::new().format(*port).to_owned()),
             ));
         }
         labels
@@ -118,29 +154,32 @@ impl LabelStyle {
         let mut labels = self.method_labels(info);
         if self.legacy {
             labels.push(Label::from_static_parts(
-                "rpc.grpc.status_code",
+                legacy::RPC_GRPC_STATUS_CODE,
                 CODE_NUMBERS[code as usize],
             ));
         } else {
             labels.push(Label::from_static_parts(
-                "rpc.response.status_code",
+                attribute::RPC_RESPONSE_STATUS_CODE,
                 code.as_str(),
             ));
         }
         if error {
-            labels.push(Label::from_static_parts("error.type", code.as_str()));
+            labels.push(Label::from_static_parts(
+                attribute::ERROR_TYPE,
+                code.as_str(),
+            ));
         }
         labels
     }
 
-    /// The in-flight gauge of a method (server only).
+    /// The in-flight gauge of a method (servers).
     pub(crate) fn active<'a>(&self, info: &'a MethodInfo) -> &'a Gauge {
         info.metrics
             .active
-            .get_or_init(|| metrics::gauge!(RPC_SERVER_ACTIVE_CALLS, self.method_labels(info)))
+            .get_or_init(|| intern::gauge(RPC_SERVER_ACTIVE_CALLS, self.method_labels(info)))
     }
 
-    /// Records a finished call.
+    /// Records a finished call; `messages` are the (request, response) message counts.
     pub(crate) fn record(
         &self,
         info: &MethodInfo,
@@ -149,12 +188,8 @@ impl LabelStyle {
         secs: f64,
         messages: Option<(u64, u64)>,
     ) {
-        let name = if self.server {
-            RPC_SERVER_CALL_DURATION
-        } else {
-            RPC_CLIENT_CALL_DURATION
-        };
-        let register = || metrics::histogram!(name, self.duration_labels(info, code, error));
+        let register =
+            || intern::histogram(self.names.duration, self.duration_labels(info, code, error));
         match info
             .metrics
             .durations
@@ -166,22 +201,19 @@ impl LabelStyle {
         if let Some((request_messages, response_messages)) = messages {
             let [requests, responses] = info.metrics.messages.get_or_init(|| {
                 let labels = self.method_labels(info);
-                if self.server {
-                    [
-                        metrics::histogram!(RPC_SERVER_REQUESTS_PER_RPC, labels.clone()),
-                        metrics::histogram!(RPC_SERVER_RESPONSES_PER_RPC, labels),
-                    ]
-                } else {
-                    // A client sees the messages it receives; what it sends goes through a
-                    // channel whose request body type this layer cannot wrap.
-                    [
-                        Histogram::noop(),
-                        metrics::histogram!(RPC_CLIENT_RESPONSES_PER_RPC, labels),
-                    ]
-                }
+                [
+                    self.names
+                        .requests
+                        .map(|name| intern::histogram(name, labels.clone())),
+                    Some(intern::histogram(self.names.responses, labels)),
+                ]
             });
-            requests.record(request_messages as f64);
-            responses.record(response_messages as f64);
+            if let Some(requests) = requests {
+                requests.record(request_messages as f64);
+            }
+            if let Some(responses) = responses {
+                responses.record(response_messages as f64);
+            }
         }
     }
 }

@@ -64,21 +64,23 @@
 //! [`legacy_semconv`](GrpcServerLayerBuilder::legacy_semconv) the pre-1.38 attribute names
 //! are used instead (`rpc.system`, `rpc.service`, `rpc.method` as the method alone,
 //! `rpc.grpc.status_code` as a number).
+//!
+//! The layers, services and builders are exported here; each side's `ResponseFuture` and
+//! `ResponseBody` are in [`server`] and [`client`] (the server's also here, as tonic servers
+//! name them).
 
 mod body;
 mod call;
-mod client;
+pub mod client;
 mod code;
-mod future;
 mod method;
 #[cfg(feature = "metrics")]
 mod metrics;
-mod server;
+pub mod server;
 
-pub use body::{RequestBody, ResponseBody};
+pub use body::RequestBody;
 pub use client::{GrpcClient, GrpcClientLayer, GrpcClientLayerBuilder};
 pub use code::{Code, CodeSet};
-pub use future::ResponseFuture;
 pub use method::OTHER_METHOD;
 #[cfg(feature = "metrics")]
 pub use metrics::{
@@ -86,41 +88,158 @@ pub use metrics::{
     RPC_SERVER_CALL_DURATION, RPC_SERVER_REQUESTS_PER_RPC, RPC_SERVER_RESPONSES_PER_RPC,
     describe_grpc_metrics,
 };
-pub use server::{GrpcServer, GrpcServerLayer, GrpcServerLayerBuilder};
+pub use server::{
+    GrpcServer, GrpcServerLayer, GrpcServerLayerBuilder, ResponseBody, ResponseFuture,
+};
 
-use http::HeaderName;
-use opentelemetry::global::BoxedTracer;
-use sightline_propagation::Propagator;
+use opentelemetry_semantic_conventions::attribute;
 
-/// Configuration shared by every clone of a gRPC layer and the services it makes.
-pub(crate) struct Shared {
-    /// Server (`true`) or client middleware.
-    pub(crate) server: bool,
-    pub(crate) tracer: Option<BoxedTracer>,
-    pub(crate) propagator: Propagator,
-    pub(crate) request_id_header: Option<HeaderName>,
-    pub(crate) access_log: bool,
-    pub(crate) access_log_levels: crate::access::AccessLogLevels,
-    pub(crate) message_counts: bool,
-    pub(crate) trace_health_checks: bool,
-    pub(crate) error_codes: CodeSet,
-    pub(crate) legacy_semconv: bool,
-    pub(crate) attach_context: bool,
-    pub(crate) random_trace_ids: bool,
-    pub(crate) methods: method::MethodTable,
-    /// Metadata recorded on the span (`rpc.request.metadata.<key>`, ...).
-    pub(crate) metadata: crate::headers::HeaderCapture,
-    /// The client's `server.address` and `server.port`.
-    pub(crate) target: Option<(std::sync::Arc<str>, u16)>,
+/// The pre-1.38 RPC names that [`legacy_semconv`](GrpcServerLayerBuilder::legacy_semconv)
+/// records, and the message-count metrics the conventions have since dropped. The semantic
+/// conventions crate deprecates them; this crate records them on request, so the allowance
+/// is made here, once.
+#[allow(deprecated)]
+mod legacy {
+    use opentelemetry_semantic_conventions::attribute;
     #[cfg(feature = "metrics")]
-    pub(crate) metrics: Option<metrics::LabelStyle>,
+    use opentelemetry_semantic_conventions::metric;
+
+    pub(crate) const RPC_SYSTEM: &str = attribute::RPC_SYSTEM;
+    pub(crate) const RPC_SERVICE: &str = attribute::RPC_SERVICE;
+    pub(crate) const RPC_GRPC_STATUS_CODE: &str = attribute::RPC_GRPC_STATUS_CODE;
+    pub(crate) const RPC_GRPC_REQUEST_METADATA: &str = attribute::RPC_GRPC_REQUEST_METADATA;
+    pub(crate) const RPC_GRPC_RESPONSE_METADATA: &str = attribute::RPC_GRPC_RESPONSE_METADATA;
+    #[cfg(feature = "metrics")]
+    pub(crate) const RPC_SERVER_REQUESTS_PER_RPC: &str = metric::RPC_SERVER_REQUESTS_PER_RPC;
+    #[cfg(feature = "metrics")]
+    pub(crate) const RPC_SERVER_RESPONSES_PER_RPC: &str = metric::RPC_SERVER_RESPONSES_PER_RPC;
+    #[cfg(feature = "metrics")]
+    pub(crate) const RPC_CLIENT_RESPONSES_PER_RPC: &str = metric::RPC_CLIENT_RESPONSES_PER_RPC;
 }
 
-impl Shared {
-    pub(crate) fn metrics_enabled(&self) -> bool {
-        #[cfg(feature = "metrics")]
-        return self.metrics.is_some();
+/// What the gRPC server and client builders share besides the common configuration.
+pub(crate) struct GrpcConfig {
+    message_counts: bool,
+    error_codes: CodeSet,
+    legacy_semconv: bool,
+}
+
+impl GrpcConfig {
+    fn new(error_codes: CodeSet) -> Self {
+        Self {
+            message_counts: false,
+            error_codes,
+            legacy_semconv: false,
+        }
+    }
+
+    /// The metadata attribute prefixes (request, response): v1.38 renamed the gRPC-only keys
+    /// to the system-neutral ones.
+    fn metadata_prefixes(&self) -> (&'static str, &'static str) {
+        if self.legacy_semconv {
+            (
+                legacy::RPC_GRPC_REQUEST_METADATA,
+                legacy::RPC_GRPC_RESPONSE_METADATA,
+            )
+        } else {
+            (
+                attribute::RPC_REQUEST_METADATA,
+                attribute::RPC_RESPONSE_METADATA,
+            )
+        }
+    }
+
+    fn build(
+        self,
+        common: &crate::core::config::Common,
+        side: crate::core::classify::Side,
+        known_services: Option<Vec<Box<str>>>,
+        target: Option<&(std::sync::Arc<str>, u16)>,
+    ) -> Grpc {
         #[cfg(not(feature = "metrics"))]
-        false
+        let _ = (common, side, target);
+        Grpc {
+            #[cfg(feature = "metrics")]
+            metrics: common.metrics.then(|| metrics::Labels {
+                names: metrics::Names::of(side),
+                legacy: self.legacy_semconv,
+                target: target.cloned(),
+            }),
+            message_counts: self.message_counts,
+            error_codes: self.error_codes,
+            legacy_semconv: self.legacy_semconv,
+            methods: method::MethodTable::new(known_services),
+        }
     }
 }
+
+/// What the gRPC server and client layers share besides the common configuration.
+pub(crate) struct Grpc {
+    pub(crate) message_counts: bool,
+    pub(crate) error_codes: CodeSet,
+    pub(crate) legacy_semconv: bool,
+    pub(crate) methods: method::MethodTable,
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: Option<metrics::Labels>,
+}
+
+/// The setters of the [`GrpcConfig`] part (a `grpc` field) of the gRPC builders.
+macro_rules! grpc_setters {
+    (
+        builder: $builder:ident,
+        layer: $layer:literal,
+        messages: $messages:literal,
+        error_codes: $codes:literal $(,)?
+    ) => {
+        impl $builder {
+            #[doc = concat!("Whether to record the messages per call (", $messages, ").")]
+            ///
+            /// Defaults to `false`: it reads every message's 5-byte prefix.
+            ///
+            /// ```
+            #[doc = concat!("let layer = ", $layer, "::builder().message_counts(true).build();")]
+            /// # drop(layer);
+            /// ```
+            pub fn message_counts(mut self, enabled: bool) -> Self {
+                self.grpc.message_counts = enabled;
+                self
+            }
+
+            /// The status codes that are errors: span status Error and `error.type`.
+            ///
+            #[doc = concat!("Defaults to ", $codes, ".")]
+            ///
+            /// ```
+            /// use sightline_http::grpc::{Code, CodeSet};
+            ///
+            /// // A lookup that finds nothing is an answer, not a failed call.
+            #[doc = concat!("let layer = ", $layer, "::builder()")]
+            ///     .error_codes(CodeSet::ALL_ERRORS.without(Code::NotFound))
+            ///     .build();
+            /// # drop(layer);
+            /// ```
+            pub fn error_codes(mut self, codes: $crate::grpc::CodeSet) -> Self {
+                self.grpc.error_codes = codes;
+                self
+            }
+
+            /// Whether to use the pre-1.38 RPC attribute names (`rpc.system`, `rpc.service`,
+            /// `rpc.method` as the method alone, `rpc.grpc.status_code`, and the
+            /// `rpc.grpc.*.metadata.<key>` keys) in spans and metric labels, for dashboards
+            /// built on them.
+            ///
+            /// Defaults to `false`: the current conventions.
+            ///
+            /// ```
+            #[doc = concat!("let layer = ", $layer, "::builder().legacy_semconv(true).build();")]
+            /// # drop(layer);
+            /// ```
+            pub fn legacy_semconv(mut self, legacy: bool) -> Self {
+                self.grpc.legacy_semconv = legacy;
+                self
+            }
+        }
+    };
+}
+
+pub(crate) use grpc_setters;

@@ -2,19 +2,20 @@
 //!
 //! Handles are cached: a request on a known route, method and status records into a
 //! histogram handle found by a lock-free probe of a small per-route table, without building a
-//! `metrics::Key` (which allocates its label list) or touching the recorder's registry.
+//! `metrics::Key` (which allocates its label list) or touching the recorder's registry. A
+//! route seeing more (method, status) combinations than the table holds takes the handle
+//! from the process-wide registry for the extra ones.
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 
+use http::StatusCode;
 use metrics::{Gauge, Histogram, Label, SharedString, Unit};
 use opentelemetry_semantic_conventions::{attribute, metric};
 
-use crate::semconv::METHODS;
-
-/// Slots in a per-route histogram table; a route seeing more (method, status) combinations
-/// than this falls back to an uncached (allocating) registration for the extra ones.
-const SLOTS: usize = 16;
+use super::state::RequestState;
+use crate::core::classify::HttpError;
+use crate::core::intern;
+use crate::core::semconv::{self, METHODS};
 
 /// Bucket boundaries, in seconds, that the HTTP and RPC semantic conventions advise for
 /// duration histograms.
@@ -46,82 +47,27 @@ pub fn describe_server_metrics() {
     );
 }
 
-/// A small lock-free map from a non-zero `u32` key to a lazily made handle.
-pub(crate) struct HandleCache<T> {
-    keys: [AtomicU32; SLOTS],
-    values: [OnceLock<T>; SLOTS],
-}
-
-impl<T> Default for HandleCache<T> {
-    fn default() -> Self {
-        Self {
-            keys: Default::default(),
-            values: Default::default(),
-        }
-    }
-}
-
-impl<T> HandleCache<T> {
-    /// The handle for `key` (non-zero), made with `make` the first time; `None` when full.
-    pub(crate) fn get_or_insert_with(&self, key: u32, make: impl FnOnce() -> T) -> Option<&T> {
-        debug_assert_ne!(key, 0);
-        let start = (key as usize).wrapping_mul(0x9e37_79b9) % SLOTS;
-        for probe in 0..SLOTS {
-            let slot = (start + probe) % SLOTS;
-            let current = self.keys[slot].load(Ordering::Acquire);
-            let claimed = current == key
-                || (current == 0
-                    && match self.keys[slot].compare_exchange(
-                        0,
-                        key,
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    ) {
-                        Ok(_) => true,
-                        Err(other) => other == key,
-                    });
-            if claimed {
-                return Some(self.values[slot].get_or_init(make));
-            }
-        }
-        None
-    }
-}
-
-/// Why a request ended, as far as the metrics care.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum ErrorClass {
-    /// No error, or an error told by a 5xx status (the status is the error type).
-    None = 0,
-    /// The inner service or the response body failed.
-    Other = 1,
-    /// The client went away before the response ended.
-    Cancelled = 2,
-}
-
 /// The labels of one finished request.
-pub(crate) struct RequestLabels<'a> {
-    pub(crate) method: usize,
-    pub(crate) route: &'a str,
-    pub(crate) route_shared: Option<&'a std::sync::Arc<str>>,
-    pub(crate) scheme: &'static str,
-    pub(crate) status: Option<&'static str>,
-    pub(crate) status_code: u16,
-    pub(crate) error_type: Option<&'static str>,
-    pub(crate) error_class: ErrorClass,
+struct RequestLabels<'a> {
+    method: usize,
+    route: &'a str,
+    route_shared: Option<&'a Arc<str>>,
+    scheme: &'static str,
+    status: Option<StatusCode>,
+    error: HttpError,
 }
 
 impl RequestLabels<'_> {
     fn cache_key(&self) -> u32 {
         1 + (self.method as u32
             | u32::from(self.scheme == "https") << 4
-            | (self.error_class as u32) << 5
-            | u32::from(self.status_code) << 8)
+            | self.error.class() << 5
+            | u32::from(self.status.map_or(0, |s| s.as_u16())) << 8)
     }
 
-    fn to_labels(&self) -> Vec<Label> {
+    fn histogram(&self) -> Histogram {
         let route: SharedString = match self.route_shared {
-            Some(shared) => SharedString::from(std::sync::Arc::clone(shared)),
+            Some(shared) => SharedString::from(Arc::clone(shared)),
             None => SharedString::from_owned(self.route.to_owned()),
         };
         let mut labels = Vec::with_capacity(5);
@@ -133,68 +79,60 @@ impl RequestLabels<'_> {
         if let Some(status) = self.status {
             labels.push(Label::from_static_parts(
                 attribute::HTTP_RESPONSE_STATUS_CODE,
-                status,
+                semconv::status_str(status),
             ));
         }
         labels.push(Label::from_static_parts(attribute::URL_SCHEME, self.scheme));
-        if let Some(error_type) = self.error_type {
+        if let Some(error_type) = self.error.as_str() {
             labels.push(Label::from_static_parts(attribute::ERROR_TYPE, error_type));
         }
-        labels
-    }
-
-    fn register(&self) -> Histogram {
-        metrics::histogram!(HTTP_SERVER_REQUEST_DURATION, self.to_labels())
+        intern::histogram(HTTP_SERVER_REQUEST_DURATION, labels)
     }
 }
 
-/// Records one finished request's duration, through `cache` when it has room.
-pub(crate) fn record_duration(
-    cache: &HandleCache<Histogram>,
-    labels: &RequestLabels<'_>,
-    secs: f64,
-) {
-    match cache.get_or_insert_with(labels.cache_key(), || labels.register()) {
+/// Records a finished request: the in-flight gauge goes down and the duration is recorded,
+/// through the route's handle cache when it has one.
+pub(super) fn record(state: &RequestState, error: HttpError, secs: f64) {
+    let Some(active) = &state.shared.active_requests else {
+        return;
+    };
+    active.gauge(state.method, state.scheme).decrement(1.0);
+    let info = state.route_info();
+    let labels = RequestLabels {
+        method: state.method,
+        route: state.route_str(),
+        route_shared: state.route.http_route(),
+        scheme: state.scheme,
+        status: state.status,
+        error,
+    };
+    let cached = info.and_then(|info| {
+        info.histograms
+            .get_or_insert_with(labels.cache_key(), || labels.histogram())
+    });
+    match cached {
         Some(histogram) => histogram.record(secs),
-        None => labels.register().record(secs),
+        None => labels.histogram().record(secs),
     }
 }
 
 /// The in-flight gauges, one per (method, scheme).
 #[derive(Default)]
-pub(crate) struct ActiveRequests {
+pub(super) struct ActiveRequests {
     gauges: [[OnceLock<Gauge>; 2]; METHODS.len()],
 }
 
 impl ActiveRequests {
-    pub(crate) fn gauge(&self, method: usize, scheme: &'static str) -> &Gauge {
+    pub(super) fn gauge(&self, method: usize, scheme: &'static str) -> &Gauge {
         let https = usize::from(scheme == "https");
         self.gauges[method][https].get_or_init(|| {
-            metrics::gauge!(
+            intern::gauge(
                 HTTP_SERVER_ACTIVE_REQUESTS,
-                attribute::HTTP_REQUEST_METHOD => METHODS[method],
-                attribute::URL_SCHEME => scheme,
+                vec![
+                    Label::from_static_parts(attribute::HTTP_REQUEST_METHOD, METHODS[method]),
+                    Label::from_static_parts(attribute::URL_SCHEME, scheme),
+                ],
             )
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cache_returns_same_handle_and_reports_full() {
-        let cache: HandleCache<u32> = HandleCache::default();
-        for key in 1..=SLOTS as u32 {
-            assert_eq!(
-                cache.get_or_insert_with(key, || key * 10),
-                Some(&(key * 10))
-            );
-        }
-        for key in 1..=SLOTS as u32 {
-            assert_eq!(cache.get_or_insert_with(key, || 0), Some(&(key * 10)));
-        }
-        assert_eq!(cache.get_or_insert_with(SLOTS as u32 + 1, || 0), None);
     }
 }

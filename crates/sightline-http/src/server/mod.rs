@@ -50,63 +50,82 @@
 //! request whose future is dropped before the response ends is recorded with `error.type`
 //! `cancelled` and no span error (the client left; the server did not fail).
 
-mod body;
-mod future;
 mod layer;
 #[cfg(feature = "metrics")]
-pub(crate) mod metrics;
-pub(crate) mod query;
-pub(crate) mod route;
-pub(crate) mod service;
+mod metrics;
+mod route;
+mod service;
 mod state;
 
-pub use body::ResponseBody;
-pub use future::ResponseFuture;
-pub use layer::{
-    DEFAULT_ACCESS_LOG_EXCLUDE, DEFAULT_SENSITIVE_QUERY_PARAMS, ServerLayer, ServerLayerBuilder,
-};
+pub use crate::core::config::DEFAULT_SENSITIVE_QUERY_PARAMS;
+pub use layer::{DEFAULT_ACCESS_LOG_EXCLUDE, ServerLayerBuilder};
 #[cfg(feature = "metrics")]
 pub use metrics::{
     DURATION_BUCKETS, HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION,
     describe_server_metrics,
 };
 pub use route::UNMATCHED_ROUTE;
-pub use service::Server;
 
-use http::HeaderName;
-use opentelemetry::global::BoxedTracer;
-use sightline_propagation::Propagator;
+use crate::core::config::{AccessConfig, Common};
+use crate::core::middleware::middleware;
+
+/// What the builder sets besides the common and access-log parts, kept as it is by the layer.
+struct Options {
+    access_log_exclude: Vec<Box<str>>,
+    sensitive_query_params: Vec<Box<str>>,
+    default_scheme: &'static str,
+    traceresponse: bool,
+}
 
 /// Configuration shared by every clone of a [`ServerLayer`] and the services it makes.
-pub(crate) struct Shared {
-    pub(crate) tracer: Option<BoxedTracer>,
-    pub(crate) propagator: Propagator,
-    pub(crate) request_id_header: Option<HeaderName>,
-    pub(crate) access_log: bool,
-    pub(crate) access_log_exclude: Vec<Box<str>>,
-    pub(crate) access_log_levels: crate::access::AccessLogLevels,
-    pub(crate) headers: crate::headers::HeaderCapture,
-    pub(crate) sensitive_query_params: Vec<Box<str>>,
-    pub(crate) default_scheme: &'static str,
-    pub(crate) attach_context: bool,
-    pub(crate) traceresponse: bool,
-    pub(crate) random_trace_ids: bool,
-    pub(crate) unmatched: route::RouteInfo,
+struct Shared {
+    common: Common,
+    access: AccessConfig,
+    options: Options,
+    unmatched: route::RouteInfo,
     #[cfg_attr(not(feature = "axum"), allow(dead_code))]
-    pub(crate) routes: route::RouteTable,
+    routes: route::RouteTable,
     #[cfg(feature = "metrics")]
-    pub(crate) active_requests: Option<metrics::ActiveRequests>,
+    active_requests: Option<metrics::ActiveRequests>,
 }
 
 impl Shared {
-    pub(crate) fn metrics_enabled(&self) -> bool {
-        #[cfg(feature = "metrics")]
-        return self.active_requests.is_some();
-        #[cfg(not(feature = "metrics"))]
-        false
+    fn logs_access_for(&self, route: &str) -> bool {
+        self.access.enabled
+            && !self
+                .options
+                .access_log_exclude
+                .iter()
+                .any(|r| &**r == route)
     }
+}
 
-    pub(crate) fn logs_access_for(&self, route: &str) -> bool {
-        self.access_log && !self.access_log_exclude.iter().any(|r| &**r == route)
-    }
+middleware! {
+    /// [`Layer`](tower_layer::Layer) that applies the [`Server`] middleware: trace context, a
+    /// server span, a request ID, RED metrics and an access-log line for every request.
+    ///
+    /// Cheap to clone. Build it with [`ServerLayer::builder`]; apply it with axum's
+    /// `Router::layer` so that the route template (`MatchedPath`) is known.
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use sightline_http::server::ServerLayer;
+    ///
+    /// let layer = ServerLayer::builder()
+    ///     .tracer(opentelemetry::global::tracer("checkout"))
+    ///     .build();
+    /// let app: Router = Router::new().route("/users/{id}", get(|| async { "ok" })).layer(layer);
+    /// ```
+    layer: ServerLayer = "sightline_http::server::ServerLayer",
+    builder: ServerLayerBuilder,
+    /// Middleware that traces, measures and identifies every request; see the
+    /// [module docs](self) for what is recorded and when.
+    ///
+    /// Made by [`ServerLayer`].
+    service: Server {
+        route: std::sync::Arc<route::RouteSlot> = Default::default(),
+    },
+    shared: Shared, call: state::RequestState, inner_body: ReqBody, error: [],
+    future;
+    body;
 }

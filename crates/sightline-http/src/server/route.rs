@@ -20,7 +20,8 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use crate::semconv::METHODS;
+use crate::core::intern;
+use crate::core::semconv::METHODS;
 
 /// Label value of `http.route` for requests that matched no route: one fixed value, so a scan
 /// of random paths adds no series.
@@ -42,7 +43,7 @@ impl RouteTable {
             return Arc::clone(info);
         }
         let template: Arc<str> = Arc::from(template);
-        // Span names are leaked only for interned routes, so their number stays bounded.
+        // Span names are interned only for the table's routes, so their number stays bounded.
         let interned = routes.len() < MAX_ROUTES;
         let info = Arc::new(RouteInfo::new(Some(Arc::clone(&template)), interned));
         if interned {
@@ -75,20 +76,20 @@ impl RouteSlot {
 pub(crate) struct RouteInfo {
     /// `None` for unmatched requests.
     template: Option<Arc<str>>,
-    /// `"{method} {route}"`, made once per method and kept for the life of the process.
-    span_names: [OnceLock<&'static str>; METHODS.len()],
-    /// Whether span names may be leaked (the route is interned, so this happens once).
-    leak_names: bool,
+    /// `"{method} {route}"`, interned once per process (`None` past the interner's cap).
+    span_names: [OnceLock<Option<&'static str>>; METHODS.len()],
+    /// Whether span names may be interned (the route is in the table, so the set is bounded).
+    intern_names: bool,
     #[cfg(feature = "metrics")]
-    pub(crate) histograms: crate::server::metrics::HandleCache<::metrics::Histogram>,
+    pub(crate) histograms: intern::HandleCache<::metrics::Histogram>,
 }
 
 impl RouteInfo {
-    pub(crate) fn new(template: Option<Arc<str>>, leak_names: bool) -> Self {
+    pub(crate) fn new(template: Option<Arc<str>>, intern_names: bool) -> Self {
         Self {
             template,
             span_names: Default::default(),
-            leak_names,
+            intern_names,
             #[cfg(feature = "metrics")]
             histograms: Default::default(),
         }
@@ -110,13 +111,15 @@ impl RouteInfo {
         let method_name = METHODS[method];
         match &self.template {
             None => Cow::Borrowed(method_name),
-            // Leaked once per (route, method) pair of an interned route: both sets are fixed by
-            // the application's router, so the total is bounded, and a `&'static str` name
-            // costs nothing per span.
-            Some(route) if self.leak_names => Cow::Borrowed(
-                self.span_names[method]
-                    .get_or_init(|| Box::leak([method_name, " ", route].concat().into_boxed_str())),
-            ),
+            // Interned once per process per (route, method) pair of a table's route: both
+            // sets are fixed by the application's router, so the total is bounded, and a
+            // `&'static str` name costs nothing per span.
+            Some(route) if self.intern_names => match *self.span_names[method]
+                .get_or_init(|| intern::joined(&[method_name, " ", route]))
+            {
+                Some(name) => Cow::Borrowed(name),
+                None => Cow::Owned([method_name, " ", route].concat()),
+            },
             Some(route) => Cow::Owned([method_name, " ", route].concat()),
         }
     }
@@ -128,6 +131,7 @@ mod tests {
 
     #[test]
     fn slot_keeps_first_route_and_rejects_others() {
+        let _lock = crate::core::intern::test_lock();
         let table = RouteTable::default();
         let slot = RouteSlot::default();
         let info = slot
@@ -144,6 +148,7 @@ mod tests {
 
     #[test]
     fn slots_of_one_route_share_its_info() {
+        let _lock = crate::core::intern::test_lock();
         let table = RouteTable::default();
         let (a, b) = (RouteSlot::default(), RouteSlot::default());
         let a = a.resolve("/r", &table).expect("cached");

@@ -1,7 +1,7 @@
 //! Captured request and response headers as span attributes, per the HTTP semantic
 //! conventions: `http.request.header.<name>` and `http.response.header.<name>`, each a string
 //! array holding every value of the header. The values of sensitive headers are recorded as
-//! `REDACTED`, never as sent; the server and the client layer share this code.
+//! `REDACTED`, never as sent; every middleware shares this code (gRPC with its metadata keys).
 
 use http::{HeaderMap, HeaderName};
 use opentelemetry::{Array, Key, KeyValue, StringValue, Value};
@@ -47,13 +47,9 @@ pub(crate) struct HeaderCaptureConfig {
 }
 
 impl HeaderCaptureConfig {
-    /// The HTTP capture: `http.request.header.<name>`, `http.response.header.<name>`.
-    pub(crate) fn build(&self) -> HeaderCapture {
-        self.build_with_prefixes("http.request.header.", "http.response.header.")
-    }
-
-    /// The capture with other attribute prefixes (gRPC metadata:
-    /// `rpc.request.metadata.`, `rpc.response.metadata.`).
+    /// The capture with its attribute keys under `request` and `response` (without the final
+    /// dot): `http.request.header` and `http.response.header` for HTTP,
+    /// `rpc.request.metadata` and `rpc.response.metadata` for gRPC.
     pub(crate) fn build_with_prefixes(&self, request: &str, response: &str) -> HeaderCapture {
         let sensitive = |name: &HeaderName| {
             DEFAULT_SENSITIVE_HEADERS.contains(&name.as_str()) || self.sensitive.contains(name)
@@ -65,7 +61,7 @@ impl HeaderCaptureConfig {
                     continue;
                 }
                 out.push(Captured {
-                    key: Key::from(format!("{prefix}{}", name.as_str())),
+                    key: Key::from(format!("{prefix}.{}", name.as_str())),
                     sensitive: sensitive(name),
                     name: name.clone(),
                 });
@@ -88,6 +84,22 @@ impl HeaderCapture {
     /// Whether any response header is captured.
     pub(crate) fn captures_response(&self) -> bool {
         !self.response.is_empty()
+    }
+
+    /// Records the captured response headers present in `headers` (a response head or
+    /// trailers) on `span`.
+    pub(crate) fn record_response(
+        &self,
+        headers: &HeaderMap,
+        span: Option<&mut opentelemetry::global::BoxedSpan>,
+    ) {
+        use opentelemetry::trace::Span as _;
+
+        if let (true, Some(span)) = (self.captures_response(), span) {
+            for attribute in self.response(headers) {
+                span.set_attribute(attribute);
+            }
+        }
     }
 
     /// An attribute for each captured response header present in `headers`.
@@ -131,6 +143,9 @@ pub(crate) fn header_text(value: &http::HeaderValue) -> std::borrow::Cow<'_, str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry_semantic_conventions::attribute::{
+        HTTP_REQUEST_HEADER, HTTP_RESPONSE_HEADER,
+    };
 
     #[test]
     fn header_text_keeps_utf8_and_replaces_invalid_bytes() {
@@ -170,7 +185,7 @@ mod tests {
             response: vec![http::header::SET_COOKIE, http::header::CONTENT_TYPE],
             sensitive: vec![HeaderName::from_static("x-session")],
         };
-        let capture = config.build();
+        let capture = config.build_with_prefixes(HTTP_REQUEST_HEADER, HTTP_RESPONSE_HEADER);
         let mut headers = HeaderMap::new();
         headers.insert("authorization", HeaderValue::from_static("Bearer s3cr3t"));
         headers.append("cookie", HeaderValue::from_static("a=1"));
@@ -239,7 +254,8 @@ mod tests {
 
     #[test]
     fn nothing_captured_by_default() {
-        let capture = HeaderCaptureConfig::default().build();
+        let capture = HeaderCaptureConfig::default()
+            .build_with_prefixes(HTTP_REQUEST_HEADER, HTTP_RESPONSE_HEADER);
         let mut headers = HeaderMap::new();
         headers.insert("accept", HeaderValue::from_static("*/*"));
         let mut out = Vec::new();

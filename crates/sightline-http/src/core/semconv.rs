@@ -8,6 +8,9 @@ pub(crate) const METHODS: [&str; 10] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "_OTHER",
 ];
 
+/// What the semantic conventions record for a value outside a known set (a method, an error).
+pub(crate) const OTHER: &str = "_OTHER";
+
 /// Index into [`METHODS`] of `_OTHER`.
 pub(crate) const OTHER_METHOD: usize = 9;
 
@@ -35,7 +38,7 @@ pub(crate) fn protocol_version(version: Version) -> &'static str {
         Version::HTTP_11 => "1.1",
         Version::HTTP_2 => "2",
         Version::HTTP_3 => "3",
-        _ => "_OTHER",
+        _ => OTHER,
     }
 }
 
@@ -61,7 +64,7 @@ pub(crate) fn status_str(status: StatusCode) -> &'static str {
     STATUS_DIGITS
         .get(code)
         .and_then(|digits| std::str::from_utf8(digits).ok())
-        .unwrap_or("_OTHER")
+        .unwrap_or(OTHER)
 }
 
 /// `url.scheme` of a request: the URI's scheme when it has one (HTTP/2, absolute-form), else

@@ -1,0 +1,280 @@
+//! Where spans start and end: the SERVER span (a child of the caller's context, or a new root
+//! linked to it on a public endpoint), the `tracing` span that carries the ids into log lines,
+//! and the CLIENT span whose identity is propagated.
+
+use std::borrow::Cow;
+use std::time::SystemTime;
+
+use http::Request;
+use opentelemetry::global::BoxedSpan;
+use opentelemetry::trace::{
+    Span as _, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt as _, TraceFlags,
+    Tracer as _,
+};
+use opentelemetry::{Context, KeyValue};
+
+use opentelemetry_semantic_conventions::attribute;
+
+use super::classify::HttpError;
+use super::config::Common;
+use super::propagate::{extract, inject, remote_span_context};
+use super::semconv::{METHODS, OTHER_METHOD};
+use crate::request_id::RequestId;
+
+/// The W3C Trace Context Level 2 `random` trace flag.
+const RANDOM_FLAG: u8 = 0x02;
+
+/// What a server's request span is called in log lines.
+#[derive(Clone, Copy)]
+pub(crate) enum RequestKind {
+    Http,
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
+    Grpc,
+}
+
+/// A SERVER span's name and attributes, made before the remote context is extracted.
+pub(crate) fn server_builder(name: Cow<'static, str>, attrs: Vec<KeyValue>) -> SpanBuilder {
+    SpanBuilder::from_name(name)
+        .with_kind(SpanKind::Server)
+        .with_attributes(attrs)
+}
+
+/// The spans of a server call.
+pub(crate) struct ServerSpans {
+    /// The OpenTelemetry span, ended when the call ends.
+    pub(crate) otel: Option<BoxedSpan>,
+    /// The span as an OpenTelemetry context, attached while the inner service runs: its
+    /// identity, the baggage and the request ID.
+    pub(crate) cx: Option<Context>,
+    /// The `tracing` span every log line of the call is written in.
+    pub(crate) span: tracing::Span,
+    /// The trace flags children and callers see (the span's, plus `random` on a new trace).
+    pub(crate) trace_flags: u8,
+}
+
+impl ServerSpans {
+    /// No span at all (an untraced health check).
+    pub(crate) fn none() -> Self {
+        Self {
+            otel: None,
+            cx: None,
+            span: tracing::Span::none(),
+            trace_flags: 0,
+        }
+    }
+
+    /// Extracts the remote context from the request headers (counting malformed ones) and
+    /// starts a SERVER span from `builder` as its child, or as a new root linked to it on a
+    /// public endpoint, when the layer has a tracer; then the `tracing` span. The baggage goes
+    /// into the request extensions.
+    pub(crate) fn start<B>(
+        common: &Common,
+        kind: RequestKind,
+        request_id: Option<&RequestId>,
+        req: &mut Request<B>,
+        builder: impl FnOnce(&Request<B>) -> SpanBuilder,
+    ) -> Self {
+        let Some(tracer) = &common.tracer else {
+            return Self {
+                span: request_span(None, request_id, kind),
+                ..Self::none()
+            };
+        };
+        let mut builder = builder(req);
+        let extracted = extract(&common.propagator, req.headers());
+        let parent_cx = match &extracted.parent {
+            Some(remote) => Context::new().with_remote_span_context(remote_span_context(remote)),
+            None => Context::new(),
+        };
+        if let Some(link) = &extracted.link {
+            builder = builder.with_links(vec![opentelemetry::trace::Link::with_context(
+                remote_span_context(link),
+            )]);
+        }
+        let otel = tracer.build_with_context(builder, &parent_cx);
+        let identity = identity(common, &otel, extracted.parent.is_none());
+        let cx = common.attach_context.then(|| {
+            // The span itself stays with the call state (no lock around it); the context
+            // carries only its identity, which is all a child span needs.
+            let mut cx = Context::new().with_remote_span_context(identity.clone());
+            if let Some(baggage) = extracted.baggage.clone() {
+                cx = cx.with_value(baggage);
+            }
+            if let Some(request_id) = request_id {
+                cx = cx.with_value(request_id.clone());
+            }
+            cx
+        });
+        if let Some(baggage) = extracted.baggage {
+            req.extensions_mut().insert(baggage);
+        }
+        let ids = identity.is_valid().then_some(&identity);
+        Self {
+            span: request_span(ids, request_id, kind),
+            trace_flags: identity.trace_flags().to_u8(),
+            otel: Some(otel),
+            cx,
+        }
+    }
+}
+
+/// A span's identity as children, log lines and propagation see it: a trace this layer starts
+/// has a random trace id (the SDK's generator), which the Level 2 `random` flag says. The SDK
+/// sets only `sampled` on roots, so the flag goes on the identity, not the exported span.
+fn identity(common: &Common, span: &BoxedSpan, root: bool) -> SpanContext {
+    let identity = span.span_context();
+    if root && common.random_trace_ids && identity.is_valid() {
+        SpanContext::new(
+            identity.trace_id(),
+            identity.span_id(),
+            TraceFlags::new(identity.trace_flags().to_u8() | RANDOM_FLAG),
+            false,
+            identity.trace_state().clone(),
+        )
+    } else {
+        identity.clone()
+    }
+}
+
+/// The spans of a client call.
+pub(crate) struct ClientSpan {
+    /// The OpenTelemetry span, ended when the call ends.
+    pub(crate) otel: Option<BoxedSpan>,
+    /// What is propagated: the client span's identity, or without one the caller's.
+    pub(crate) identity: SpanContext,
+    /// The caller's context with the client span in it, attached while the inner service
+    /// runs (`attach_context`).
+    pub(crate) cx: Option<Context>,
+}
+
+impl ClientSpan {
+    /// Starts a CLIENT span from `builder` as a child of the current context, when the layer
+    /// has a tracer, and injects its context (or without one the caller's), the caller's
+    /// baggage and request ID into the request.
+    pub(crate) fn start<B>(
+        common: &Common,
+        req: &mut Request<B>,
+        builder: impl FnOnce(&Request<B>) -> SpanBuilder,
+    ) -> Self {
+        let parent = Context::current();
+        let span = match &common.tracer {
+            Some(tracer) => {
+                let otel =
+                    tracer.build_with_context(builder(req).with_kind(SpanKind::Client), &parent);
+                let root = !parent.span().span_context().is_valid();
+                let identity = identity(common, &otel, root);
+                let cx = common
+                    .attach_context
+                    .then(|| parent.with_remote_span_context(identity.clone()));
+                Self {
+                    otel: Some(otel),
+                    identity,
+                    cx,
+                }
+            }
+            None => Self {
+                otel: None,
+                identity: parent.span().span_context().clone(),
+                cx: None,
+            },
+        };
+        inject(
+            &common.propagator,
+            common.request_id_header.as_ref(),
+            &span.identity,
+            &parent,
+            req.headers_mut(),
+        );
+        span
+    }
+}
+
+/// Ends a span with its last attributes, and status Error when `error`.
+pub(crate) fn end(mut span: BoxedSpan, attrs: impl IntoIterator<Item = KeyValue>, error: bool) {
+    for attr in attrs {
+        span.set_attribute(attr);
+    }
+    if error {
+        span.set_status(Status::error(""));
+    }
+    span.end_with_timestamp(SystemTime::now());
+}
+
+/// `http.request.method` (`_OTHER` plus `http.request.method_original` for a method the
+/// semantic conventions do not know).
+pub(crate) fn http_method_attributes(
+    method: usize,
+    original: &http::Method,
+    attrs: &mut Vec<KeyValue>,
+) {
+    attrs.push(KeyValue::new(
+        attribute::HTTP_REQUEST_METHOD,
+        METHODS[method],
+    ));
+    if method == OTHER_METHOD {
+        attrs.push(KeyValue::new(
+            attribute::HTTP_REQUEST_METHOD_ORIGINAL,
+            original.as_str().to_owned(),
+        ));
+    }
+}
+
+/// Ends an HTTP span: `http.response.status_code`, `error.type`, and status Error for an
+/// error answer or a failure.
+pub(crate) fn end_http(span: BoxedSpan, status: Option<http::StatusCode>, error: HttpError) {
+    let status =
+        status.map(|s| KeyValue::new(attribute::HTTP_RESPONSE_STATUS_CODE, i64::from(s.as_u16())));
+    let error_type = error
+        .as_str()
+        .map(|e| KeyValue::new(attribute::ERROR_TYPE, e));
+    end(
+        span,
+        status.into_iter().chain(error_type),
+        error.is_span_error(),
+    );
+}
+
+/// The `tracing` span of a server call: the IDs every log line of the call carries.
+fn request_span(
+    ids: Option<&SpanContext>,
+    request_id: Option<&RequestId>,
+    kind: RequestKind,
+) -> tracing::Span {
+    use tracing::field::display;
+
+    // One callsite per name: a `tracing` span's name is fixed at its callsite.
+    macro_rules! span {
+        ($($fields:tt)*) => {
+            match kind {
+                RequestKind::Http => {
+                    tracing::info_span!(target: "sightline_http::server", "HTTP request", $($fields)*)
+                }
+                RequestKind::Grpc => {
+                    tracing::info_span!(target: "sightline_http::server", "gRPC call", $($fields)*)
+                }
+            }
+        };
+    }
+
+    let request_id = request_id.map(|id| display(id.as_str()));
+    let Some(ids) = ids else {
+        return span!(request_id);
+    };
+    // Formatted on the stack and passed at creation: one dispatch, no `Span::record`.
+    let trace_hex = sightline_propagation::TraceId(ids.trace_id().to_bytes()).to_hex();
+    let span_hex = sightline_propagation::SpanId(ids.span_id().to_bytes()).to_hex();
+    let flags = ids.trace_flags().to_u8();
+    let flags_hex = [HEX[usize::from(flags >> 4)], HEX[usize::from(flags & 0xf)]];
+    span!(
+        trace_id = display(ascii(&trace_hex)),
+        span_id = display(ascii(&span_hex)),
+        trace_flags = display(ascii(&flags_hex)),
+        request_id,
+    )
+}
+
+const HEX: [u8; 16] = *b"0123456789abcdef";
+
+fn ascii(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap_or_default()
+}
