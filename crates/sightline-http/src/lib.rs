@@ -38,5 +38,6 @@ pub mod server;
 
 pub use client::{ClientLayer, ClientLayerBuilder};
 pub use core::headers::DEFAULT_SENSITIVE_HEADERS;
+pub use core::span::REQUEST_SPAN_FIELDS;
 pub use request_id::RequestId;
 pub use server::{ServerLayer, ServerLayerBuilder};

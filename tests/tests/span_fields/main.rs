@@ -1,11 +1,10 @@
 //! The span field names that carry a request's ids are a contract between two crates that may
 //! not depend on each other: `sightline-http` records them on its request span and
 //! `sightline-logging` reads them (`SpanFieldNames::default()`), for the JSON lines and the OTLP
-//! log records. This suite is that contract's one test: it runs a request through the server
-//! middleware and checks that the span it makes records every name the logging crate reads.
-//!
-//! `sightline-http` has no const array of those names yet, so the names are taken from the
-//! span itself (its callsite's fields), not from a constant.
+//! log records. Each side names them once (`sightline_http::REQUEST_SPAN_FIELDS`,
+//! `SpanFieldNames::default()`); this suite is the contract's test: the two agree, and a
+//! request through the server middleware makes a span that records every name the logging
+//! crate reads.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -19,6 +18,14 @@ use tower::{Layer as _, ServiceExt as _, service_fn};
 use tracing::Subscriber;
 use tracing::span::{Attributes, Id};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt as _};
+
+#[test]
+fn both_sides_name_the_same_fields() {
+    assert_eq!(
+        sightline_http::REQUEST_SPAN_FIELDS,
+        SpanFieldNames::default().names()
+    );
+}
 
 /// A span's name and its field names.
 type SpanShape = (String, Vec<String>);

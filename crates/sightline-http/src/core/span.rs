@@ -234,6 +234,11 @@ pub(crate) fn end_http(span: BoxedSpan, status: Option<http::StatusCode>, error:
     );
 }
 
+/// The fields of the `tracing` span of a server call, in order: the contract with
+/// `sightline-logging`, whose `SpanFieldNames::default()` reads the same names (a workspace
+/// test checks that the two agree, and the test below that the span records exactly these).
+pub const REQUEST_SPAN_FIELDS: [&str; 4] = ["trace_id", "span_id", "trace_flags", "request_id"];
+
 /// The `tracing` span of a server call: the IDs every log line of the call carries.
 fn request_span(
     ids: Option<&SpanContext>,
@@ -277,4 +282,37 @@ const HEX: [u8; 16] = *b"0123456789abcdef";
 
 fn ascii(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod request_span_tests {
+    use opentelemetry::trace::{SpanId, TraceId, TraceState};
+
+    use super::*;
+
+    #[test]
+    fn the_request_span_records_exactly_the_contracted_fields() {
+        let ids = SpanContext::new(
+            TraceId::from_bytes([1; 16]),
+            SpanId::from_bytes([2; 8]),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::default(),
+        );
+        let request_id = RequestId::generate();
+        tracing::subscriber::with_default(tracing_subscriber::registry(), || {
+            for kind in [RequestKind::Http, RequestKind::Grpc] {
+                // Without a trace (no tracer) only the request ID is recorded.
+                for (ids, expected) in [
+                    (Some(&ids), &REQUEST_SPAN_FIELDS[..]),
+                    (None, &REQUEST_SPAN_FIELDS[3..]),
+                ] {
+                    let span = request_span(ids, Some(&request_id), kind);
+                    let meta = span.metadata().expect("enabled under a subscriber");
+                    let fields: Vec<&str> = meta.fields().iter().map(|f| f.name()).collect();
+                    assert_eq!(fields, expected, "{}", meta.name());
+                }
+            }
+        });
+    }
 }
