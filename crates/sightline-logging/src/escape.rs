@@ -70,6 +70,22 @@ fn plain_ascii(word: u64) -> bool {
     (control | special | (word & HIGHS)) == 0
 }
 
+/// Whether `bytes` need no escaping at all, checked eight at a time (ids: 16 to 36 bytes).
+#[inline]
+pub(crate) fn is_plain(bytes: &[u8]) -> bool {
+    let mut chunks = bytes.chunks_exact(8);
+    let words_plain = chunks.by_ref().all(|chunk| {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        plain_ascii(u64::from_le_bytes(word))
+    });
+    words_plain
+        && chunks
+            .remainder()
+            .iter()
+            .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+}
+
 /// Appends `s` JSON-escaped, without the surrounding quotes.
 pub(crate) fn escape_into(out: &mut impl Sink, s: &str) {
     let bytes = s.as_bytes();
@@ -169,6 +185,28 @@ mod tests {
         let mut v = Vec::new();
         quoted_into(&mut v, s);
         String::from_utf8(v).expect("escaping keeps UTF-8")
+    }
+
+    #[test]
+    fn is_plain_agrees_with_the_bytewise_rule_at_every_length_and_position() {
+        for len in 0..24 {
+            for at in 0..len.max(1) {
+                for special in [b'"', b'\\', b'\n', 0x7f, 0x1f, 0xc3, b'a'] {
+                    let mut bytes = vec![b'x'; len];
+                    if len > 0 {
+                        bytes[at] = special;
+                    }
+                    let bytewise = bytes
+                        .iter()
+                        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
+                    assert_eq!(is_plain(&bytes), bytewise, "{bytes:?}");
+                    if bytewise {
+                        let text = std::str::from_utf8(&bytes).expect("ASCII");
+                        assert_eq!(esc(text), format!("\"{text}\""), "plain needs no escaping");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -70,9 +70,7 @@ impl<S: Sink> fmt::Write for RawWriter<'_, S> {
 
 /// Whether `bytes` print in JSON as they are: printable ASCII other than `"` and `\`.
 pub(crate) fn is_plain(bytes: &[u8]) -> bool {
-    bytes
-        .iter()
-        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    crate::escape::is_plain(bytes)
 }
 
 /// Slot order of the correlation ids, in the order they are printed.
