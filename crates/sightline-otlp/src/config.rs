@@ -36,6 +36,13 @@ impl Signal {
     }
 
     /// The signal's own variable for `suffix`, as `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`.
+    ///
+    /// ```
+    /// use sightline_otlp::{Setting, Signal};
+    ///
+    /// assert_eq!(Signal::Logs.variable(Setting::Headers), "OTEL_EXPORTER_OTLP_LOGS_HEADERS");
+    /// assert_eq!(Setting::Headers.general_variable(), "OTEL_EXPORTER_OTLP_HEADERS");
+    /// ```
     pub fn variable(self, suffix: Setting) -> &'static str {
         use Setting::*;
         match (self, suffix) {
@@ -109,6 +116,14 @@ impl Protocol {
 
     /// Reads the specification's name; `None` for any other text (`http/json` included,
     /// which is not offered).
+    ///
+    /// ```
+    /// use sightline_otlp::Protocol;
+    ///
+    /// assert_eq!(Protocol::from_name("http/protobuf"), Some(Protocol::HttpProtobuf));
+    /// assert_eq!(Protocol::from_name("http/json"), None);
+    /// assert_eq!(Protocol::Grpc.as_str(), "grpc");
+    /// ```
     pub fn from_name(name: &str) -> Option<Self> {
         match name.trim() {
             "grpc" => Some(Self::Grpc),

@@ -2,6 +2,17 @@ use std::fmt;
 
 /// Why [`SightlineBuilder::build`](crate::SightlineBuilder::build) failed. Nothing global has
 /// been changed when it fails (no subscriber, recorder or provider installed).
+///
+/// ```
+/// use sightline::{ConfigError, Error, Sightline};
+///
+/// match Sightline::builder().log_filter("checkout=[").build() {
+///     Err(Error::Config(ConfigError::LogFilter { directives, .. })) => {
+///         assert_eq!(directives, "checkout=[");
+///     }
+///     other => panic!("expected a log filter error, got {other:?}"),
+/// }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
