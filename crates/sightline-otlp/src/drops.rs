@@ -89,38 +89,87 @@ impl<P> CountingSpanProcessor<P> {
     }
 }
 
+/// How a batch processor queues and exports: the settings of the specification's
+/// `OTEL_BSP_*` (spans) and `OTEL_BLRP_*` (log records) variables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchSettings {
+    /// How many spans or records may wait; past it, new ones are dropped and counted.
+    /// Defaults to 2048.
+    pub max_queue_size: usize,
+    /// How often a batch is exported. Defaults to 5 seconds for spans, 1 second for log
+    /// records.
+    pub scheduled_delay: Duration,
+    /// The most spans or records in one export. Defaults to 512.
+    pub max_export_batch_size: usize,
+}
+
+impl BatchSettings {
+    /// The specification's defaults for spans (`OTEL_BSP_*` unset).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sightline_otlp::BatchSettings;
+    ///
+    /// let spans = BatchSettings::SPANS;
+    /// assert_eq!(spans.scheduled_delay, Duration::from_secs(5));
+    /// assert_eq!((spans.max_queue_size, spans.max_export_batch_size), (2048, 512));
+    /// assert_eq!(BatchSettings::LOGS.scheduled_delay, Duration::from_secs(1));
+    /// ```
+    pub const SPANS: Self = Self {
+        max_queue_size: 2048,
+        scheduled_delay: Duration::from_secs(5),
+        max_export_batch_size: 512,
+    };
+
+    /// The specification's defaults for log records (`OTEL_BLRP_*` unset).
+    pub const LOGS: Self = Self {
+        max_queue_size: 2048,
+        scheduled_delay: Duration::from_secs(1),
+        max_export_batch_size: 512,
+    };
+
+    /// The queue size at least 1, the batch no larger than the queue (the SDK's rule).
+    fn checked(self) -> Self {
+        let max_queue_size = self.max_queue_size.max(1);
+        Self {
+            max_queue_size,
+            max_export_batch_size: self.max_export_batch_size.clamp(1, max_queue_size),
+            ..self
+        }
+    }
+}
+
 /// A batch span processor with counted drops: `exporter` behind the SDK's
-/// [`BatchSpanProcessor`] with a queue of `queue_size` spans exported every
-/// `scheduled_delay`, a counting processor in front and a counting exporter behind, sharing
-/// one budget. Every span lost to a full queue or a failed export is counted in [`DROPPED`].
+/// [`BatchSpanProcessor`] configured by `settings`, a counting processor in front and a
+/// counting exporter behind, sharing one budget of the queue's size. Every span lost to a
+/// full queue or a failed export is counted in [`DROPPED`].
 ///
 /// ```no_run
-/// use std::time::Duration;
 /// use opentelemetry_sdk::trace::SdkTracerProvider;
-/// use sightline_otlp::{SpanExporter, counting_batch_span_processor};
+/// use sightline_otlp::{BatchSettings, SpanExporter, counting_batch_span_processor};
 ///
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let processor =
-///     counting_batch_span_processor(SpanExporter::from_env()?, 2048, Duration::from_secs(5));
+/// let processor = counting_batch_span_processor(SpanExporter::from_env()?, BatchSettings::SPANS);
 /// let provider = SdkTracerProvider::builder().with_span_processor(processor).build();
 /// # drop(provider);
 /// # Ok(()) }
 /// ```
 pub fn counting_batch_span_processor<E>(
     exporter: E,
-    queue_size: usize,
-    scheduled_delay: Duration,
+    settings: BatchSettings,
 ) -> CountingSpanProcessor<BatchSpanProcessor>
 where
     E: SpanExporter + 'static,
 {
-    let budget = DropBudget::new("spans", queue_size.max(1));
+    let settings = settings.checked();
+    let budget = DropBudget::new("spans", settings.max_queue_size);
     let processor =
         BatchSpanProcessor::builder(CountingSpanExporter::new(exporter, Arc::clone(&budget)))
             .with_batch_config(
                 BatchConfigBuilder::default()
-                    .with_scheduled_delay(scheduled_delay)
-                    .with_max_queue_size(queue_size.max(1))
+                    .with_scheduled_delay(settings.scheduled_delay)
+                    .with_max_queue_size(settings.max_queue_size)
+                    .with_max_export_batch_size(settings.max_export_batch_size)
                     .build(),
             )
             .build();
@@ -218,32 +267,31 @@ mod logs {
     /// spans.
     ///
     /// ```no_run
-    /// use std::time::Duration;
     /// use opentelemetry_sdk::logs::SdkLoggerProvider;
-    /// use sightline_otlp::{LogExporter, counting_batch_log_processor};
+    /// use sightline_otlp::{BatchSettings, LogExporter, counting_batch_log_processor};
     ///
     /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let processor =
-    ///     counting_batch_log_processor(LogExporter::from_env()?, 2048, Duration::from_secs(5));
+    /// let processor = counting_batch_log_processor(LogExporter::from_env()?, BatchSettings::LOGS);
     /// let provider = SdkLoggerProvider::builder().with_log_processor(processor).build();
     /// # drop(provider);
     /// # Ok(()) }
     /// ```
     pub fn counting_batch_log_processor<E>(
         exporter: E,
-        queue_size: usize,
-        scheduled_delay: Duration,
+        settings: BatchSettings,
     ) -> CountingLogProcessor<BatchLogProcessor>
     where
         E: LogExporter + 'static,
     {
-        let budget = DropBudget::new("logs", queue_size.max(1));
+        let settings = settings.checked();
+        let budget = DropBudget::new("logs", settings.max_queue_size);
         let processor =
             BatchLogProcessor::builder(CountingLogExporter::new(exporter, Arc::clone(&budget)))
                 .with_batch_config(
                     BatchConfigBuilder::default()
-                        .with_scheduled_delay(scheduled_delay)
-                        .with_max_queue_size(queue_size.max(1))
+                        .with_scheduled_delay(settings.scheduled_delay)
+                        .with_max_queue_size(settings.max_queue_size)
+                        .with_max_export_batch_size(settings.max_export_batch_size)
                         .build(),
                 )
                 .build();

@@ -51,6 +51,7 @@ mod drops;
 mod exporter;
 mod grpc;
 mod http;
+mod limits;
 #[cfg(feature = "logs")]
 mod logs;
 mod traces;
@@ -58,12 +59,14 @@ mod transport;
 mod wire;
 
 pub use config::{ConfigError, DEFAULT_TIMEOUT, ExporterConfig, Protocol, Setting, Signal};
+pub use drops::{
+    BatchSettings, CountingSpanExporter, CountingSpanProcessor, DROPPED, DropBudget,
+    counting_batch_span_processor,
+};
 #[cfg(feature = "logs")]
 pub use drops::{CountingLogExporter, CountingLogProcessor, counting_batch_log_processor};
-pub use drops::{
-    CountingSpanExporter, CountingSpanProcessor, DROPPED, DropBudget, counting_batch_span_processor,
-};
 pub use exporter::SpanExporter;
+pub use limits::TruncatingSpanProcessor;
 #[cfg(feature = "logs")]
 pub use logs::LogExporter;
 

@@ -6,9 +6,6 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use crate::{Error, Sightline};
 
-/// The export queue's size (spans, and log records): the SDK's default.
-const DEFAULT_EXPORT_QUEUE_SIZE: usize = 2048;
-
 /// Wire protocol of the OTLP exporter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -26,8 +23,9 @@ pub struct SightlineBuilder {
     pub(crate) otlp_endpoint: Option<String>,
     pub(crate) otlp_protocol: Option<OtlpProtocol>,
     pub(crate) otlp_timeout: Option<Duration>,
-    pub(crate) export_interval: Duration,
-    pub(crate) export_queue_size: usize,
+    pub(crate) export_interval: Option<Duration>,
+    pub(crate) export_queue_size: Option<usize>,
+    pub(crate) sampler: Option<opentelemetry_sdk::trace::Sampler>,
     pub(crate) log_writer: Option<BoxMakeWriter>,
     pub(crate) log_buffer_bytes: usize,
     pub(crate) log_filter: Option<String>,
@@ -56,8 +54,9 @@ impl Default for SightlineBuilder {
             otlp_endpoint: None,
             otlp_protocol: None,
             otlp_timeout: None,
-            export_interval: Duration::from_secs(5),
-            export_queue_size: DEFAULT_EXPORT_QUEUE_SIZE,
+            export_interval: None,
+            export_queue_size: None,
+            sampler: None,
             log_writer: None,
             log_buffer_bytes: 8 * 1024 * 1024,
             log_filter: None,
@@ -112,9 +111,11 @@ impl SightlineBuilder {
         self
     }
 
-    /// How often the batch processor exports. Defaults to 5 seconds.
+    /// How often the batch processors export, spans and log records alike. Defaults to
+    /// `OTEL_BSP_SCHEDULE_DELAY` for spans (else 5 seconds) and `OTEL_BLRP_SCHEDULE_DELAY` for
+    /// log records (else 1 second), in milliseconds.
     pub fn export_interval(mut self, interval: Duration) -> Self {
-        self.export_interval = interval;
+        self.export_interval = Some(interval);
         self
     }
 
@@ -123,9 +124,32 @@ impl SightlineBuilder {
     /// as are those whose export fails (`reason="export_failed"`), so a dead collector never
     /// blocks a request and never loses telemetry silently.
     ///
-    /// Defaults to 2048, the SDK's default.
+    /// Defaults to `OTEL_BSP_MAX_QUEUE_SIZE` for spans and `OTEL_BLRP_MAX_QUEUE_SIZE` for log
+    /// records, else 2048. (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE` and
+    /// `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE` set the batch, else 512.)
     pub fn export_queue_size(mut self, size: usize) -> Self {
-        self.export_queue_size = size.max(1);
+        self.export_queue_size = Some(size.max(1));
+        self
+    }
+
+    /// Which traces are recorded and exported. Defaults to `OTEL_TRACES_SAMPLER` (and
+    /// `OTEL_TRACES_SAMPLER_ARG`), else `parentbased_always_on`: every trace the caller
+    /// sampled, and every new one. A request that is not sampled still gets ids, so its log
+    /// lines still correlate.
+    ///
+    /// ```
+    /// # fn f() -> Result<(), sightline::Error> {
+    /// use opentelemetry_sdk::trace::Sampler;
+    ///
+    /// // One new trace in ten; the caller's decision otherwise.
+    /// let sightline = sightline::Sightline::builder()
+    ///     .sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(0.1))))
+    ///     .build()?;
+    /// # drop(sightline);
+    /// # Ok(()) }
+    /// ```
+    pub fn sampler(mut self, sampler: opentelemetry_sdk::trace::Sampler) -> Self {
+        self.sampler = Some(sampler);
         self
     }
 

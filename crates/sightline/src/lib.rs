@@ -79,6 +79,7 @@ mod layers;
 mod logs;
 #[cfg(feature = "prometheus")]
 mod metrics;
+mod otel_env;
 mod parts;
 mod resolve;
 mod sightline;

@@ -4,8 +4,6 @@
 //! (feature `otlp`), on the correlation walk its JSON lines print from, so a record carries
 //! the ids and the request ID of its JSON line (docs/adr/0004-otlp-log-bridge.md).
 
-use std::time::Duration;
-
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 
@@ -14,8 +12,7 @@ use opentelemetry_sdk::logs::SdkLoggerProvider;
 pub(crate) fn logger_provider(
     exporter: sightline_otlp::LogExporter,
     resource: Resource,
-    queue_size: usize,
-    export_interval: Duration,
+    batch: sightline_otlp::BatchSettings,
 ) -> SdkLoggerProvider {
     // The batch processor's queue is bounded: `emit` only enqueues, and a record the queue
     // cannot take, or the collector does not accept, is dropped and counted, so a slow or
@@ -23,9 +20,7 @@ pub(crate) fn logger_provider(
     SdkLoggerProvider::builder()
         .with_resource(resource)
         .with_log_processor(sightline_otlp::counting_batch_log_processor(
-            exporter,
-            queue_size,
-            export_interval,
+            exporter, batch,
         ))
         .build()
 }

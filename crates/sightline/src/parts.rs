@@ -49,7 +49,14 @@ impl Parts {
             .then(crate::metrics::Prometheus::recorder)
             .transpose()?;
 
-        let mut resource = Resource::builder().with_service_name(settings.service_name.clone());
+        // Not `Resource::builder()`: its detector would read `OTEL_RESOURCE_ATTRIBUTES` again,
+        // without percent-decoding, and `OTEL_SERVICE_NAME` outside the resolved precedence.
+        let mut resource = Resource::builder_empty()
+            .with_detector(Box::new(
+                opentelemetry_sdk::resource::TelemetryResourceDetector,
+            ))
+            .with_attributes(settings.resource_attributes.iter().cloned())
+            .with_service_name(settings.service_name.clone());
         if let Some(version) = &settings.service_version {
             resource = resource.with_attribute(KeyValue::new(
                 opentelemetry_semantic_conventions::attribute::SERVICE_VERSION,
@@ -59,28 +66,28 @@ impl Parts {
         let resource = resource.build();
 
         #[cfg_attr(not(feature = "otlp"), allow(unused_mut))]
-        let mut provider = SdkTracerProvider::builder().with_resource(resource.clone());
+        let mut provider = SdkTracerProvider::builder()
+            .with_resource(resource.clone())
+            .with_sampler(settings.sampler)
+            .with_span_limits(settings.span_limits);
         // Every span the queue cannot take, or the collector does not accept, is counted in
         // `sightline.telemetry.dropped`.
         #[cfg(feature = "otlp")]
         if let Some(exporter) = span_exporter {
-            provider = provider.with_span_processor(sightline_otlp::counting_batch_span_processor(
-                exporter,
-                settings.export_queue_size,
-                settings.export_interval,
-            ));
+            let processor =
+                sightline_otlp::counting_batch_span_processor(exporter, settings.span_batch);
+            provider = match settings.value_length_limit {
+                Some(limit) => provider.with_span_processor(
+                    sightline_otlp::TruncatingSpanProcessor::new(processor, limit),
+                ),
+                None => provider.with_span_processor(processor),
+            };
         }
         let provider = provider.build();
 
         #[cfg(feature = "otlp-logs")]
-        let logger_provider = log_exporter.map(|exporter| {
-            crate::logs::logger_provider(
-                exporter,
-                resource,
-                settings.export_queue_size,
-                settings.export_interval,
-            )
-        });
+        let logger_provider = log_exporter
+            .map(|exporter| crate::logs::logger_provider(exporter, resource, settings.log_batch));
 
         let mut log_guard = None;
         // Read by the Prometheus exposition, which reports the writer's dropped lines.

@@ -2,13 +2,15 @@
 //! every validation done. Nothing here starts a thread or touches a global; the environment
 //! is a function, so every rule is a table test.
 
-use std::time::Duration;
-
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::trace::{Sampler, SpanLimits};
+use opentelemetry_semantic_conventions::attribute::SERVICE_NAME;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use crate::builder::SightlineBuilder;
 use crate::error::{ConfigError, Error};
+use crate::otel_env::Reader;
 
 /// A lookup of an environment variable.
 pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -17,16 +19,23 @@ pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 pub(crate) struct Settings {
     pub(crate) service_name: String,
     pub(crate) service_version: Option<String>,
+    /// `OTEL_RESOURCE_ATTRIBUTES`, less `service.name` (resolved above).
+    pub(crate) resource_attributes: Vec<KeyValue>,
     /// Where spans go; `None`: not exported (they still get ids).
     #[cfg(feature = "otlp")]
     pub(crate) traces: Option<sightline_otlp::ExporterConfig>,
+    #[cfg(feature = "otlp")]
+    pub(crate) span_batch: sightline_otlp::BatchSettings,
     /// Where log records go; `None`: the JSON lines are the only log output.
     #[cfg(feature = "otlp-logs")]
     pub(crate) logs: Option<sightline_otlp::ExporterConfig>,
+    #[cfg(feature = "otlp-logs")]
+    pub(crate) log_batch: sightline_otlp::BatchSettings,
+    pub(crate) sampler: Sampler,
+    pub(crate) span_limits: SpanLimits,
+    /// String attribute values are cut to this many characters.
     #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
-    pub(crate) export_interval: Duration,
-    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
-    pub(crate) export_queue_size: usize,
+    pub(crate) value_length_limit: Option<usize>,
     /// The JSON lines and the subscriber; `None` when `json_logs(false)`.
     pub(crate) json: Option<JsonLogs>,
     #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
@@ -50,8 +59,17 @@ fn non_empty(env: Env<'_>, name: &str) -> Option<String> {
 
 impl Settings {
     pub(crate) fn resolve(builder: SightlineBuilder, env: Env<'_>) -> Result<Self, Error> {
-        let mut warnings = Vec::new();
+        let mut reader = Reader::new(env);
+        let sdk_disabled = reader.sdk_disabled();
+
+        let mut resource_attributes = reader.resource_attributes();
+        let resource_service_name = resource_attributes
+            .iter()
+            .position(|kv| kv.key.as_str() == SERVICE_NAME)
+            .map(|i| resource_attributes.remove(i).value.to_string());
+        // OTEL_SERVICE_NAME over the resource's `service.name`, both over code (ADR 0002).
         let service_name = non_empty(env, "OTEL_SERVICE_NAME")
+            .or(resource_service_name)
             .or_else(|| builder.service_name.clone())
             .unwrap_or_else(|| {
                 let exe = std::env::current_exe()
@@ -61,11 +79,38 @@ impl Settings {
                 format!("unknown_service:{exe}")
             });
 
+        let traces_exporters = reader.exporters("OTEL_TRACES_EXPORTER");
+        if let Some(list) = &traces_exporters {
+            reader.unknown_exporters("OTEL_TRACES_EXPORTER", list, &["otlp", "none"]);
+        }
+        let logs_exporters = reader.exporters("OTEL_LOGS_EXPORTER");
+        if let Some(list) = &logs_exporters {
+            reader.unknown_exporters("OTEL_LOGS_EXPORTER", list, &["otlp", "console", "none"]);
+        }
+        let mut prometheus = builder.prometheus;
+        if let Some(list) = reader.exporters("OTEL_METRICS_EXPORTER") {
+            reader.unknown_exporters("OTEL_METRICS_EXPORTER", &list, &["prometheus", "none"]);
+            if list.iter().any(|e| e == "none") && !list.iter().any(|e| e == "prometheus") {
+                prometheus = false;
+            }
+        }
+
         #[cfg(feature = "otlp")]
         let traces = {
             use sightline_otlp::Signal;
-            let wanted = builder.otlp_endpoint.is_some()
-                || sightline_otlp::ExporterConfig::endpoint_in_env(Signal::Traces, env);
+            let named = |name: &str| {
+                traces_exporters
+                    .as_ref()
+                    .is_some_and(|list| list.iter().any(|e| e == name))
+            };
+            let wanted = if sdk_disabled || named("none") {
+                false
+            } else if named("otlp") {
+                true
+            } else {
+                builder.otlp_endpoint.is_some()
+                    || sightline_otlp::ExporterConfig::endpoint_in_env(Signal::Traces, env)
+            };
             wanted
                 .then(|| exporter_config(Signal::Traces, &builder, env))
                 .transpose()?
@@ -78,14 +123,14 @@ impl Settings {
             }
             .into());
         } else if non_empty(env, "OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
-            warnings.push(
+            reader.warnings.push(
                 "OTEL_EXPORTER_OTLP_ENDPOINT is set but the `otlp` feature is off: spans are \
                  not exported"
                     .to_owned(),
             );
         }
 
-        let logs_on = otlp_logs_enabled(&builder, env)?;
+        let logs_on = !sdk_disabled && otlp_logs_enabled(&builder, logs_exporters.as_deref(), env)?;
         #[cfg(feature = "otlp-logs")]
         let logs = (logs_on && builder.json_logs)
             .then(|| exporter_config(sightline_otlp::Signal::Logs, &builder, env))
@@ -93,6 +138,44 @@ impl Settings {
         #[cfg(not(feature = "otlp-logs"))]
         let _ = logs_on;
 
+        #[cfg(feature = "otlp")]
+        let (span_batch, log_batch) = {
+            let code = |mut batch: sightline_otlp::BatchSettings| {
+                if let Some(delay) = builder.export_interval {
+                    batch.scheduled_delay = delay;
+                }
+                if let Some(size) = builder.export_queue_size {
+                    batch.max_queue_size = size;
+                }
+                batch
+            };
+            (
+                code(reader.batch("OTEL_BSP", sightline_otlp::BatchSettings::SPANS)),
+                code(reader.batch("OTEL_BLRP", sightline_otlp::BatchSettings::LOGS)),
+            )
+        };
+        #[cfg(all(feature = "otlp", not(feature = "otlp-logs")))]
+        let _ = log_batch;
+
+        let sampler = if sdk_disabled {
+            // Spans still get ids for the log lines; nothing is recorded.
+            Sampler::AlwaysOff
+        } else {
+            match builder.sampler.clone() {
+                Some(sampler) => sampler,
+                None => reader
+                    .sampler()
+                    .unwrap_or_else(|| Sampler::ParentBased(Box::new(Sampler::AlwaysOn))),
+            }
+        };
+        let span_limits = reader.span_limits();
+        let value_length_limit = reader.span_value_length_limit();
+        let propagator = match builder.propagator.clone() {
+            Some(propagator) => Some(propagator),
+            None => reader.propagator(),
+        };
+
+        let mut warnings = reader.warnings;
         let json = if builder.json_logs {
             let filter = match builder.log_filter {
                 Some(directives) => EnvFilter::try_new(&directives)
@@ -120,15 +203,21 @@ impl Settings {
         Ok(Self {
             service_name,
             service_version: builder.service_version,
+            resource_attributes,
             #[cfg(feature = "otlp")]
             traces,
+            #[cfg(feature = "otlp")]
+            span_batch,
             #[cfg(feature = "otlp-logs")]
             logs,
-            export_interval: builder.export_interval,
-            export_queue_size: builder.export_queue_size,
+            #[cfg(feature = "otlp-logs")]
+            log_batch,
+            sampler,
+            span_limits,
+            value_length_limit,
             json,
-            prometheus: builder.prometheus,
-            propagator: builder.propagator,
+            prometheus,
+            propagator,
             warnings,
         })
     }
@@ -162,7 +251,11 @@ fn exporter_config(
 ///
 /// Opt-in: the JSON lines on stdout are the log pipeline by default, and exporting every
 /// line a second time costs about 12 µs per request under load (docs/performance.md).
-fn otlp_logs_enabled(builder: &SightlineBuilder, env: Env<'_>) -> Result<bool, Error> {
+fn otlp_logs_enabled(
+    builder: &SightlineBuilder,
+    exporters: Option<&[String]>,
+    env: Env<'_>,
+) -> Result<bool, Error> {
     if !cfg!(feature = "otlp-logs") {
         return match builder.otlp_logs {
             Some(true) => Err(ConfigError::FeatureDisabled {
@@ -181,16 +274,14 @@ fn otlp_logs_enabled(builder: &SightlineBuilder, env: Env<'_>) -> Result<bool, E
         Some(true) if !has_endpoint => Err(ConfigError::OtlpLogsWithoutEndpoint.into()),
         Some(true) if !builder.json_logs => Err(ConfigError::OtlpLogsWithoutSubscriber.into()),
         Some(true) => Ok(true),
-        None => Ok(has_endpoint
-            && non_empty(env, "OTEL_LOGS_EXPORTER").is_some_and(|v| {
-                v.split(',')
-                    .any(|exporter| exporter.trim().eq_ignore_ascii_case("otlp"))
-            })),
+        None => Ok(has_endpoint && exporters.is_some_and(|list| list.iter().any(|e| e == "otlp"))),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::Sightline;
 

@@ -7,6 +7,7 @@ mod bad_input;
 mod cardinality;
 mod log_correlation;
 mod logql;
+mod otel_env;
 mod otlp_export;
 mod otlp_logs;
 mod prometheus_scrape;

@@ -10,7 +10,8 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use sightline_otlp::{
-    ExporterConfig, LogExporter, Protocol, Signal, SpanExporter, counting_batch_span_processor,
+    BatchSettings, ExporterConfig, LogExporter, Protocol, Signal, SpanExporter,
+    counting_batch_span_processor,
 };
 use sightline_tests::collector::{OtlpCollector, Transport};
 
@@ -109,8 +110,11 @@ async fn a_dead_collector_is_counted_not_waited_for() {
     let provider = SdkTracerProvider::builder()
         .with_span_processor(counting_batch_span_processor(
             exporter,
-            8,
-            Duration::from_secs(60),
+            BatchSettings {
+                max_queue_size: 8,
+                scheduled_delay: Duration::from_secs(60),
+                max_export_batch_size: 8,
+            },
         ))
         .build();
     let started = std::time::Instant::now();

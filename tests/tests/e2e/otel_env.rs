@@ -1,0 +1,245 @@
+//! The OpenTelemetry SDK environment variables, as an operator sets them on the quick start:
+//! samplers, propagators, resource attributes, limits, exporter selection, the SDK switch, and
+//! wrong values, which leave a line on stderr naming the variable while every request answers.
+
+use std::time::Duration;
+
+use sightline_tests::collector::{OtlpCollector, SpanRecord, Transport};
+use sightline_tests::http::HttpClient;
+use sightline_tests::process::ExampleProcess;
+use sightline_tests::util::{random_span_id, random_trace_id};
+
+use crate::support::{ACCESS_TARGET, json_lines, quickstart, traceparent};
+
+const SPAN_TIMEOUT: Duration = Duration::from_secs(15);
+/// Long enough for a batch scheduled every 100 ms to have gone out, had there been one.
+const QUIET: Duration = Duration::from_millis(1500);
+
+/// The quick start exporting to `collector` over gRPC every 100 ms, with `extra` variables.
+async fn app_with(collector: &OtlpCollector, extra: &[(&str, &str)]) -> ExampleProcess {
+    let endpoint = collector.endpoint(Transport::Grpc);
+    let mut env = vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ];
+    env.extend_from_slice(extra);
+    quickstart(&env).await
+}
+
+async fn get(app: &ExampleProcess, path: &str, headers: &[(&str, &str)]) -> u16 {
+    HttpClient::new()
+        .get_with(&app.url(path), headers)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .status
+}
+
+/// Stops the app (SIGTERM flushes what is queued) and checks it exited by itself.
+async fn stop(app: &mut ExampleProcess) {
+    let (status, by_itself) = app.terminate().await;
+    assert!(
+        by_itself && status.success(),
+        "{status}\n{}",
+        app.output_report()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_ratio_sampler_exports_nothing_and_lines_still_carry_trace_ids() {
+    let collector = OtlpCollector::start().await;
+    let mut app = app_with(
+        &collector,
+        &[
+            ("OTEL_TRACES_SAMPLER", "traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0"),
+        ],
+    )
+    .await;
+    for _ in 0..5 {
+        assert_eq!(get(&app, "/users/7", &[]).await, 200);
+    }
+    tokio::time::sleep(QUIET).await;
+    stop(&mut app).await;
+    assert!(
+        collector.spans().is_empty(),
+        "ratio 0 samples nothing: {}",
+        collector.summary()
+    );
+    let access: Vec<_> = json_lines(&app)
+        .into_iter()
+        .filter(|l| l.target() == Some(ACCESS_TARGET))
+        .collect();
+    assert_eq!(access.len(), 5, "{}", app.output_report());
+    for line in access {
+        let trace_id = line.trace_id().expect("a trace id on every line");
+        assert!(
+            trace_id.len() == 32 && trace_id != "0".repeat(32),
+            "{trace_id}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b3multi_alone_ignores_traceparent_and_continues_b3() {
+    let collector = OtlpCollector::start().await;
+    let mut app = app_with(&collector, &[("OTEL_PROPAGATORS", "b3multi")]).await;
+    let (w3c_trace, w3c_parent) = (random_trace_id(), random_span_id());
+    let w3c = traceparent(&w3c_trace, &w3c_parent);
+    assert_eq!(get(&app, "/users/1", &[("traceparent", &w3c)]).await, 200);
+    let (b3_trace, b3_parent) = (random_trace_id(), random_span_id());
+    assert_eq!(
+        get(
+            &app,
+            "/users/2",
+            &[
+                ("x-b3-traceid", &b3_trace),
+                ("x-b3-spanid", &b3_parent),
+                ("x-b3-sampled", "1"),
+            ],
+        )
+        .await,
+        200
+    );
+    stop(&mut app).await;
+    let server = |path: &'static str| move |s: &SpanRecord| s.attr_str("url.path") == Some(path);
+    let b3 = collector
+        .wait_for_spans(server("/users/2"), SPAN_TIMEOUT)
+        .await;
+    assert_eq!(b3.len(), 1, "{}", collector.summary());
+    assert_eq!(b3[0].trace_id(), b3_trace, "X-B3-* honoured");
+    assert_eq!(b3[0].parent_span_id(), b3_parent);
+    let w3c = collector
+        .wait_for_spans(server("/users/1"), SPAN_TIMEOUT)
+        .await;
+    assert_eq!(w3c.len(), 1, "{}", collector.summary());
+    assert_ne!(w3c[0].trace_id(), w3c_trace, "traceparent ignored");
+    assert!(w3c[0].parent_span_id().is_empty(), "a new root");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_attributes_are_decoded_and_long_values_cut_to_the_limit() {
+    let collector = OtlpCollector::start().await;
+    let mut app = app_with(
+        &collector,
+        &[
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "deployment.environment=prod,team=a%2Cb%20c",
+            ),
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "16"),
+        ],
+    )
+    .await;
+    let user_agent = "a-rather-long-user-agent/1.0 (e2e; otel_env)";
+    assert_eq!(
+        get(&app, "/users/3", &[("user-agent", user_agent)]).await,
+        200
+    );
+    stop(&mut app).await;
+    let spans = collector
+        .wait_for_spans(|s| s.attr_str("url.path") == Some("/users/3"), SPAN_TIMEOUT)
+        .await;
+    assert_eq!(spans.len(), 1, "{}", collector.summary());
+    let span = &spans[0];
+    assert_eq!(
+        span.attr_str("user_agent.original"),
+        Some(&user_agent[..16]),
+        "cut to 16 characters"
+    );
+    assert_eq!(span.resource_str("deployment.environment"), Some("prod"));
+    assert_eq!(span.resource_str("team"), Some("a,b c"), "percent-decoded");
+    assert_eq!(span.resource_str("service.name"), Some("quickstart"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_disabled_exports_nothing_while_ids_metrics_and_lines_work() {
+    let collector = OtlpCollector::start().await;
+    let mut app = app_with(&collector, &[("OTEL_SDK_DISABLED", "true")]).await;
+    let response = HttpClient::new()
+        .get_with(&app.url("/users/4"), &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header_all("x-request-id").len(), 1);
+    let metrics = HttpClient::new()
+        .get_with(&app.url("/metrics"), &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let exposition = String::from_utf8_lossy(&metrics.body).into_owned();
+    assert!(
+        exposition.contains("http_server_request_duration_seconds_count"),
+        "{exposition}"
+    );
+    tokio::time::sleep(QUIET).await;
+    stop(&mut app).await;
+    assert!(collector.spans().is_empty(), "{}", collector.summary());
+    assert_eq!(
+        collector.connections(Transport::Grpc),
+        0,
+        "no exporter, not even a connection"
+    );
+    assert!(
+        json_lines(&app)
+            .iter()
+            .any(|l| l.target() == Some(ACCESS_TARGET)),
+        "{}",
+        app.output_report()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_traces_exporter_none_exports_nothing() {
+    let collector = OtlpCollector::start().await;
+    let mut app = app_with(&collector, &[("OTEL_TRACES_EXPORTER", "none")]).await;
+    assert_eq!(get(&app, "/users/5", &[]).await, 200);
+    tokio::time::sleep(QUIET).await;
+    stop(&mut app).await;
+    assert!(collector.spans().is_empty(), "{}", collector.summary());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_values_leave_a_line_naming_them_and_the_defaults_apply() {
+    let collector = OtlpCollector::start().await;
+    let mut app = app_with(
+        &collector,
+        &[
+            ("OTEL_TRACES_SAMPLER", "bogus"),
+            ("OTEL_PROPAGATORS", "tracecontext,xray"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "lots"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "team=a,broken"),
+            ("OTEL_SDK_DISABLED", "perhaps"),
+        ],
+    )
+    .await;
+    let (trace, parent) = (random_trace_id(), random_span_id());
+    assert_eq!(
+        get(
+            &app,
+            "/users/6",
+            &[("traceparent", &traceparent(&trace, &parent))]
+        )
+        .await,
+        200
+    );
+    stop(&mut app).await;
+    let stderr = app.stderr_lines().join("\n");
+    for named in [
+        "OTEL_TRACES_SAMPLER=\"bogus\"",
+        "OTEL_PROPAGATORS=\"xray\"",
+        "OTEL_BSP_MAX_QUEUE_SIZE=\"lots\"",
+        "OTEL_RESOURCE_ATTRIBUTES=\"team=a,broken\"",
+        "OTEL_SDK_DISABLED=\"perhaps\"",
+    ] {
+        assert!(stderr.contains(named), "no line names {named}:\n{stderr}");
+    }
+    let spans = collector
+        .wait_for_spans(|s| s.trace_id() == trace, SPAN_TIMEOUT)
+        .await;
+    assert_eq!(
+        spans.len(),
+        1,
+        "the default sampler: {}",
+        collector.summary()
+    );
+    assert_eq!(spans[0].resource_str("team"), None, "discarded whole");
+}
