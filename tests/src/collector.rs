@@ -159,10 +159,44 @@ fn reject_non_protobuf(store: &Store, headers: &HeaderMap) -> Option<Response> {
     }
 }
 
+/// The body as sent, gunzipped when `Content-Encoding: gzip` says so; `Err` with the answer
+/// when it cannot be.
+fn decoded_body(store: &Store, headers: &HeaderMap, body: Bytes) -> Result<Bytes, Box<Response>> {
+    let encoding = headers
+        .get(http::header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or_default().to_owned());
+    match encoding.as_deref() {
+        None | Some("identity") => Ok(body),
+        Some("gzip") => {
+            use std::io::Read as _;
+            let mut out = Vec::new();
+            match flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut out) {
+                Ok(_) => Ok(Bytes::from(out)),
+                Err(e) => {
+                    lock(&store.rejected).push(format!("undecodable gzip body: {e}"));
+                    Err(Box::new(
+                        (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+                    ))
+                }
+            }
+        }
+        Some(other) => {
+            lock(&store.rejected).push(format!("unsupported content-encoding {other:?}"));
+            Err(Box::new(
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported encoding").into_response(),
+            ))
+        }
+    }
+}
+
 async fn http_traces(State(store): State<Arc<Store>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Some(r) = reject_non_protobuf(&store, &headers) {
         return r;
     }
+    let body = match decoded_body(&store, &headers, body) {
+        Ok(body) => body,
+        Err(response) => return *response,
+    };
     match ExportTraceServiceRequest::decode(body) {
         Ok(request) => {
             lock(&store.traces).push(Received {
@@ -183,6 +217,10 @@ async fn http_logs(State(store): State<Arc<Store>>, headers: HeaderMap, body: By
     if let Some(r) = reject_non_protobuf(&store, &headers) {
         return r;
     }
+    let body = match decoded_body(&store, &headers, body) {
+        Ok(body) => body,
+        Err(response) => return *response,
+    };
     match ExportLogsServiceRequest::decode(body) {
         Ok(request) => {
             lock(&store.logs).push(Received {
@@ -263,8 +301,14 @@ impl OtlpCollector {
                 server = server.tls_config(tls).expect("a valid TLS identity");
             }
             let result = server
-                .add_service(TraceServiceServer::new(receiver.clone()))
-                .add_service(LogsServiceServer::new(receiver))
+                .add_service(
+                    TraceServiceServer::new(receiver.clone())
+                        .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+                )
+                .add_service(
+                    LogsServiceServer::new(receiver)
+                        .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+                )
                 .serve_with_incoming(incoming)
                 .await;
             if let Err(e) = result {

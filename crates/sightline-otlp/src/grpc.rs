@@ -4,11 +4,11 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use bytes::{BufMut as _, Bytes};
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::MetadataMap;
 use tonic::transport::Channel;
 
-use crate::config::{ConfigError, ExporterConfig};
+use crate::config::{Compression, ConfigError, ExporterConfig};
 use crate::transport::Failure;
 
 /// A tonic channel to the collector, with the metadata every export carries.
@@ -16,6 +16,7 @@ pub(crate) struct GrpcTransport {
     channel: Channel,
     metadata: MetadataMap,
     path: &'static str,
+    gzip: bool,
 }
 
 impl std::fmt::Debug for GrpcTransport {
@@ -73,6 +74,7 @@ impl GrpcTransport {
             channel: channel.connect_lazy(),
             metadata,
             path: config.signal().grpc_path(),
+            gzip: config.compression_in_use() == Compression::Gzip,
         })
     }
 
@@ -81,6 +83,11 @@ impl GrpcTransport {
         R: prost::Message + Default + Send + 'static,
     {
         let mut grpc = tonic::client::Grpc::new(self.channel.clone());
+        if self.gzip {
+            grpc = grpc
+                .send_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Gzip);
+        }
         grpc.ready().await.map_err(|_| Failure {
             retryable: true,
             reason: "gRPC Unavailable".into(),

@@ -6,13 +6,13 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::config::{ConfigError, ExporterConfig};
+use crate::config::{Compression, ConfigError, ExporterConfig};
 use crate::transport::Failure;
 
 /// The largest response body read: a partial success is a few hundred bytes.
@@ -23,6 +23,7 @@ pub(crate) struct HttpTransport {
     client: Client<HttpConnector, Full<Bytes>>,
     uri: http::Uri,
     headers: http::HeaderMap,
+    gzip: bool,
     /// Requests run on the runtime the exporter was built in: the SDK's batch processor
     /// polls the export on a thread of its own, outside any runtime.
     runtime: tokio::runtime::Handle,
@@ -53,6 +54,10 @@ impl HttpTransport {
             HeaderValue::from_static("application/x-protobuf"),
         );
         headers.insert(USER_AGENT, HeaderValue::from_static(crate::USER_AGENT));
+        let gzip = config.compression_in_use() == Compression::Gzip;
+        if gzip {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
         for (name, value) in config.headers() {
             let key = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
                 .map_err(|_| ConfigError::HeaderName { name: name.clone() })?;
@@ -71,8 +76,14 @@ impl HttpTransport {
             client,
             uri,
             headers,
+            gzip,
             runtime,
         })
+    }
+
+    /// The body as it goes on the wire: compressed once, whatever the retries.
+    pub(crate) fn prepare(&self, body: Bytes) -> Bytes {
+        if self.gzip { gzip(&body) } else { body }
     }
 
     pub(crate) async fn send<R>(&self, body: Bytes, timeout: Duration) -> Result<R, Failure>
@@ -124,4 +135,17 @@ impl HttpTransport {
             }),
         }
     }
+}
+
+/// `body` gzip-compressed, at the default level, on the batch thread.
+fn gzip(body: &Bytes) -> Bytes {
+    use std::io::Write as _;
+
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4 + 64),
+        flate2::Compression::default(),
+    );
+    // Writing to a `Vec` cannot fail.
+    let _ = encoder.write_all(body);
+    Bytes::from(encoder.finish().unwrap_or_default())
 }

@@ -58,7 +58,9 @@ mod traces;
 mod transport;
 mod wire;
 
-pub use config::{ConfigError, DEFAULT_TIMEOUT, ExporterConfig, Protocol, Setting, Signal};
+pub use config::{
+    Compression, ConfigError, DEFAULT_TIMEOUT, ExporterConfig, Protocol, Setting, Signal,
+};
 pub use drops::{
     BatchSettings, CountingSpanExporter, CountingSpanProcessor, DROPPED, DropBudget,
     counting_batch_span_processor,

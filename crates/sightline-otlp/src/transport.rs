@@ -55,6 +55,11 @@ impl Transport {
     where
         R: prost::Message + Default + Send + PartialSuccess + 'static,
     {
+        let body = match self {
+            Self::Http(http) => http.prepare(body),
+            // tonic compresses each message itself.
+            Self::Grpc(_) => body,
+        };
         let deadline = Instant::now() + timeout;
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 0;

@@ -28,8 +28,8 @@
 //!   `OTEL_EXPORTER_OTLP_HEADERS` adds metadata (an API key, say) and
 //!   `OTEL_EXPORTER_OTLP_TIMEOUT` bounds an export; `https://` endpoints need the `otlp-tls`
 //!   feature (OTLP/gRPC; the system's roots, plus `OTEL_EXPORTER_OTLP_CERTIFICATE`);
-//!   compression is not offered (ADR 0007). Export runs on its own thread with a bounded
-//!   queue:
+//!   `OTEL_EXPORTER_OTLP_COMPRESSION=gzip` compresses either protocol. Export runs on its own
+//!   thread with a bounded queue:
 //!   a slow or dead collector loses spans, never blocks a request, and every span (or log
 //!   record) lost is counted in `sightline_telemetry_dropped_total`;
 //! - **metrics**: a Prometheus recorder for the `metrics` facade (semantic-convention

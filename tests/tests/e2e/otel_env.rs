@@ -243,3 +243,56 @@ async fn wrong_values_leave_a_line_naming_them_and_the_defaults_apply() {
     );
     assert_eq!(spans[0].resource_str("team"), None, "discarded whole");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_compression_over_both_protocols() {
+    for (transport, protocol, header) in [
+        (Transport::Grpc, "grpc", "grpc-encoding"),
+        (Transport::HttpProtobuf, "http/protobuf", "content-encoding"),
+    ] {
+        let collector = OtlpCollector::start().await;
+        let endpoint = collector.endpoint(transport);
+        let mut app = quickstart(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ])
+        .await;
+        let (trace, parent) = (random_trace_id(), random_span_id());
+        assert_eq!(
+            get(
+                &app,
+                "/users/8",
+                &[("traceparent", &traceparent(&trace, &parent))]
+            )
+            .await,
+            200
+        );
+        stop(&mut app).await;
+        let spans = collector
+            .wait_for_spans(|s| s.trace_id() == trace, SPAN_TIMEOUT)
+            .await;
+        assert_eq!(spans.len(), 1, "{protocol}: {}", collector.summary());
+        assert!(
+            collector.rejected().is_empty(),
+            "{:?}",
+            collector.rejected()
+        );
+        let encodings: Vec<String> = collector
+            .trace_requests()
+            .iter()
+            .map(|r| {
+                r.headers
+                    .get(header)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("none")
+                    .to_owned()
+            })
+            .collect();
+        assert!(
+            !encodings.is_empty() && encodings.iter().all(|e| e == "gzip"),
+            "{protocol}: {header} of each export: {encodings:?}"
+        );
+    }
+}
