@@ -159,6 +159,84 @@ fn reject_non_protobuf(store: &Store, headers: &HeaderMap) -> Option<Response> {
     }
 }
 
+/// The receivers' TLS: a server identity, and a client CA when clients must present one.
+struct ReceiverTls {
+    cert_pem: Vec<u8>,
+    key_pem: Vec<u8>,
+    client_ca_pem: Option<Vec<u8>>,
+}
+
+impl ReceiverTls {
+    fn tonic(&self) -> tonic::transport::ServerTlsConfig {
+        let identity = tonic::transport::Identity::from_pem(&self.cert_pem, &self.key_pem);
+        let config = tonic::transport::ServerTlsConfig::new().identity(identity);
+        match &self.client_ca_pem {
+            Some(ca) => config.client_ca_root(tonic::transport::Certificate::from_pem(ca)),
+            None => config,
+        }
+    }
+
+    fn rustls(&self) -> Arc<rustls::ServerConfig> {
+        use rustls_pki_types::pem::PemObject as _;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&self.cert_pem)
+            .collect::<Result<_, _>>()
+            .expect("a PEM certificate");
+        let key = PrivateKeyDer::from_pem_slice(&self.key_pem).expect("a PEM key");
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions");
+        let builder = match &self.client_ca_pem {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in CertificateDer::pem_slice_iter(ca) {
+                    roots
+                        .add(cert.expect("a PEM CA"))
+                        .expect("a CA certificate");
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .expect("a client verifier");
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder
+            .with_single_cert(chain, key)
+            .expect("a server identity");
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Arc::new(config)
+    }
+}
+
+/// Serves `app` over TLS on `listener` until the task is aborted; a failed handshake (an
+/// exporter that does not trust us, or has no client certificate) is recorded, not fatal.
+async fn serve_tls(listener: TcpListener, config: Arc<rustls::ServerConfig>, app: axum::Router) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    loop {
+        let Ok((socket, _)) = listener.accept().await else {
+            return;
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            let Ok(stream) = acceptor.accept(socket).await else {
+                return;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let _ =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+        });
+    }
+}
+
 /// The body as sent, gunzipped when `Content-Encoding: gzip` says so; `Err` with the answer
 /// when it cannot be.
 fn decoded_body(store: &Store, headers: &HeaderMap, body: Bytes) -> Result<Bytes, Box<Response>> {
@@ -271,17 +349,33 @@ impl OtlpCollector {
         Self::start_with(None).await
     }
 
-    /// Like [`start`](Self::start), with the gRPC receiver behind TLS under the given PEM
-    /// certificate and key (`tests/fixtures/tls`); see [`grpc_tls_endpoint`](Self::grpc_tls_endpoint).
+    /// Like [`start`](Self::start), with both receivers behind TLS under the given PEM
+    /// certificate and key (`tests/fixtures/tls`); see
+    /// [`grpc_tls_endpoint`](Self::grpc_tls_endpoint) and
+    /// [`http_tls_endpoint`](Self::http_tls_endpoint).
     pub async fn start_tls(cert_pem: &[u8], key_pem: &[u8]) -> Self {
-        let identity = tonic::transport::Identity::from_pem(cert_pem, key_pem);
-        Self::start_with(Some(
-            tonic::transport::ServerTlsConfig::new().identity(identity),
-        ))
+        Self::start_with(Some(ReceiverTls {
+            cert_pem: cert_pem.to_vec(),
+            key_pem: key_pem.to_vec(),
+            client_ca_pem: None,
+        }))
         .await
     }
 
-    async fn start_with(tls: Option<tonic::transport::ServerTlsConfig>) -> Self {
+    /// Like [`start_tls`](Self::start_tls), and both receivers require a client certificate
+    /// signed by `client_ca_pem` (mutual TLS).
+    pub async fn start_mtls(cert_pem: &[u8], key_pem: &[u8], client_ca_pem: &[u8]) -> Self {
+        Self::start_with(Some(ReceiverTls {
+            cert_pem: cert_pem.to_vec(),
+            key_pem: key_pem.to_vec(),
+            client_ca_pem: Some(client_ca_pem.to_vec()),
+        }))
+        .await
+    }
+
+    async fn start_with(receiver_tls: Option<ReceiverTls>) -> Self {
+        let tls = receiver_tls.as_ref().map(ReceiverTls::tonic);
+        let http_tls = receiver_tls.as_ref().map(ReceiverTls::rustls);
         let store = Arc::new(Store::default());
 
         let bind = || TcpListener::bind((Ipv4Addr::LOCALHOST, 0));
@@ -328,11 +422,14 @@ impl OtlpCollector {
             .route("/v1/traces", post(http_traces))
             .route("/v1/logs", post(http_logs))
             .with_state(store.clone());
-        let http = tokio::spawn(async move {
-            if let Err(e) = axum::serve(http_listener, app).await {
-                eprintln!("OTLP/HTTP receiver stopped: {e}");
-            }
-        });
+        let http = match http_tls {
+            None => tokio::spawn(async move {
+                if let Err(e) = axum::serve(http_listener, app).await {
+                    eprintln!("OTLP/HTTP receiver stopped: {e}");
+                }
+            }),
+            Some(config) => tokio::spawn(serve_tls(http_listener, config, app)),
+        };
 
         Self {
             grpc_addr,
@@ -361,6 +458,12 @@ impl OtlpCollector {
     /// [`start_tls`](Self::start_tls).
     pub fn grpc_tls_endpoint(&self) -> String {
         format!("https://{}", self.grpc_addr)
+    }
+
+    /// `https://127.0.0.1:<port>` of the HTTP receiver started by
+    /// [`start_tls`](Self::start_tls); exporters append `/v1/traces`.
+    pub fn http_tls_endpoint(&self) -> String {
+        format!("https://{}", self.http_addr)
     }
 
     /// `http://127.0.0.1:<port>` of the HTTP receiver; exporters append `/v1/traces`.

@@ -52,12 +52,16 @@ impl Signal {
             (Self::Traces, Timeout) => "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
             (Self::Traces, Compression) => "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
             (Self::Traces, Certificate) => "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+            (Self::Traces, ClientCertificate) => "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+            (Self::Traces, ClientKey) => "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
             (Self::Logs, Endpoint) => "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
             (Self::Logs, Protocol) => "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
             (Self::Logs, Headers) => "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
             (Self::Logs, Timeout) => "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
             (Self::Logs, Compression) => "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
             (Self::Logs, Certificate) => "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
+            (Self::Logs, ClientCertificate) => "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
+            (Self::Logs, ClientKey) => "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY",
         }
     }
 }
@@ -78,6 +82,10 @@ pub enum Setting {
     Compression,
     /// `..._CERTIFICATE`, a PEM file
     Certificate,
+    /// `..._CLIENT_CERTIFICATE`, a PEM file (mutual TLS)
+    ClientCertificate,
+    /// `..._CLIENT_KEY`, a PEM file (mutual TLS)
+    ClientKey,
 }
 
 impl Setting {
@@ -90,6 +98,8 @@ impl Setting {
             Self::Timeout => "OTEL_EXPORTER_OTLP_TIMEOUT",
             Self::Compression => "OTEL_EXPORTER_OTLP_COMPRESSION",
             Self::Certificate => "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            Self::ClientCertificate => "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            Self::ClientKey => "OTEL_EXPORTER_OTLP_CLIENT_KEY",
         }
     }
 }
@@ -211,6 +221,7 @@ pub struct ExporterConfig {
     headers: Vec<(String, String)>,
     timeout: Duration,
     certificate: Option<String>,
+    client_identity: Option<(String, String)>,
     compression: Compression,
 }
 
@@ -228,6 +239,7 @@ impl ExporterConfig {
             headers: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             certificate: None,
+            client_identity: None,
             compression: Compression::None,
         }
     }
@@ -285,6 +297,18 @@ impl ExporterConfig {
         if let Some((_, value)) = lookup(Setting::Certificate) {
             config.certificate = Some(value.trim().to_owned());
         }
+        match (
+            lookup(Setting::ClientCertificate),
+            lookup(Setting::ClientKey),
+        ) {
+            (Some((_, cert)), Some((_, key))) => {
+                config.client_identity = Some((cert.trim().to_owned(), key.trim().to_owned()));
+            }
+            (None, None) => {}
+            (Some((variable, _)), None) | (None, Some((variable, _))) => {
+                return Err(ConfigError::ClientIdentityHalf { variable });
+            }
+        }
         Ok(config)
     }
 
@@ -337,6 +361,24 @@ impl ExporterConfig {
     pub fn certificate(mut self, pem_file: impl Into<String>) -> Self {
         self.certificate = Some(pem_file.into());
         self
+    }
+
+    /// A client certificate and its private key (PEM files) for collectors that require
+    /// mutual TLS. Defaults to none.
+    pub fn client_identity(
+        mut self,
+        certificate_file: impl Into<String>,
+        key_file: impl Into<String>,
+    ) -> Self {
+        self.client_identity = Some((certificate_file.into(), key_file.into()));
+        self
+    }
+
+    /// The client certificate and key files, if any.
+    pub fn client_identity_files(&self) -> Option<(&str, &str)> {
+        self.client_identity
+            .as_ref()
+            .map(|(cert, key)| (cert.as_str(), key.as_str()))
     }
 
     /// How export requests are compressed. Defaults to none.
@@ -480,17 +522,17 @@ pub enum ConfigError {
         /// The endpoint.
         url: String,
     },
-    /// An `https://` endpoint over OTLP/HTTP, which is offered over plain `http://` only.
-    HttpsOverHttp {
-        /// The endpoint.
-        url: String,
-    },
-    /// The CA file could not be read.
+    /// A certificate or key file could not be read or holds no PEM item.
     Certificate {
         /// Its path.
         path: String,
         /// Why.
         source: std::io::Error,
+    },
+    /// Only one of a client certificate and its key was given.
+    ClientIdentityHalf {
+        /// The variable that was set.
+        variable: &'static str,
     },
     /// TLS could not be set up with the certificate given.
     Tls {
@@ -522,15 +564,19 @@ impl fmt::Display for ConfigError {
                 "OTLP endpoint {url}: TLS needs the `otlp-tls` feature of `sightline` (`tls` \
                  of `sightline-otlp`); or export to a local collector over http://"
             ),
-            Self::HttpsOverHttp { url } => write!(
-                f,
-                "OTLP endpoint {url}: OTLP/HTTP is offered over http:// only; use OTLP/gRPC \
-                 (OTEL_EXPORTER_OTLP_PROTOCOL=grpc) for an https:// collector"
-            ),
             Self::Certificate { path, .. } => {
-                write!(f, "OTEL_EXPORTER_OTLP_CERTIFICATE {path:?} cannot be read")
+                write!(
+                    f,
+                    "{path:?} (OTEL_EXPORTER_OTLP_CERTIFICATE, or a client certificate or key) \
+                     cannot be read as PEM"
+                )
             }
             Self::Tls { url } => write!(f, "OTLP endpoint {url}: TLS could not be set up"),
+            Self::ClientIdentityHalf { variable } => write!(
+                f,
+                "{variable} is set without its pair: mutual TLS needs both \
+                 OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY"
+            ),
             Self::NoRuntime => f.write_str(
                 "OTLP export needs a Tokio runtime: build the exporter (or Sightline) inside one",
             ),

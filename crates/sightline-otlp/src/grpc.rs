@@ -64,11 +64,12 @@ impl GrpcTransport {
             .connect_timeout(timeout);
         #[cfg(feature = "tls")]
         if tls {
-            channel = channel
-                .tls_config(tls_config(config.certificate_file())?)
-                .map_err(|_| ConfigError::Tls {
-                    url: endpoint.clone(),
-                })?;
+            channel =
+                channel
+                    .tls_config(crate::tls::grpc(config)?)
+                    .map_err(|_| ConfigError::Tls {
+                        url: endpoint.clone(),
+                    })?;
         }
         Ok(Self {
             channel: channel.connect_lazy(),
@@ -106,21 +107,6 @@ impl GrpcTransport {
                 reason: format!("gRPC {:?}", status.code()),
             })
     }
-}
-
-/// TLS to the collector: the system's root certificates, plus the PEM file of
-/// `OTEL_EXPORTER_OTLP_CERTIFICATE` (the collector's own CA, say) when it is set.
-#[cfg(feature = "tls")]
-fn tls_config(ca_file: Option<&str>) -> Result<tonic::transport::ClientTlsConfig, ConfigError> {
-    let mut config = tonic::transport::ClientTlsConfig::new().with_enabled_roots();
-    if let Some(path) = ca_file {
-        let pem = std::fs::read(path).map_err(|source| ConfigError::Certificate {
-            path: path.to_owned(),
-            source,
-        })?;
-        config = config.ca_certificate(tonic::transport::Certificate::from_pem(pem));
-    }
-    Ok(config)
 }
 
 /// The codes the OTLP specification lists as retryable.

@@ -18,9 +18,15 @@ use crate::transport::Failure;
 /// The largest response body read: a partial success is a few hundred bytes.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
+/// The connector: plain TCP, and TLS with the `tls` feature.
+#[cfg(feature = "tls")]
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+#[cfg(not(feature = "tls"))]
+type Connector = HttpConnector;
+
 /// A hyper client to the collector's signal URL.
 pub(crate) struct HttpTransport {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<Connector, Full<Bytes>>,
     uri: http::Uri,
     headers: http::HeaderMap,
     gzip: bool,
@@ -40,14 +46,17 @@ impl std::fmt::Debug for HttpTransport {
 impl HttpTransport {
     pub(crate) fn new(config: &ExporterConfig) -> Result<Self, ConfigError> {
         let url = config.url();
-        if url.starts_with("https://") {
-            return Err(ConfigError::HttpsOverHttp { url });
-        }
         let uri: http::Uri = url
             .parse()
             .ok()
-            .filter(|u: &http::Uri| u.scheme_str() == Some("http") && u.host().is_some())
+            .filter(|u: &http::Uri| {
+                matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()
+            })
             .ok_or_else(|| ConfigError::Endpoint { url: url.clone() })?;
+        let tls = uri.scheme_str() == Some("https");
+        if tls && !cfg!(feature = "tls") {
+            return Err(ConfigError::TlsNotCompiled { url });
+        }
         let mut headers = http::HeaderMap::new();
         headers.insert(
             CONTENT_TYPE,
@@ -69,6 +78,21 @@ impl HttpTransport {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(config.timeout_in_use()));
         connector.set_nodelay(true);
+        #[cfg(feature = "tls")]
+        let connector = {
+            connector.enforce_http(false);
+            // An `http://` collector never uses the TLS settings: no roots are loaded for it.
+            let tls_config = if tls {
+                crate::tls::http(config)?
+            } else {
+                crate::tls::unused()
+            };
+            hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls_config)
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(connector)
+        };
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(connector);

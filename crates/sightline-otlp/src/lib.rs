@@ -41,7 +41,7 @@
 //! | feature | default? | what it does |
 //! |---|---|---|
 //! | `logs` | yes | [`LogExporter`] and the counting log processor |
-//! | `tls` | no | `https://` collectors over OTLP/gRPC (rustls, the system's roots, `OTEL_EXPORTER_OTLP_CERTIFICATE`) |
+//! | `tls` | no | `https://` collectors over both transports (rustls with ring, the system's roots, `OTEL_EXPORTER_OTLP_CERTIFICATE`, client certificates for mutual TLS) |
 //!
 //! The crate's own events (a partial success, say) have the target `sightline_otlp`: a log
 //! bridge that exports `tracing` events must leave that target out, as Sightline's does.
@@ -54,6 +54,8 @@ mod http;
 mod limits;
 #[cfg(feature = "logs")]
 mod logs;
+#[cfg(feature = "tls")]
+mod tls;
 mod traces;
 mod transport;
 mod wire;

@@ -27,7 +27,8 @@
 //!   exporters. Without an endpoint spans still get IDs, so log lines still correlate.
 //!   `OTEL_EXPORTER_OTLP_HEADERS` adds metadata (an API key, say) and
 //!   `OTEL_EXPORTER_OTLP_TIMEOUT` bounds an export; `https://` endpoints need the `otlp-tls`
-//!   feature (OTLP/gRPC; the system's roots, plus `OTEL_EXPORTER_OTLP_CERTIFICATE`);
+//!   feature (the system's roots, plus `OTEL_EXPORTER_OTLP_CERTIFICATE`; client certificates
+//!   for mutual TLS);
 //!   `OTEL_EXPORTER_OTLP_COMPRESSION=gzip` compresses either protocol. Export runs on its own
 //!   thread with a bounded queue:
 //!   a slow or dead collector loses spans, never blocks a request, and every span (or log
@@ -55,7 +56,7 @@
 //! | `prometheus` | yes | Prometheus exposition of the RED metrics |
 //! | `otlp` | yes | OTLP trace export over gRPC and HTTP/protobuf ([`sightline_otlp`]) |
 //! | `otlp-logs` | yes | OTLP log export of the `tracing` events ([`SightlineBuilder::otlp_logs`]) |
-//! | `otlp-tls` | no | OTLP/gRPC export to `https://` endpoints (rustls; system roots and `OTEL_EXPORTER_OTLP_CERTIFICATE`) |
+//! | `otlp-tls` | no | OTLP export to `https://` endpoints over both protocols (rustls; system roots, `OTEL_EXPORTER_OTLP_CERTIFICATE`, mutual TLS) |
 //! | `otlp-http` | no | kept for compatibility: OTLP/HTTP is part of `otlp` |
 //! | `jaeger` | no | Jaeger's `uber-trace-id` as a propagation format |
 //! | `axum` | yes | [`Sightline::metrics_handler`]; route templates from axum's `MatchedPath` |

@@ -296,3 +296,101 @@ async fn gzip_compression_over_both_protocols() {
         );
     }
 }
+
+fn fixture(name: &str) -> String {
+    format!("{}/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read_fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixture(name)).expect("TLS fixture")
+}
+
+/// One traced request to an app exporting with `env`; whether its span reached `collector`.
+async fn exported(collector: &OtlpCollector, env: &[(&str, &str)], quiet: bool) -> bool {
+    let mut env = env.to_vec();
+    env.push(("OTEL_BSP_SCHEDULE_DELAY", "100"));
+    let mut app = quickstart(&env).await;
+    let (trace, parent) = (random_trace_id(), random_span_id());
+    assert_eq!(
+        get(
+            &app,
+            "/users/9",
+            &[("traceparent", &traceparent(&trace, &parent))]
+        )
+        .await,
+        200,
+        "the service answers whatever the collector does"
+    );
+    if quiet {
+        tokio::time::sleep(QUIET).await;
+    }
+    stop(&mut app).await;
+    let wait = if quiet { Duration::ZERO } else { SPAN_TIMEOUT };
+    !collector
+        .wait_for_spans(|s| s.trace_id() == trace, wait)
+        .await
+        .is_empty()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_protobuf_to_an_https_collector_with_a_private_ca() {
+    let collector =
+        OtlpCollector::start_tls(&read_fixture("server.pem"), &read_fixture("server.key")).await;
+    let endpoint = collector.http_tls_endpoint();
+    let ca = fixture("ca.pem");
+    let base = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+    ];
+    assert!(
+        !exported(&collector, &base, true).await,
+        "the system roots do not vouch for the test CA: {}",
+        collector.summary()
+    );
+    let mut trusted = base.to_vec();
+    trusted.push(("OTEL_EXPORTER_OTLP_CERTIFICATE", ca.as_str()));
+    assert!(
+        exported(&collector, &trusted, false).await,
+        "{}",
+        collector.summary()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_over_both_protocols() {
+    let collector = OtlpCollector::start_mtls(
+        &read_fixture("server.pem"),
+        &read_fixture("server.key"),
+        &read_fixture("client-ca.pem"),
+    )
+    .await;
+    let (ca, cert, key) = (
+        fixture("ca.pem"),
+        fixture("client.pem"),
+        fixture("client.key"),
+    );
+    for (protocol, endpoint) in [
+        ("grpc", collector.grpc_tls_endpoint()),
+        ("http/protobuf", collector.http_tls_endpoint()),
+    ] {
+        let base = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca.as_str()),
+        ];
+        assert!(
+            !exported(&collector, &base, true).await,
+            "{protocol}: no client certificate, no export: {}",
+            collector.summary()
+        );
+        let mut identified = base.to_vec();
+        identified.push(("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", cert.as_str()));
+        identified.push(("OTEL_EXPORTER_OTLP_CLIENT_KEY", key.as_str()));
+        assert!(
+            exported(&collector, &identified, false).await,
+            "{protocol}: {}",
+            collector.summary()
+        );
+    }
+}
