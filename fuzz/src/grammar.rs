@@ -121,7 +121,10 @@ pub(crate) fn tracestate_kept<'a>(lines: &[&'a [u8]]) -> Option<Vec<(&'a [u8], &
     for line in lines {
         for member in line.split(|&b| b == b',') {
             let start = member.iter().position(|b| !ows(b)).unwrap_or(member.len());
-            let end = member.iter().rposition(|b| !ows(b)).map_or(start, |i| i + 1);
+            let end = member
+                .iter()
+                .rposition(|b| !ows(b))
+                .map_or(start, |i| i + 1);
             let member = &member[start..end];
             if member.is_empty() {
                 continue;

@@ -368,15 +368,16 @@ mod random_flag_tests {
         let cx = spans.cx.clone().expect("a server attaches its context");
         let _guard = cx.attach();
         let mut outgoing = Request::new(());
-        let _client = ClientSpan::start(&client, &mut outgoing, |_| {
-            SpanBuilder::from_name("GET")
-        });
+        let _client = ClientSpan::start(&client, &mut outgoing, |_| SpanBuilder::from_name("GET"));
         let sent = outgoing.headers()["traceparent"]
             .to_str()
             .expect("ASCII")
             .to_owned();
         if flags.is_some() {
-            assert!(sent.contains(TRACE_ID), "the caller's trace continues: {sent}");
+            assert!(
+                sent.contains(TRACE_ID),
+                "the caller's trace continues: {sent}"
+            );
         }
         sent[53..].to_owned()
     }
@@ -388,17 +389,17 @@ mod random_flag_tests {
             .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
             .build();
         for (incoming, outgoing, rule) in [
-            ("02", "02", "unsampled and random: random kept (Level 2 §3.2.2.5.2)"),
+            (
+                "02",
+                "02",
+                "unsampled and random: random kept (Level 2 §3.2.2.5.2)",
+            ),
             ("00", "00", "unsampled, not random: random stays unset"),
             ("03", "03", "sampled and random"),
             ("01", "01", "sampled, not random: random stays unset"),
             ("fe", "02", "unknown bits cleared, random kept, unsampled"),
         ] {
-            assert_eq!(
-                flags_sent_on(&provider, Some(incoming)),
-                outgoing,
-                "{rule}"
-            );
+            assert_eq!(flags_sent_on(&provider, Some(incoming)), outgoing, "{rule}");
         }
         assert_eq!(
             flags_sent_on(&provider, None),
@@ -411,6 +412,10 @@ mod random_flag_tests {
             .with_sampler(Sampler::AlwaysOff)
             .build();
         assert_eq!(flags_sent_on(&never, None), "02", "a new, unsampled trace");
-        assert_eq!(flags_sent_on(&never, Some("02")), "02", "continued, dropped");
+        assert_eq!(
+            flags_sent_on(&never, Some("02")),
+            "02",
+            "continued, dropped"
+        );
     }
 }

@@ -335,7 +335,10 @@ fn tracestate_rules() {
             "15 characters after '@': no system limit in Level 2",
         ),
         (
-            vec!["foo=1".into(), format!("{}@{}=1", "t".repeat(241), "s".repeat(15))],
+            vec![
+                "foo=1".into(),
+                format!("{}@{}=1", "t".repeat(241), "s".repeat(15)),
+            ],
             None,
             "'@' counts toward the 256 characters of a key: 257 is too long",
         ),
