@@ -61,31 +61,18 @@ pub(crate) fn traceparent_acceptable(s: &[u8]) -> bool {
 }
 
 fn is_ts_key_char(b: u8) -> bool {
-    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'*' | b'/')
+    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'*' | b'/' | b'@')
 }
 
-/// `key` of Trace Context §3.3.1.3.1.
+/// `key` of Trace Context Level 2 §3.3.2.2.1: `( lcalpha / DIGIT ) 0*255( keychar )`, where
+/// `keychar` includes `@` (Level 1's `tenant@system` form and its limits are gone).
 pub(crate) fn is_tracestate_key(k: &[u8]) -> bool {
-    let mut parts = k.splitn(2, |&b| b == b'@');
-    let first = parts.next().unwrap_or_default();
-    match parts.next() {
-        None => {
-            (1..=256).contains(&first.len())
-                && first[0].is_ascii_lowercase()
-                && first.iter().all(|&b| is_ts_key_char(b))
-        }
-        Some(system) => {
-            (1..=241).contains(&first.len())
-                && (first[0].is_ascii_lowercase() || first[0].is_ascii_digit())
-                && first.iter().all(|&b| is_ts_key_char(b))
-                && (1..=14).contains(&system.len())
-                && system[0].is_ascii_lowercase()
-                && system.iter().all(|&b| is_ts_key_char(b))
-        }
-    }
+    (1..=256).contains(&k.len())
+        && (k[0].is_ascii_lowercase() || k[0].is_ascii_digit())
+        && k.iter().all(|&b| is_ts_key_char(b))
 }
 
-/// `value` of Trace Context §3.3.1.3.2.
+/// `value` of Trace Context Level 2 §3.3.2.2.2.
 pub(crate) fn is_tracestate_value(v: &[u8]) -> bool {
     let nblk = |b: u8| matches!(b, 0x21..=0x2b | 0x2d..=0x3c | 0x3e..=0x7e);
     (1..=256).contains(&v.len())
@@ -121,6 +108,42 @@ pub(crate) fn check_tracestate(s: &[u8]) -> Result<usize, &'static str> {
         return Err("more than 32 members written");
     }
     Ok(keys.len())
+}
+
+/// What a Level 2 reader keeps of `tracestate` header lines, written from §3.3: the lines
+/// combined with `,`; spaces and tabs around members ignored; empty members skipped; every
+/// other member `key=value` by the grammar and at most 32 of them, else `None` (the header is
+/// dropped); of a repeated key only the first member (§3.5 lets a vendor discard duplicates).
+pub(crate) fn tracestate_kept<'a>(lines: &[&'a [u8]]) -> Option<Vec<(&'a [u8], &'a [u8])>> {
+    let ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let mut kept: Vec<(&[u8], &[u8])> = Vec::new();
+    let mut received = 0;
+    for line in lines {
+        for member in line.split(|&b| b == b',') {
+            let start = member.iter().position(|b| !ows(b)).unwrap_or(member.len());
+            let end = member
+                .iter()
+                .rposition(|b| !ows(b))
+                .map_or(start, |i| i + 1);
+            let member = &member[start..end];
+            if member.is_empty() {
+                continue;
+            }
+            let eq = member.iter().position(|&b| b == b'=')?;
+            let (key, value) = (&member[..eq], &member[eq + 1..]);
+            if !is_tracestate_key(key) || !is_tracestate_value(value) {
+                return None;
+            }
+            received += 1;
+            if received > 32 {
+                return None;
+            }
+            if !kept.iter().any(|(k, _)| *k == key) {
+                kept.push((key, value));
+            }
+        }
+    }
+    Some(kept)
 }
 
 fn is_tchar(b: u8) -> bool {

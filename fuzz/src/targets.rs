@@ -52,13 +52,31 @@ pub fn traceparent(data: &[u8]) {
     }
 }
 
-/// `tracestate` (lines split at `\n`): what parses has at most 32 grammatical members, its
-/// canonical header parses back to an equal state, truncation keeps whole members in order
-/// within the limit, and an insert moves the member to the front.
+/// `tracestate` (lines split at `\n`): accepted exactly when a Level 2 reader written from
+/// §3.3 accepts, keeping the same members in the same order (the first of a repeated key);
+/// what parses has at most 32 grammatical members, its canonical header parses back to an
+/// equal state, truncation keeps whole members in order within the limit, and an insert moves
+/// the member to the front.
 pub fn tracestate(data: &[u8]) {
-    let Ok(ts) = TraceState::parse(lines(data)) else {
+    let input: Vec<&[u8]> = lines(data).collect();
+    let parsed = TraceState::parse(input.iter().copied());
+    let kept = grammar::tracestate_kept(&input);
+    assert_eq!(
+        parsed.is_ok(),
+        kept.is_some(),
+        "accepted exactly when a Level 2 reader accepts: {parsed:?}"
+    );
+    let (Ok(ts), Some(kept)) = (parsed, kept) else {
         return;
     };
+    let members: Vec<(&[u8], &[u8])> = ts
+        .members()
+        .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+        .collect();
+    assert_eq!(
+        members, kept,
+        "the members kept, in order, the first of a repeated key"
+    );
     let header = ts.header_value();
     match grammar::check_tracestate(header.as_bytes()) {
         Ok(n) => assert_eq!(n, ts.len(), "member count of {header:?}"),

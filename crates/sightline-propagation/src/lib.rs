@@ -44,8 +44,9 @@
 //!   versions read by their prefix; `ff` invalid; lowercase hex only; no all-zero ids; the
 //!   `random` flag kept; unknown flag bits never written. A rejected `traceparent` drops the
 //!   `tracestate` with it.
-//! - `tracestate`: lines combined; key and value grammar; at most 32 members and no duplicate
-//!   keys, else the whole header is dropped; truncation drops whole members.
+//! - `tracestate`: lines combined; the Level 2 key grammar (no `tenant@system` limits) and
+//!   the value grammar; at most 32 members, else the whole header is dropped; a duplicated key
+//!   keeps its first member; truncation drops whole members.
 //! - `baggage`: lenient per member; percent-decoding; properties kept; at most 64 members and
 //!   8192 bytes, whole members only. A `+` is a literal plus (see [`baggage`]).
 //! - B3: single header before multi; 64- or 128-bit trace ids; `0`/`1`/`d` and

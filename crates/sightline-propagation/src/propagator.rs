@@ -667,13 +667,24 @@ mod tests {
                 "tracestate lines combined",
             ),
             (
-                vec![("traceparent", TP), ("tracestate", "a=1,a=2")],
+                vec![("traceparent", TP), ("tracestate", "a=1,A=2")],
                 |e| {
                     e.parent.as_ref().is_some_and(|p| p.tracestate.is_none())
                         && e.errors.tracestate
                         && !e.errors.traceparent
                 },
                 "invalid tracestate dropped, traceparent kept",
+            ),
+            (
+                vec![("traceparent", TP), ("tracestate", "a=1,a=2")],
+                |e| {
+                    e.parent
+                        .as_ref()
+                        .and_then(|p| p.tracestate.as_ref())
+                        .is_some_and(|t| t.header_value() == "a=1")
+                        && !e.errors.any()
+                },
+                "a duplicated key keeps its first member, not an error (Level 2)",
             ),
             (
                 vec![("traceparent", TP), ("tracestate", " , ")],

@@ -1,19 +1,20 @@
 //! The W3C `tracestate` header (Trace Context Level 2, §3.3): vendor-specific `key=value`
 //! members that travel beside `traceparent`.
 //!
-//! [`TraceState::parse`] is strict, as the specification allows: every header line is combined
-//! with `,`, and any invalid member, a duplicate key or more than 32 members rejects the whole
-//! header (the caller then propagates no `tracestate`). Optional whitespace around members and
-//! empty list members are tolerated.
+//! [`TraceState::parse`] is strict about the grammar: every header line is combined with `,`,
+//! and any invalid member or more than 32 members rejects the whole header (the caller then
+//! propagates no `tracestate`). Optional whitespace around members and empty list members are
+//! tolerated. A key that appears again keeps its first (left-most) member and the later ones
+//! are dropped: Level 2 lets a vendor discard duplicate keys (§3.5, "Delete a key/value pair")
+//! instead of losing the whole header, and the left-most member is the latest position in the
+//! trace.
 //!
-//! Grammar (§3.3.1.3):
+//! Grammar (Level 2, §3.3.2.2). Level 1's `tenant@system` split, with its 241- and
+//! 14-character limits, is gone: `@` is a key character like the others.
 //!
 //! ```text
-//! key    = simple-key / multi-tenant-key
-//! simple-key       = lcalpha 0*255( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
-//! multi-tenant-key = tenant-id "@" system-id
-//! tenant-id        = ( lcalpha / DIGIT ) 0*240( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
-//! system-id        = lcalpha 0*13( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
+//! key      = ( lcalpha / DIGIT ) 0*255( keychar )   ; 1 to 256 characters
+//! keychar  = lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"
 //! value    = 0*255(chr) nblk-chr       ; 1 to 256 characters
 //! nblk-chr = %x21-2B / %x2D-3C / %x3E-7E ; printable, except ',' and '='
 //! chr      = %x20 / nblk-chr            ; so a value may not end with a space
@@ -22,7 +23,7 @@
 use core::fmt;
 use core::ops::Range;
 
-/// The most members a `tracestate` may hold (§3.3.1.4).
+/// The most members a `tracestate` may hold (§3.3.2.1).
 pub const MAX_MEMBERS: usize = 32;
 
 /// A validated `tracestate`: members in order, with the canonical header value kept ready.
@@ -30,8 +31,9 @@ pub const MAX_MEMBERS: usize = 32;
 /// ```
 /// use sightline_propagation::TraceState;
 ///
-/// let lines: [&[u8]; 2] = [b"congo=t61rcWkgMzE, rojo=00f067aa0ba902b7", b" ,vendor@tenant=x "];
+/// let lines: [&[u8]; 2] = [b"congo=t61rcWkgMzE, rojo=00f067aa0ba902b7", b" ,vendor@tenant=x ,congo=old"];
 /// let mut ts = TraceState::parse(lines)?;
+/// // the second `congo` member is a duplicate: the first one is kept
 /// assert_eq!(ts.header_value(), "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7,vendor@tenant=x");
 ///
 /// ts.insert("rojo", "00f067aa0ba902b8")?; // an updated key moves to the front
@@ -57,8 +59,6 @@ pub enum TracestateError {
     InvalidValue,
     /// A member has no `=` (or more than one).
     MissingEquals,
-    /// The same key appears twice.
-    DuplicateKey,
 }
 
 impl TracestateError {
@@ -69,7 +69,6 @@ impl TracestateError {
             TracestateError::InvalidKey => "invalid_key",
             TracestateError::InvalidValue => "invalid_value",
             TracestateError::MissingEquals => "missing_equals",
-            TracestateError::DuplicateKey => "duplicate_key",
         }
     }
 }
@@ -81,7 +80,6 @@ impl fmt::Display for TracestateError {
             TracestateError::InvalidKey => "tracestate member has an invalid key",
             TracestateError::InvalidValue => "tracestate member has an invalid value",
             TracestateError::MissingEquals => "tracestate member is not a single key=value pair",
-            TracestateError::DuplicateKey => "tracestate has a duplicate key",
         })
     }
 }
@@ -89,32 +87,20 @@ impl fmt::Display for TracestateError {
 impl std::error::Error for TracestateError {}
 
 fn is_key_char(b: u8) -> bool {
-    matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'*' | b'/')
+    matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'*' | b'/' | b'@')
 }
 
-/// Checks the key grammar of §3.3.1.3.1 (simple or `tenant@system`).
+/// Checks the Level 2 key grammar (§3.3.2.2.1): a lowercase letter or digit, then up to 255
+/// key characters (`@` among them).
 pub(crate) fn is_valid_key(key: &[u8]) -> bool {
-    match key.iter().position(|&b| b == b'@') {
-        None => {
-            key.len() <= 256
-                && key.first().is_some_and(u8::is_ascii_lowercase)
-                && key.iter().all(|&b| is_key_char(b))
-        }
-        Some(at) => {
-            let (tenant, system) = (&key[..at], &key[at + 1..]);
-            (1..=241).contains(&tenant.len())
-                && tenant
-                    .first()
-                    .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-                && tenant.iter().all(|&b| is_key_char(b))
-                && (1..=14).contains(&system.len())
-                && system.first().is_some_and(u8::is_ascii_lowercase)
-                && system.iter().all(|&b| is_key_char(b))
-        }
-    }
+    key.len() <= 256
+        && key
+            .first()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && key.iter().all(|&b| is_key_char(b))
 }
 
-/// Checks the value grammar of §3.3.1.3.2: 1 to 256 printable characters, no `,` or `=`, not
+/// Checks the value grammar of §3.3.2.2.2: 1 to 256 printable characters, no `,` or `=`, not
 /// ending in a space.
 pub(crate) fn is_valid_value(value: &[u8]) -> bool {
     (1..=256).contains(&value.len())
@@ -137,22 +123,29 @@ fn trim_ows(mut s: &[u8]) -> &[u8] {
 impl TraceState {
     /// Parses every `tracestate` header line, combined with `,` as the specification says.
     ///
-    /// Any invalid member, duplicate key or more than 32 members is an error: the caller drops
-    /// the whole `tracestate` and keeps the `traceparent`. Whitespace around members and empty
-    /// members (`a=1,,b=2`) are tolerated. No lines, or only empty ones, give an empty
-    /// `TraceState`. Allocates the header string and member index.
+    /// Any invalid member or more than 32 members is an error: the caller drops the whole
+    /// `tracestate` and keeps the `traceparent`. Whitespace around members and empty members
+    /// (`a=1,,b=2`) are tolerated. No lines, or only empty ones, give an empty `TraceState`.
+    ///
+    /// A key seen again keeps its first member; the later ones are dropped (Level 2 lets a
+    /// vendor discard duplicate keys). Each of them must still be a valid member, and each
+    /// counts toward the 32-member limit of the list as received. Allocates the header string
+    /// and member index.
     ///
     /// ```
     /// use sightline_propagation::{TraceState, TracestateError};
     ///
-    /// let dup: [&[u8]; 2] = [b"a=1", b"a=2"];
-    /// assert_eq!(TraceState::parse(dup), Err(TracestateError::DuplicateKey));
+    /// let dup: [&[u8]; 2] = [b"a=1,b=2", b"a=3"];
+    /// assert_eq!(TraceState::parse(dup)?.header_value(), "a=1,b=2");
     /// assert_eq!(TraceState::parse([&b"A=1"[..]]), Err(TracestateError::InvalidKey));
+    /// # Ok::<(), TracestateError>(())
     /// ```
     pub fn parse<'a, I: IntoIterator<Item = &'a [u8]>>(
         lines: I,
     ) -> Result<TraceState, TracestateError> {
         let mut ts = TraceState::default();
+        // members received, duplicates included: the list's limit is on what was sent
+        let mut received = 0;
         for line in lines {
             for member in line.split(|&b| b == b',') {
                 let member = trim_ows(member);
@@ -173,15 +166,16 @@ impl TraceState {
                 if !is_valid_value(value) {
                     return Err(TracestateError::InvalidValue);
                 }
-                if ts.spans.len() == MAX_MEMBERS {
+                if received == MAX_MEMBERS {
                     return Err(TracestateError::TooManyMembers);
                 }
+                received += 1;
                 let key = core::str::from_utf8(key).expect("validated keys are ASCII");
                 let value = core::str::from_utf8(value).expect("validated values are ASCII");
-                if ts.get(key).is_some() {
-                    return Err(TracestateError::DuplicateKey);
+                // The left-most member of a key is its latest position in the trace.
+                if ts.get(key).is_none() {
+                    ts.push(key, value);
                 }
-                ts.push(key, value);
             }
         }
         Ok(ts)
@@ -240,7 +234,7 @@ impl TraceState {
     /// Drops whole members until [`header_value`](Self::header_value) is at most `max_len`
     /// bytes; never cuts a member.
     ///
-    /// Follows the specification's order (§3.3.1.5): members longer than 128 characters go
+    /// Follows the specification's order (§3.3.3.1): members longer than 128 characters go
     /// first, the longest of them first; then members from the end (the oldest, since mutated
     /// members move to the front).
     ///
@@ -343,7 +337,6 @@ mod tests {
         use TracestateError::*;
         let k256 = format!("a{}", "b".repeat(255));
         let k257 = format!("a{}", "b".repeat(256));
-        let t241 = format!("{}@sys", "1".repeat(241));
         let t242 = format!("{}@sys", "1".repeat(242));
         let v256 = "v".repeat(256);
         let v257 = "v".repeat(257);
@@ -374,61 +367,55 @@ mod tests {
             (
                 "fw529a3039@dt=x".into(),
                 Ok("fw529a3039@dt=x".into()),
-                "tenant@system key (§3.3.1.3.1)",
+                "a Level 1 tenant@system key is still a key",
             ),
             (
-                "1tenant@sys=x".into(),
-                Ok("1tenant@sys=x".into()),
-                "tenant id may start with a digit",
+                "1abc=x".into(),
+                Ok("1abc=x".into()),
+                "a key may start with a digit (Level 2)",
             ),
             (
-                "a_-*/0=x".into(),
-                Ok("a_-*/0=x".into()),
-                "key characters _ - * / and digits",
+                "a_-*/@0=x".into(),
+                Ok("a_-*/@0=x".into()),
+                "key characters _ - * / @ and digits",
             ),
             (
                 format!("{k256}=x"),
                 Ok(format!("{k256}=x")),
-                "simple key up to 256 characters",
+                "key up to 256 characters",
             ),
             (
                 format!("{k257}=x"),
                 Err(InvalidKey),
-                "simple key over 256 characters",
-            ),
-            (
-                format!("{t241}=x"),
-                Ok(format!("{t241}=x")),
-                "tenant id up to 241 characters",
+                "key over 256 characters",
             ),
             (
                 format!("{t242}=x"),
-                Err(InvalidKey),
-                "tenant id over 241 characters",
-            ),
-            (
-                "t@abcdefghijklmn=x".into(),
-                Ok("t@abcdefghijklmn=x".into()),
-                "system id up to 14 characters",
+                Ok(format!("{t242}=x")),
+                "no 241-character limit before '@' (Level 2)",
             ),
             (
                 "t@abcdefghijklmno=x".into(),
-                Err(InvalidKey),
-                "system id over 14 characters",
+                Ok("t@abcdefghijklmno=x".into()),
+                "no 14-character limit after '@' (Level 2)",
             ),
             (
                 "t@1sys=x".into(),
-                Err(InvalidKey),
-                "system id starts with lcalpha",
+                Ok("t@1sys=x".into()),
+                "a digit may follow '@' (Level 2)",
             ),
-            ("@sys=x".into(), Err(InvalidKey), "empty tenant id"),
-            ("t@=x".into(), Err(InvalidKey), "empty system id"),
-            ("a@b@c=x".into(), Err(InvalidKey), "two '@'"),
             (
-                "1abc=x".into(),
-                Err(InvalidKey),
-                "simple key starts with lcalpha",
+                "t@=x".into(),
+                Ok("t@=x".into()),
+                "'@' may end a key (Level 2)",
             ),
+            (
+                "a@b@c=x".into(),
+                Ok("a@b@c=x".into()),
+                "'@' may appear more than once (Level 2)",
+            ),
+            ("@sys=x".into(), Err(InvalidKey), "'@' may not start a key"),
+            ("_a=x".into(), Err(InvalidKey), "'_' may not start a key"),
             ("Abc=x".into(), Err(InvalidKey), "keys are lowercase"),
             (
                 "a.b=x".into(),
@@ -472,19 +459,39 @@ mod tests {
             ),
             (
                 "a=1,a=2".into(),
-                Err(DuplicateKey),
-                "duplicate keys discard the header",
+                Ok("a=1".into()),
+                "a duplicated key keeps its first member (Level 2 §3.5)",
+            ),
+            (
+                "a=1,a=1".into(),
+                Ok("a=1".into()),
+                "an exact duplicate is dropped too",
             ),
             (
                 "a=1,b=2,c=3,b=4".into(),
-                Err(DuplicateKey),
-                "duplicate keys anywhere",
+                Ok("a=1,b=2,c=3".into()),
+                "a later duplicate is dropped wherever it is",
+            ),
+            (
+                "a=1,a=x=y".into(),
+                Err(MissingEquals),
+                "a duplicate must still be a valid member",
+            ),
+            (
+                "a=1,a=".into(),
+                Err(InvalidValue),
+                "a duplicate with an invalid value rejects the header",
             ),
             (m32.join(","), Ok(m32.join(",")), "32 members are allowed"),
             (
                 m33.join(","),
                 Err(TooManyMembers),
-                "more than 32 members discard the header (§3.3.1.4)",
+                "more than 32 members discard the header (§3.3.2.1)",
+            ),
+            (
+                format!("{},k0=again", m32.join(",")),
+                Err(TooManyMembers),
+                "a dropped duplicate still counts: the list received has 33 members",
             ),
             (
                 "a=1,bad key=2".into(),
@@ -503,8 +510,14 @@ mod tests {
         let ts = TraceState::parse(lines).expect("valid");
         assert_eq!(ts.header_value(), "a=1,b=2,c=3");
         assert_eq!(ts.len(), 3);
-        let dup: [&[u8]; 2] = [b"a=1", b"a=1"];
-        assert_eq!(TraceState::parse(dup), Err(TracestateError::DuplicateKey));
+        let dup: [&[u8]; 2] = [b"a=1", b"a=2"];
+        let ts = TraceState::parse(dup).expect("valid");
+        assert_eq!(
+            ts.header_value(),
+            "a=1",
+            "a key repeated on a later line keeps its first member"
+        );
+        assert_eq!(ts.len(), 1);
         let many: Vec<String> = (0..33).map(|i| format!("k{i}=v")).collect();
         let lines: Vec<&[u8]> = many.iter().map(|s| s.as_bytes()).collect();
         assert_eq!(
@@ -588,7 +601,7 @@ mod tests {
 
     fn key() -> impl Strategy<Value = String> {
         prop_oneof![
-            "[a-z][a-z0-9_*/-]{0,20}",
+            "[a-z0-9][a-z0-9_*/@-]{0,20}",
             "[a-z0-9][a-z0-9_*/-]{0,10}@[a-z][a-z0-9_*/-]{0,13}",
         ]
     }

@@ -8,10 +8,14 @@
 //!   traceparent, it MUST NOT attempt to parse tracestate").
 //! - §3.2.2.1/§4.3: a version higher than 00 is parsed as 00 when it is at least 55 characters
 //!   and the 56th is `-` (extra fields ignored); version `ff` is invalid.
-//! - §3.2.2.5: only the flags this version defines (sampled 0x01, random 0x02) are sent on.
+//! - §3.2.2.5: only the flags this version defines (sampled 0x01, random 0x02) are sent on;
+//!   §3.2.2.5.2: the `random` flag of a continued trace goes on as it came in, set or unset,
+//!   also when the caller did not sample.
 //! - §3.3: `tracestate` members are kept in order; whitespace around members and empty members
-//!   are allowed; several header lines are one list; `tenant@system` keys are valid; at most
-//!   32 members; an invalid member or a duplicate key makes the whole header invalid.
+//!   are allowed; several header lines are one list; at most 32 members; an invalid member
+//!   makes the whole header invalid. Keys follow Level 2's grammar (a lowercase letter or digit,
+//!   then up to 255 of `a-z 0-9 _ - * / @`; no `tenant@system` limits). A repeated key keeps its
+//!   first member (§3.5 lets a vendor discard duplicate keys).
 
 use sightline_tests::process::ExampleProcess;
 
@@ -179,6 +183,16 @@ async fn traceparent_cases_follow_the_spec() {
             expect: continues(0x03),
         },
         Case {
+            name: "valid, random, not sampled: random sent on (Level 2)",
+            headers: vec![valid("02")],
+            expect: continues(0x02),
+        },
+        Case {
+            name: "unknown flags with random, not sampled",
+            headers: vec![valid("fe")],
+            expect: continues(0x02),
+        },
+        Case {
             name: "unknown flags are not sent on",
             headers: vec![valid("ff")],
             expect: continues(0x03),
@@ -260,6 +274,7 @@ async fn tracestate_cases_follow_the_spec() {
     let m33 = members(33);
     let m32_refs: Vec<&str> = m32.iter().map(String::as_str).collect();
     let state = |v: &str| vec![valid("01"), ("tracestate", v.to_owned())];
+    let long_tenant = format!("{}@v", "t".repeat(242));
     let cases = vec![
         Case {
             name: "kept in order",
@@ -291,6 +306,11 @@ async fn tracestate_cases_follow_the_spec() {
             expect: keeps(&["tenant1@vendor=abc", "fw529a3039@dt=FzjRZk-0", "simple=x"]),
         },
         Case {
+            name: "Level 2 keys: a digit first, no tenant limit, '@' last",
+            headers: state(&format!("1vendor=a,{long_tenant}=b,foo@=c")),
+            expect: keeps(&["1vendor=a", &format!("{long_tenant}=b"), "foo@=c"]),
+        },
+        Case {
             name: "32 members are kept",
             headers: state(&m32.join(",")),
             expect: keeps(&m32_refs),
@@ -311,13 +331,27 @@ async fn tracestate_cases_follow_the_spec() {
             expect: continues(0x01),
         },
         Case {
-            name: "duplicate key",
-            headers: state("foo=1,foo=2"),
+            name: "duplicate key: the first member kept (Level 2)",
+            headers: state("foo=1,bar=2,foo=3"),
+            expect: keeps(&["foo=1", "bar=2"]),
+        },
+        Case {
+            name: "duplicate key across header lines: the first member kept (Level 2)",
+            headers: vec![
+                valid("01"),
+                ("tracestate", "foo=1".to_owned()),
+                ("tracestate", "foo=2".to_owned()),
+            ],
+            expect: keeps(&["foo=1"]),
+        },
+        Case {
+            name: "a key starting with '@'",
+            headers: state("@foo=1,bar=2"),
             expect: continues(0x01),
         },
         Case {
-            name: "system id longer than 14",
-            headers: state("tenant@abcdefghijklmno=1"),
+            name: "a key of 257 characters",
+            headers: state(&format!("foo=1,{}=1", "k".repeat(257))),
             expect: continues(0x01),
         },
     ];

@@ -92,7 +92,7 @@ impl ServerSpans {
             )]);
         }
         let otel = tracer.build_with_context(builder, &parent_cx);
-        let identity = identity(common, &otel, extracted.parent.is_none());
+        let identity = identity(common, &otel, parent_cx.span().span_context());
         let cx = common.attach_context.then(|| {
             // The span itself stays with the call state (no lock around it); the context
             // carries only its identity, which is all a child span needs.
@@ -118,22 +118,38 @@ impl ServerSpans {
     }
 }
 
-/// A span's identity as children, log lines and propagation see it: a trace this layer starts
-/// has a random trace id (the SDK's generator), which the Level 2 `random` flag says. The SDK
-/// sets only `sampled` on roots, so the flag goes on the identity, not the exported span.
-fn identity(common: &Common, span: &BoxedSpan, root: bool) -> SpanContext {
+/// A span's identity as children, log lines and propagation see it, with the Level 2 `random`
+/// flag (§3.2.2.5.2) right:
+/// - a trace this layer starts has a random trace id (the SDK's generator), which the flag
+///   says; the SDK sets only `sampled` on roots;
+/// - a span that continues `parent`'s trace carries `parent`'s flag, set or unset: the SDK
+///   keeps the parent's flags on a sampled span but writes `00` on one it drops, and an
+///   unsampled caller's `random` must still go out on our calls.
+///
+/// The flag goes on the identity, not the exported span.
+fn identity(common: &Common, span: &BoxedSpan, parent: &SpanContext) -> SpanContext {
     let identity = span.span_context();
-    if root && common.random_trace_ids && identity.is_valid() {
-        SpanContext::new(
-            identity.trace_id(),
-            identity.span_id(),
-            TraceFlags::new(identity.trace_flags().to_u8() | RANDOM_FLAG),
-            false,
-            identity.trace_state().clone(),
-        )
-    } else {
-        identity.clone()
+    if !identity.is_valid() {
+        return identity.clone();
     }
+    let flags = identity.trace_flags().to_u8();
+    let random = if parent.is_valid() && parent.trace_id() == identity.trace_id() {
+        parent.trace_flags().to_u8() & RANDOM_FLAG
+    } else if common.random_trace_ids {
+        RANDOM_FLAG
+    } else {
+        flags & RANDOM_FLAG
+    };
+    if flags & RANDOM_FLAG == random {
+        return identity.clone();
+    }
+    SpanContext::new(
+        identity.trace_id(),
+        identity.span_id(),
+        TraceFlags::new((flags & !RANDOM_FLAG) | random),
+        false,
+        identity.trace_state().clone(),
+    )
 }
 
 /// The spans of a client call.
@@ -161,8 +177,7 @@ impl ClientSpan {
             Some(tracer) => {
                 let otel =
                     tracer.build_with_context(builder(req).with_kind(SpanKind::Client), &parent);
-                let root = !parent.span().span_context().is_valid();
-                let identity = identity(common, &otel, root);
+                let identity = identity(common, &otel, parent.span().span_context());
                 let cx = common
                     .attach_context
                     .then(|| parent.with_remote_span_context(identity.clone()));
@@ -314,5 +329,93 @@ mod request_span_tests {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod random_flag_tests {
+    use opentelemetry::global::BoxedTracer;
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+
+    use super::*;
+    use crate::core::classify::Side;
+    use crate::core::config::CommonConfig;
+
+    const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+    fn common(side: Side, provider: &SdkTracerProvider) -> Common {
+        let mut config = CommonConfig::new(side);
+        config.tracer = Some(BoxedTracer::new(Box::new(provider.tracer("random-flag"))));
+        config.build_http()
+    }
+
+    /// The `traceparent` flags a client call made inside a server call sends on, for a caller
+    /// that sent `traceparent` with `flags` (or none).
+    fn flags_sent_on(provider: &SdkTracerProvider, flags: Option<&str>) -> String {
+        let server = common(Side::Server, provider);
+        let client = common(Side::Client, provider);
+        let mut incoming = Request::new(());
+        if let Some(flags) = flags {
+            let value = format!("00-{TRACE_ID}-00f067aa0ba902b7-{flags}");
+            incoming
+                .headers_mut()
+                .insert("traceparent", value.parse().expect("valid header value"));
+        }
+        let spans = ServerSpans::start(&server, RequestKind::Http, None, &mut incoming, |_| {
+            server_builder("GET /".into(), Vec::new())
+        });
+        let cx = spans.cx.clone().expect("a server attaches its context");
+        let _guard = cx.attach();
+        let mut outgoing = Request::new(());
+        let _client = ClientSpan::start(&client, &mut outgoing, |_| SpanBuilder::from_name("GET"));
+        let sent = outgoing.headers()["traceparent"]
+            .to_str()
+            .expect("ASCII")
+            .to_owned();
+        if flags.is_some() {
+            assert!(
+                sent.contains(TRACE_ID),
+                "the caller's trace continues: {sent}"
+            );
+        }
+        sent[53..].to_owned()
+    }
+
+    #[test]
+    fn the_random_flag_goes_on_as_it_came_in_sampled_or_not() {
+        // Parent-based, as the SDK's default: an unsampled caller makes every span a dropped one.
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
+            .build();
+        for (incoming, outgoing, rule) in [
+            (
+                "02",
+                "02",
+                "unsampled and random: random kept (Level 2 §3.2.2.5.2)",
+            ),
+            ("00", "00", "unsampled, not random: random stays unset"),
+            ("03", "03", "sampled and random"),
+            ("01", "01", "sampled, not random: random stays unset"),
+            ("fe", "02", "unknown bits cleared, random kept, unsampled"),
+        ] {
+            assert_eq!(flags_sent_on(&provider, Some(incoming)), outgoing, "{rule}");
+        }
+        assert_eq!(
+            flags_sent_on(&provider, None),
+            "03",
+            "a trace this server starts is random"
+        );
+
+        // A sampler that drops everything: a new trace is still random.
+        let never = SdkTracerProvider::builder()
+            .with_sampler(Sampler::AlwaysOff)
+            .build();
+        assert_eq!(flags_sent_on(&never, None), "02", "a new, unsampled trace");
+        assert_eq!(
+            flags_sent_on(&never, Some("02")),
+            "02",
+            "continued, dropped"
+        );
     }
 }

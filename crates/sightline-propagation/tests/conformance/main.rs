@@ -214,6 +214,29 @@ fn trace_flags_rules() {
         "inject zeroes unknown bits, keeps sampled and random"
     );
     assert!(out[0].1.starts_with("00-"), "inject writes version 00");
+
+    // Level 2 §3.2.2.5.2: the random flag of a continued trace goes out as it came in, also
+    // when the trace is not sampled.
+    for (flags, suffix) in [("02", "-02"), ("00", "-00"), ("03", "-03")] {
+        let parent = extract(&[("traceparent", &tp("00", TRACE, PARENT, flags))])
+            .parent
+            .expect("valid");
+        let ctx = InjectContext {
+            trace_id: parent.trace_id,
+            span_id: SpanId([0x34; 8]),
+            flags: parent.flags,
+            tracestate: None,
+            baggage: None,
+            b3_debug: false,
+        };
+        let mut out: Vec<(String, String)> = Vec::new();
+        p.inject(&ctx, &mut out);
+        assert!(
+            out[0].1.ends_with(suffix),
+            "flags {flags} in, {} out",
+            out[0].1
+        );
+    }
 }
 
 #[test]
@@ -234,10 +257,14 @@ fn tracestate_rules() {
         ),
         (
             vec!["foo=1".into(), "foo=2".into()],
-            None,
-            "duplicated keys across headers: dropped",
+            Some("foo=1".into()),
+            "duplicated keys across headers: the first member kept (Level 2)",
         ),
-        (vec!["foo=1,foo=1".into()], None, "duplicated keys: dropped"),
+        (
+            vec!["foo=1,bar=2,foo=3".into()],
+            Some("foo=1,bar=2".into()),
+            "duplicated keys: the first member kept, the order of the others unchanged (Level 2)",
+        ),
         (vec!["".into()], None, "empty tracestate: none"),
         (
             vec!["foo=1 , \tbar=2 ".into()],
@@ -251,19 +278,29 @@ fn tracestate_rules() {
         ),
         (vec!["foo=1,FOO=2".into()], None, "uppercase key"),
         (
-            vec!["foo@@=1".into()],
-            None,
-            "illegal vendor format: two '@'",
+            vec!["foo@@bar=1,bar=2".into()],
+            Some("foo@@bar=1,bar=2".into()),
+            "'@' twice is a key (Level 2 has no tenant@system format)",
         ),
         (
-            vec!["foo@=1".into()],
-            None,
-            "illegal vendor format: empty system",
+            vec!["foo@bar@baz=1,bar=2".into()],
+            Some("foo@bar@baz=1,bar=2".into()),
+            "'@' anywhere after the first character (Level 2)",
         ),
         (
-            vec!["@foo=1".into()],
+            vec!["foo@=1,bar=2".into()],
+            Some("foo@=1,bar=2".into()),
+            "'@' may end a key (Level 2)",
+        ),
+        (
+            vec!["@foo=1,bar=2".into()],
             None,
-            "illegal vendor format: empty tenant",
+            "a key starts with a lowercase letter or a digit",
+        ),
+        (
+            vec!["1foo=1".into()],
+            Some("1foo=1".into()),
+            "a key may start with a digit (Level 2)",
         ),
         (vec!["foo=1,bar=2=".into()], None, "'=' in a value"),
         (
@@ -285,17 +322,25 @@ fn tracestate_rules() {
         (
             vec![format!("{}@{}=1", "t".repeat(241), "s".repeat(14))],
             Some(format!("{}@{}=1", "t".repeat(241), "s".repeat(14))),
-            "tenant 241, system 14",
+            "241 characters, '@', 14 characters: a key of 256",
         ),
         (
-            vec![format!("{}@{}=1", "t".repeat(242), "s".repeat(14))],
-            None,
-            "tenant of 242",
+            vec!["foo=1".into(), format!("{}@v=1", "t".repeat(242))],
+            Some(format!("foo=1,{}@v=1", "t".repeat(242))),
+            "242 characters before '@': no tenant limit in Level 2",
         ),
         (
-            vec![format!("{}@{}=1", "t".repeat(241), "s".repeat(15))],
+            vec!["foo=1".into(), format!("t@{}=1", "v".repeat(15))],
+            Some(format!("foo=1,t@{}=1", "v".repeat(15))),
+            "15 characters after '@': no system limit in Level 2",
+        ),
+        (
+            vec![
+                "foo=1".into(),
+                format!("{}@{}=1", "t".repeat(241), "s".repeat(15)),
+            ],
             None,
-            "system of 15",
+            "'@' counts toward the 256 characters of a key: 257 is too long",
         ),
         (vec![m32.join(",")], Some(m32.join(",")), "32 members"),
         (vec![m33.join(",")], None, "33 members: dropped"),
