@@ -43,6 +43,30 @@ fn count_rejections(extracted: &Extracted, headers: &HeaderMap) {
     }
 }
 
+/// A caller's `tracestate` that OpenTelemetry's `TraceState` refuses (its key rule is Level
+/// 1's: one `@`, at most 13 characters after it), kept in the context so that outgoing calls
+/// of the same trace still carry it, as Level 2 requires.
+#[derive(Clone, Debug)]
+pub(crate) struct CarriedTracestate {
+    trace_id: TraceId,
+    state: sightline_propagation::TraceState,
+}
+
+impl CarriedTracestate {
+    /// The caller's tracestate, when `remote` has one that `span_context` could not hold.
+    pub(crate) fn of(remote: &RemoteContext, span_context: &SpanContext) -> Option<Self> {
+        let state = remote.tracestate.as_ref()?;
+        span_context
+            .trace_state()
+            .header()
+            .is_empty()
+            .then(|| Self {
+                trace_id: span_context.trace_id(),
+                state: state.clone(),
+            })
+    }
+}
+
 /// An extracted remote context as an OpenTelemetry span context.
 pub(crate) fn remote_span_context(remote: &RemoteContext) -> SpanContext {
     let trace_state = remote
@@ -73,7 +97,10 @@ pub(crate) fn inject(
     if span_context.is_valid() || baggage.is_some() {
         let trace_state = span_context.trace_state().header();
         let tracestate = if trace_state.is_empty() {
-            None
+            parent
+                .get::<CarriedTracestate>()
+                .filter(|carried| carried.trace_id == span_context.trace_id())
+                .map(|carried| carried.state.clone())
         } else {
             sightline_propagation::TraceState::parse([trace_state.as_bytes()]).ok()
         };

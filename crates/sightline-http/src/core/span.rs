@@ -17,7 +17,7 @@ use opentelemetry_semantic_conventions::attribute;
 
 use super::classify::HttpError;
 use super::config::Common;
-use super::propagate::{extract, inject, remote_span_context};
+use super::propagate::{CarriedTracestate, extract, inject, remote_span_context};
 use super::semconv::{METHODS, OTHER_METHOD};
 use crate::request_id::RequestId;
 
@@ -82,9 +82,13 @@ impl ServerSpans {
         };
         let mut builder = builder(req);
         let extracted = extract(&common.propagator, req.headers());
-        let parent_cx = match &extracted.parent {
-            Some(remote) => Context::new().with_remote_span_context(remote_span_context(remote)),
-            None => Context::new(),
+        let (parent_cx, carried) = match &extracted.parent {
+            Some(remote) => {
+                let remote_cx = remote_span_context(remote);
+                let carried = CarriedTracestate::of(remote, &remote_cx);
+                (Context::new().with_remote_span_context(remote_cx), carried)
+            }
+            None => (Context::new(), None),
         };
         if let Some(link) = &extracted.link {
             builder = builder.with_links(vec![opentelemetry::trace::Link::with_context(
@@ -102,6 +106,9 @@ impl ServerSpans {
             }
             if let Some(request_id) = request_id {
                 cx = cx.with_value(request_id.clone());
+            }
+            if let Some(carried) = carried {
+                cx = cx.with_value(carried);
             }
             cx
         });
