@@ -223,7 +223,13 @@ pub struct ExporterConfig {
     certificate: Option<String>,
     client_identity: Option<(String, String)>,
     compression: Compression,
+    max_request_bytes: usize,
 }
+
+/// The largest export request sent by default: a batch that would encode larger goes as
+/// several requests, since collectors refuse bigger ones whole (4 MiB is gRPC's and the
+/// OpenTelemetry Collector's default message limit).
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 
 /// The specification's default export timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -241,6 +247,7 @@ impl ExporterConfig {
             certificate: None,
             client_identity: None,
             compression: Compression::None,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
         }
     }
 
@@ -379,6 +386,20 @@ impl ExporterConfig {
         self.client_identity
             .as_ref()
             .map(|(cert, key)| (cert.as_str(), key.as_str()))
+    }
+
+    /// The largest export request, before compression: a batch that would encode larger is
+    /// sent as several requests, so one huge span or record cannot take its batch-mates down
+    /// with it (a single item larger than this still goes, alone). Defaults to
+    /// [`DEFAULT_MAX_REQUEST_BYTES`] (4 MiB).
+    pub fn max_request_bytes(mut self, bytes: usize) -> Self {
+        self.max_request_bytes = bytes.max(1);
+        self
+    }
+
+    /// The largest export request.
+    pub fn max_request_bytes_in_use(&self) -> usize {
+        self.max_request_bytes
     }
 
     /// How export requests are compressed. Defaults to none.

@@ -54,18 +54,14 @@ impl SpanExporter {
 
 impl opentelemetry_sdk::trace::SpanExporter for SpanExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let mut buf =
-            Vec::with_capacity(batch.len() * 512 + self.sender.resource.message.len() + 64);
-        crate::traces::encode_request(
-            &self.sender.resource.message,
-            &self.sender.resource.schema_url,
-            &batch,
-            &mut buf,
-        );
+        let resource = &self.sender.resource;
+        let parts = self.sender.encode_parts(&batch, &|spans, buf| {
+            crate::traces::encode_request(&resource.message, &resource.schema_url, spans, buf);
+        });
         drop(batch);
         self.sender
-            .send::<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse>(
-                buf,
+            .send_parts::<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse>(
+                parts,
             )
             .await
     }

@@ -61,7 +61,8 @@ mod transport;
 mod wire;
 
 pub use config::{
-    Compression, ConfigError, DEFAULT_TIMEOUT, ExporterConfig, Protocol, Setting, Signal,
+    Compression, ConfigError, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_TIMEOUT, ExporterConfig, Protocol,
+    Setting, Signal,
 };
 pub use drops::{
     BatchSettings, CountingSpanExporter, CountingSpanProcessor, DROPPED, DropBudget,

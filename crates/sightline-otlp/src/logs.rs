@@ -51,15 +51,15 @@ impl LogExporter {
 
 impl opentelemetry_sdk::logs::LogExporter for LogExporter {
     async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
-        let mut buf = Vec::with_capacity(1024);
-        encode_request(
-            &self.sender.resource.message,
-            &self.sender.resource.schema_url,
-            &batch,
-            &mut buf,
-        );
+        let records: Vec<(&SdkLogRecord, &InstrumentationScope)> = batch.iter().collect();
+        let resource = &self.sender.resource;
+        let parts = self.sender.encode_parts(&records, &|records, buf| {
+            encode_records(&resource.message, &resource.schema_url, records, buf);
+        });
         self.sender
-            .send::<opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse>(buf)
+            .send_parts::<opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse>(
+                parts,
+            )
             .await
     }
 
@@ -216,6 +216,7 @@ fn put_named_scope(buf: &mut Vec<u8>, name: &str, scope: &InstrumentationScope) 
 
 /// Encodes an `ExportLogsServiceRequest` with one `ResourceLogs` and one `ScopeLogs` per
 /// scope, in order of first appearance.
+#[cfg(test)]
 pub(crate) fn encode_request(
     resource: &[u8],
     resource_schema_url: &str,
@@ -223,6 +224,16 @@ pub(crate) fn encode_request(
     buf: &mut Vec<u8>,
 ) {
     let records: Vec<(&SdkLogRecord, &InstrumentationScope)> = batch.iter().collect();
+    encode_records(resource, resource_schema_url, &records, buf);
+}
+
+/// [`encode_request`] for a slice of the batch's records.
+fn encode_records(
+    resource: &[u8],
+    resource_schema_url: &str,
+    records: &[(&SdkLogRecord, &InstrumentationScope)],
+    buf: &mut Vec<u8>,
+) {
     let mut groups: Vec<ScopeGroup<'_>> = Vec::new();
     for (i, (record, scope)) in records.iter().enumerate() {
         let name = record

@@ -138,6 +138,8 @@ impl PartialSuccess for opentelemetry_proto::tonic::collector::logs::v1::ExportL
 pub(crate) struct Sender {
     transport: Transport,
     timeout: Duration,
+    max_request_bytes: usize,
+    signal: &'static str,
     pub(crate) resource: EncodedResource,
 }
 
@@ -146,8 +148,55 @@ impl Sender {
         Ok(Self {
             transport: Transport::new(config)?,
             timeout: config.timeout_in_use(),
+            max_request_bytes: config.max_request_bytes_in_use(),
+            signal: match config.signal() {
+                crate::config::Signal::Traces => "spans",
+                crate::config::Signal::Logs => "logs",
+            },
             resource: EncodedResource::default(),
         })
+    }
+
+    /// `items` encoded as one request, or as several of at most `max_request_bytes` each
+    /// when one would be larger (halving until each fits; an item larger than the limit goes
+    /// alone). Each part with the number of items in it.
+    pub(crate) fn encode_parts<T>(
+        &self,
+        items: &[T],
+        encode: &dyn Fn(&[T], &mut Vec<u8>),
+    ) -> Vec<(Vec<u8>, usize)> {
+        let mut parts = Vec::with_capacity(1);
+        split(items, self.max_request_bytes, encode, &mut parts);
+        parts
+    }
+
+    /// Sends each part. A part that fails loses only its own items: when others got through,
+    /// the lost ones are counted here in [`DROPPED`](crate::DROPPED) and the export reports
+    /// success; when every part failed, the error goes to the caller (the counting exporter
+    /// counts them all), so each item is counted once.
+    pub(crate) async fn send_parts<R>(&self, parts: Vec<(Vec<u8>, usize)>) -> OTelSdkResult
+    where
+        R: prost::Message + Default + Send + PartialSuccess + 'static,
+    {
+        let total: usize = parts.iter().map(|(_, n)| n).sum();
+        let mut lost = 0;
+        let mut first_error = None;
+        for (request, count) in parts {
+            if let Err(e) = self.send::<R>(request).await {
+                lost += count;
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) if lost == total => Err(e),
+            _ => {
+                if lost > 0 {
+                    metrics::counter!(crate::DROPPED, "signal" => self.signal, "reason" => "export_failed")
+                        .increment(lost as u64);
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Sends an encoded request, as [`Transport::export`] does.
@@ -158,6 +207,23 @@ impl Sender {
         self.transport
             .export::<R>(Bytes::from(request), self.timeout)
             .await
+    }
+}
+
+fn split<T>(
+    items: &[T],
+    max: usize,
+    encode: &dyn Fn(&[T], &mut Vec<u8>),
+    parts: &mut Vec<(Vec<u8>, usize)>,
+) {
+    let mut request = Vec::new();
+    encode(items, &mut request);
+    if request.len() > max && items.len() > 1 {
+        let (first, second) = items.split_at(items.len() / 2);
+        split(first, max, encode, parts);
+        split(second, max, encode, parts);
+    } else {
+        parts.push((request, items.len()));
     }
 }
 
@@ -181,5 +247,38 @@ impl EncodedResource {
         self.message.clear();
         crate::wire::encode_resource(resource, &mut self.message);
         self.schema_url = resource.schema_url().unwrap_or_default().to_owned();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_split_until_each_request_fits_and_no_item_is_lost() {
+        // Items are byte counts; a request is their concatenation.
+        let encode = |items: &[usize], buf: &mut Vec<u8>| {
+            for &n in items {
+                buf.extend(std::iter::repeat_n(0u8, n));
+            }
+        };
+        // (items, max, expected part sizes in items)
+        let cases: &[(&[usize], usize, &[usize])] = &[
+            (&[10, 10, 10], 100, &[3]),
+            (&[10, 10, 10, 10], 15, &[1, 1, 1, 1]),
+            (&[10, 10, 10, 10], 20, &[2, 2]),
+            (&[500, 1, 1, 1], 100, &[1, 1, 2]),
+            (&[500], 100, &[1]),
+        ];
+        for (items, max, expected) in cases {
+            let mut parts = Vec::new();
+            split(items, *max, &encode, &mut parts);
+            let sizes: Vec<usize> = parts.iter().map(|(_, n)| *n).collect();
+            assert_eq!(sizes, *expected, "{items:?} under {max}");
+            assert_eq!(sizes.iter().sum::<usize>(), items.len());
+            for (request, n) in &parts {
+                assert!(request.len() <= *max || *n == 1, "{items:?} under {max}");
+            }
+        }
     }
 }

@@ -23,6 +23,7 @@ pub struct SightlineBuilder {
     pub(crate) otlp_endpoint: Option<String>,
     pub(crate) otlp_protocol: Option<OtlpProtocol>,
     pub(crate) otlp_timeout: Option<Duration>,
+    pub(crate) otlp_max_request_bytes: Option<usize>,
     pub(crate) export_interval: Option<Duration>,
     pub(crate) export_queue_size: Option<usize>,
     pub(crate) sampler: Option<opentelemetry_sdk::trace::Sampler>,
@@ -54,6 +55,7 @@ impl Default for SightlineBuilder {
             otlp_endpoint: None,
             otlp_protocol: None,
             otlp_timeout: None,
+            otlp_max_request_bytes: None,
             export_interval: None,
             export_queue_size: None,
             sampler: None,
@@ -108,6 +110,15 @@ impl SightlineBuilder {
     /// `OTEL_EXPORTER_OTLP_TIMEOUT`, in milliseconds, else 10 seconds.
     pub fn otlp_timeout(mut self, timeout: Duration) -> Self {
         self.otlp_timeout = Some(timeout);
+        self
+    }
+
+    /// The largest OTLP export request, before compression: a batch that would encode larger
+    /// goes as several requests, so one huge span or record (a 390 KB user agent, say) cannot
+    /// take its batch-mates down when the collector refuses oversized messages. Defaults to
+    /// 4 MiB, the gRPC and OpenTelemetry Collector default limit.
+    pub fn otlp_max_request_bytes(mut self, bytes: usize) -> Self {
+        self.otlp_max_request_bytes = Some(bytes);
         self
     }
 

@@ -243,6 +243,9 @@ fn exporter_config(
     if let Some(timeout) = builder.otlp_timeout {
         config = config.timeout(timeout);
     }
+    if let Some(bytes) = builder.otlp_max_request_bytes {
+        config = config.max_request_bytes(bytes);
+    }
     Ok(config)
 }
 

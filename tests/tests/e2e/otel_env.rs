@@ -394,3 +394,57 @@ async fn mutual_tls_over_both_protocols() {
         );
     }
 }
+
+/// A hostile client sends 390 KB user agents: the batch holding their spans would encode to
+/// far more than the receiver's 4 MiB message limit (tonic's default, the Collector's too),
+/// so the exporter sends it as several requests under the limit, and the ordinary requests'
+/// spans arrive with the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_spans_do_not_take_their_batch_mates_down() {
+    let collector = OtlpCollector::start().await;
+    let mut app = app_with(&collector, &[("OTEL_BSP_SCHEDULE_DELAY", "60000")]).await;
+    let huge = "h".repeat(390 * 1024);
+    let client = HttpClient::new();
+    let mut ordinary = Vec::new();
+    for i in 0..52 {
+        if i % 4 == 0 && ordinary.len() < 12 {
+            let (trace, parent) = (random_trace_id(), random_span_id());
+            assert_eq!(
+                get(
+                    &app,
+                    "/users/10",
+                    &[("traceparent", &traceparent(&trace, &parent))]
+                )
+                .await,
+                200
+            );
+            ordinary.push(trace);
+        } else {
+            let response = client
+                .get_with(&app.url("/users/11"), &[("user-agent", &huge)])
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(response.status, 200);
+        }
+    }
+    // One batch, exported at shutdown.
+    stop(&mut app).await;
+    let spans = collector
+        .wait_for_span_count(|s| ordinary.contains(&s.trace_id()), 12, SPAN_TIMEOUT)
+        .await;
+    assert_eq!(
+        spans.len(),
+        12,
+        "every ordinary span arrives: {}",
+        collector.summary()
+    );
+    assert!(
+        collector.rejected().is_empty(),
+        "no request over the limit: {:?}",
+        collector.rejected()
+    );
+    assert!(
+        collector.trace_requests().len() > 1,
+        "split into several requests"
+    );
+}
