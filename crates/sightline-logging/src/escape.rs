@@ -86,6 +86,41 @@ pub(crate) fn is_plain(bytes: &[u8]) -> bool {
             .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
 
+/// What ends a value cut to the line's limit: readable in the line, and searchable.
+pub(crate) const TRUNCATED: &[u8] = "…[truncated]".as_bytes();
+
+/// Cuts the escaped text written at `out[start..]` (a quoted JSON string when `quoted`) to at
+/// most `max` bytes of content, at a character and escape boundary, marked with
+/// [`TRUNCATED`]. Does nothing to text within the limit (one compare).
+pub(crate) fn cap_escaped(out: &mut Vec<u8>, start: usize, max: usize, quoted: bool) {
+    let quotes = if quoted { 2 } else { 0 };
+    if out.len() - start <= max + quotes {
+        return;
+    }
+    let content_start = start + usize::from(quoted);
+    let content = &out[content_start..out.len() - usize::from(quoted)];
+    let mut cut = 0;
+    while cut < content.len() {
+        let step = match content[cut] {
+            b'\\' if content.get(cut + 1) == Some(&b'u') => 6,
+            b'\\' => 2,
+            b if b < 0x80 => 1,
+            b if b >= 0xf0 => 4,
+            b if b >= 0xe0 => 3,
+            _ => 2,
+        };
+        if cut + step > max {
+            break;
+        }
+        cut += step;
+    }
+    out.truncate(content_start + cut);
+    out.extend_from_slice(TRUNCATED);
+    if quoted {
+        out.push(b'"');
+    }
+}
+
 /// Appends `s` JSON-escaped, without the surrounding quotes.
 pub(crate) fn escape_into(out: &mut impl Sink, s: &str) {
     let bytes = s.as_bytes();
@@ -204,6 +239,32 @@ mod tests {
                         let text = std::str::from_utf8(&bytes).expect("ASCII");
                         assert_eq!(esc(text), format!("\"{text}\""), "plain needs no escaping");
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn capped_values_stay_valid_json_and_are_marked() {
+        for text in [
+            "plain text that goes on",
+            "é\n\"\u{1}ü long enough",
+            "🙂🙂🙂🙂🙂🙂",
+        ] {
+            for max in 0..20 {
+                let mut out = b"{\"k\":".to_vec();
+                let start = out.len();
+                quoted_into(&mut out, text);
+                cap_escaped(&mut out, start, max, true);
+                out.push(b'}');
+                let parsed: serde_json::Value =
+                    serde_json::from_slice(&out).expect("still one JSON object");
+                let value = parsed["k"].as_str().expect("a string");
+                if value != text {
+                    assert!(value.ends_with("…[truncated]"), "{value:?}");
+                    let kept = value.trim_end_matches("…[truncated]");
+                    assert!(text.starts_with(kept), "{kept:?} of {text:?}");
+                    assert!(out.len() - start - 1 <= max + 2 + TRUNCATED.len(), "{max}");
                 }
             }
         }

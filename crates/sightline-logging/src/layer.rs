@@ -149,7 +149,12 @@ pub struct JsonLayerBuilder {
     field_names: FieldNames,
     span_field_names: SpanFieldNames,
     include_span_fields: bool,
+    max_value_bytes: usize,
 }
+
+/// The most bytes of one field value (or the message) a line carries by default: a few
+/// values at the cap still fit the line limits of log pipelines (Loki's default: 256 KB).
+pub const DEFAULT_MAX_VALUE_BYTES: usize = 16 * 1024;
 
 impl fmt::Debug for JsonLayerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -159,6 +164,7 @@ impl fmt::Debug for JsonLayerBuilder {
             .field("field_names", &self.field_names)
             .field("span_field_names", &self.span_field_names)
             .field("include_span_fields", &self.include_span_fields)
+            .field("max_value_bytes", &self.max_value_bytes)
             .finish()
     }
 }
@@ -219,6 +225,23 @@ impl JsonLayerBuilder {
         self
     }
 
+    /// The most bytes (JSON-escaped) of one event field's value or of the message; a longer
+    /// one is cut at a character boundary and ends with `…[truncated]`, so one client's
+    /// 390 KB user agent cannot make a line that the log pipeline refuses.
+    ///
+    /// Defaults to [`DEFAULT_MAX_VALUE_BYTES`] (16 KiB).
+    ///
+    /// ```
+    /// use sightline_logging::JsonLayer;
+    ///
+    /// let layer = JsonLayer::builder().max_value_bytes(4096).writer(std::io::stderr).build();
+    /// # drop(layer);
+    /// ```
+    pub fn max_value_bytes(mut self, bytes: usize) -> Self {
+        self.max_value_bytes = bytes;
+        self
+    }
+
     /// Builds the layer.
     ///
     /// If no [`writer`](Self::writer) was set this starts the background thread of a
@@ -247,6 +270,7 @@ impl JsonLayerBuilder {
             writer,
             guard,
             include_span_fields: self.include_span_fields,
+            max_value_bytes: self.max_value_bytes,
             keys: Keys {
                 timestamp: prefixed(b"{", &n.timestamp, b"\""),
                 level: prefixed(b"\",", &n.level, b"\""),
@@ -367,6 +391,7 @@ pub struct JsonLayer {
     writer: Box<dyn LineWriter>,
     guard: Option<WorkerGuard>,
     include_span_fields: bool,
+    max_value_bytes: usize,
     keys: Keys,
     bridge: Bridge,
 }
@@ -401,6 +426,7 @@ impl JsonLayer {
             field_names: FieldNames::default(),
             span_field_names: SpanFieldNames::default(),
             include_span_fields: true,
+            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
         }
     }
 
@@ -499,6 +525,7 @@ impl JsonLayer {
             message: &mut s.message,
             has_message: false,
             fields: &mut s.fields,
+            max_value_bytes: self.max_value_bytes,
         };
         event.record(&mut visitor);
         let has_message = visitor.has_message;
@@ -895,8 +922,13 @@ mod tests {
     #[test]
     fn hostile_output_has_no_raw_controls() {
         let out = Capture::default();
-        let subscriber =
-            tracing_subscriber::registry().with(JsonLayer::builder().writer(out.clone()).build());
+        // Above the default cap: this checks escaping, not the cap.
+        let subscriber = tracing_subscriber::registry().with(
+            JsonLayer::builder()
+                .max_value_bytes(1 << 20)
+                .writer(out.clone())
+                .build(),
+        );
         let all: String = (0u32..0x2100).filter_map(char::from_u32).collect();
         tracing::subscriber::with_default(subscriber, || tracing::info!(v = %all, "{all}"));
         let bytes = out.0.lock().expect("lock").clone();
@@ -907,6 +939,19 @@ mod tests {
         assert!(!text.contains(['\u{85}', '\u{9b}', '\u{2028}', '\u{2029}']));
         let v: Value = serde_json::from_str(text).expect("JSON");
         assert_eq!(v["fields"]["v"], all.as_str());
+    }
+
+    #[test]
+    fn long_values_and_messages_are_cut_and_marked() {
+        let huge = "u".repeat(390 * 1024);
+        let lines = capture(JsonLayer::builder().max_value_bytes(64), || {
+            tracing::info!(user_agent = %huge, short = "ok", "{huge}");
+        });
+        let ua = lines[0]["fields"]["user_agent"].as_str().expect("a string");
+        assert_eq!(ua, format!("{}…[truncated]", "u".repeat(64)));
+        assert_eq!(lines[0]["fields"]["short"], "ok");
+        let message = lines[0]["message"].as_str().expect("a string");
+        assert_eq!(message, format!("{}…[truncated]", "u".repeat(64)));
     }
 
     #[test]

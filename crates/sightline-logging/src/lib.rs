@@ -86,5 +86,5 @@ pub mod redact;
 mod time;
 
 pub use correlation::SpanFieldNames;
-pub use layer::{FieldNames, JsonLayer, JsonLayerBuilder};
+pub use layer::{DEFAULT_MAX_VALUE_BYTES, FieldNames, JsonLayer, JsonLayerBuilder};
 pub use non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};

@@ -4,7 +4,7 @@ use std::fmt::{self, Write as _};
 
 use tracing_core::field::{Field, Visit};
 
-use crate::escape::{EscapeWriter, Sink, escape_into, quoted_into};
+use crate::escape::{EscapeWriter, Sink, cap_escaped, escape_into, quoted_into};
 
 /// Bytes an id keeps inline: a W3C trace id is 32, a UUID request id 36.
 const INLINE: usize = 46;
@@ -229,6 +229,8 @@ pub(crate) struct EventVisitor<'a> {
     pub(crate) message: &'a mut Vec<u8>,
     pub(crate) has_message: bool,
     pub(crate) fields: &'a mut Vec<u8>,
+    /// The most bytes of one value (escaped); longer ones are cut and marked.
+    pub(crate) max_value_bytes: usize,
 }
 
 impl EventVisitor<'_> {
@@ -283,9 +285,18 @@ impl Visit for EventVisitor<'_> {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
+        let max = self.max_value_bytes;
         match self.message(field) {
-            Some(m) => escape_into(m, value),
-            None => quoted_into(self.field_out(field), value),
+            Some(m) => {
+                escape_into(m, value);
+                cap_escaped(m, 0, max, false);
+            }
+            None => {
+                let out = self.field_out(field);
+                let start = out.len();
+                quoted_into(out, value);
+                cap_escaped(out, start, max, true);
+            }
         }
     }
 
@@ -294,9 +305,18 @@ impl Visit for EventVisitor<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let max = self.max_value_bytes;
         match self.message(field) {
-            Some(m) => text_debug(m, value),
-            None => json_debug(self.field_out(field), value),
+            Some(m) => {
+                text_debug(m, value);
+                cap_escaped(m, 0, max, false);
+            }
+            None => {
+                let out = self.field_out(field);
+                let start = out.len();
+                json_debug(out, value);
+                cap_escaped(out, start, max, true);
+            }
         }
     }
 }

@@ -447,4 +447,14 @@ async fn huge_spans_do_not_take_their_batch_mates_down() {
         collector.trace_requests().len() > 1,
         "split into several requests"
     );
+    // The access lines stay within what log pipelines take (Loki: 256 KB a line).
+    let longest = app.stdout_raw().iter().map(Vec::len).max().unwrap_or(0);
+    assert!(longest < 64 * 1024, "a {longest}-byte line");
+    let cut: Vec<_> = json_lines(&app)
+        .into_iter()
+        .filter(|l| l.target() == Some(ACCESS_TARGET))
+        .filter_map(|l| l.field_text("user_agent.original"))
+        .filter(|ua| ua.ends_with("…[truncated]"))
+        .collect();
+    assert_eq!(cut.len(), 40, "every huge user agent cut and marked");
 }
