@@ -54,6 +54,7 @@ impl Signal {
             (Self::Traces, Certificate) => "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
             (Self::Traces, ClientCertificate) => "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
             (Self::Traces, ClientKey) => "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+            (Self::Traces, Insecure) => "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
             (Self::Logs, Endpoint) => "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
             (Self::Logs, Protocol) => "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
             (Self::Logs, Headers) => "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
@@ -62,6 +63,7 @@ impl Signal {
             (Self::Logs, Certificate) => "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
             (Self::Logs, ClientCertificate) => "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
             (Self::Logs, ClientKey) => "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY",
+            (Self::Logs, Insecure) => "OTEL_EXPORTER_OTLP_LOGS_INSECURE",
         }
     }
 }
@@ -86,6 +88,8 @@ pub enum Setting {
     ClientCertificate,
     /// `..._CLIENT_KEY`, a PEM file (mutual TLS)
     ClientKey,
+    /// `..._INSECURE`: plain text for an endpoint written without a scheme
+    Insecure,
 }
 
 impl Setting {
@@ -100,6 +104,7 @@ impl Setting {
             Self::Certificate => "OTEL_EXPORTER_OTLP_CERTIFICATE",
             Self::ClientCertificate => "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
             Self::ClientKey => "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+            Self::Insecure => "OTEL_EXPORTER_OTLP_INSECURE",
         }
     }
 }
@@ -224,6 +229,8 @@ pub struct ExporterConfig {
     client_identity: Option<(String, String)>,
     compression: Compression,
     max_request_bytes: usize,
+    insecure: bool,
+    warnings: Vec<String>,
 }
 
 /// The largest export request sent by default: a batch that would encode larger goes as
@@ -248,6 +255,8 @@ impl ExporterConfig {
             client_identity: None,
             compression: Compression::None,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            insecure: false,
+            warnings: Vec::new(),
         }
     }
 
@@ -303,6 +312,16 @@ impl ExporterConfig {
         }
         if let Some((_, value)) = lookup(Setting::Certificate) {
             config.certificate = Some(value.trim().to_owned());
+        }
+        if let Some((variable, value)) = lookup(Setting::Insecure) {
+            // A boolean of the specification: `true` (any case) is true, anything else false,
+            // and a value that is neither true nor false is worth a warning.
+            config.insecure = value.trim().eq_ignore_ascii_case("true");
+            if !config.insecure && !value.trim().eq_ignore_ascii_case("false") {
+                config.warnings.push(format!(
+                    "{variable}={value:?} is not true or false; false is used"
+                ));
+            }
         }
         match (
             lookup(Setting::ClientCertificate),
@@ -423,12 +442,33 @@ impl ExporterConfig {
         self.protocol
     }
 
+    /// Non-fatal problems met while reading the environment (a boolean that is neither true
+    /// nor false, say), one line each, for the caller to report.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// For an endpoint written without a scheme (`collector:4317`): plain text when `true`,
+    /// TLS otherwise. Defaults to `OTEL_EXPORTER_OTLP_INSECURE`, else `false`.
+    pub fn insecure(mut self, insecure: bool) -> Self {
+        self.insecure = insecure;
+        self
+    }
+
     /// The URL the exporter will send to.
     pub fn url(&self) -> String {
         let (base, append) = match &self.endpoint {
             Endpoint::Default => (self.protocol.default_endpoint(), true),
             Endpoint::Base(url) => (url.as_str(), true),
             Endpoint::Signal(url) => (url.as_str(), false),
+        };
+        let scheme = if self.insecure { "http://" } else { "https://" };
+        let owned;
+        let base = if base.contains("://") {
+            base
+        } else {
+            owned = format!("{scheme}{base}");
+            owned.as_str()
         };
         match self.protocol {
             Protocol::HttpProtobuf if append => {
@@ -747,6 +787,49 @@ mod tests {
             Compression::Gzip,
             "the signal's wins"
         );
+    }
+
+    #[test]
+    fn endpoints_without_a_scheme_follow_insecure() {
+        // (variables, expected URL, warnings)
+        type Case = (&'static [(&'static str, &'static str)], &'static str, usize);
+        let cases: &[Case] = &[
+            (
+                &[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317")],
+                "https://collector:4317",
+                0,
+            ),
+            (
+                &[
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+                    ("OTEL_EXPORTER_OTLP_INSECURE", "TRUE"),
+                ],
+                "http://collector:4317",
+                0,
+            ),
+            (
+                &[
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+                    ("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "yes"),
+                ],
+                "https://collector:4317",
+                1,
+            ),
+            (
+                &[
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+                    ("OTEL_EXPORTER_OTLP_INSECURE", "false"),
+                ],
+                "http://collector:4317",
+                0,
+            ),
+        ];
+        for (vars, url, warnings) in cases {
+            let config =
+                ExporterConfig::from_env_with(Signal::Traces, env_of(vars)).expect("valid");
+            assert_eq!(config.url(), *url, "{vars:?}");
+            assert_eq!(config.warnings().len(), *warnings, "{vars:?}");
+        }
     }
 
     #[test]

@@ -176,6 +176,24 @@ impl Settings {
         };
 
         let mut warnings = reader.warnings;
+        // The exporters' own non-fatal findings, once each (both signals read the general
+        // variables).
+        #[cfg(feature = "otlp")]
+        {
+            #[cfg(feature = "otlp-logs")]
+            let exporters = [traces.as_ref(), logs.as_ref()];
+            #[cfg(not(feature = "otlp-logs"))]
+            let exporters = [traces.as_ref()];
+            for warning in exporters
+                .into_iter()
+                .flatten()
+                .flat_map(sightline_otlp::ExporterConfig::warnings)
+            {
+                if !warnings.contains(warning) {
+                    warnings.push(warning.clone());
+                }
+            }
+        }
         let json = if builder.json_logs {
             let filter = match builder.log_filter {
                 Some(directives) => EnvFilter::try_new(&directives)

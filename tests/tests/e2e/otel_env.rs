@@ -208,6 +208,7 @@ async fn wrong_values_leave_a_line_naming_them_and_the_defaults_apply() {
             ("OTEL_BSP_MAX_QUEUE_SIZE", "lots"),
             ("OTEL_RESOURCE_ATTRIBUTES", "team=a,broken"),
             ("OTEL_SDK_DISABLED", "perhaps"),
+            ("OTEL_EXPORTER_OTLP_INSECURE", "yes"),
         ],
     )
     .await;
@@ -229,6 +230,7 @@ async fn wrong_values_leave_a_line_naming_them_and_the_defaults_apply() {
         "OTEL_BSP_MAX_QUEUE_SIZE=\"lots\"",
         "OTEL_RESOURCE_ATTRIBUTES=\"team=a,broken\"",
         "OTEL_SDK_DISABLED=\"perhaps\"",
+        "OTEL_EXPORTER_OTLP_INSECURE=\"yes\"",
     ] {
         assert!(stderr.contains(named), "no line names {named}:\n{stderr}");
     }
