@@ -39,12 +39,37 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 pub struct TruncatingSpanProcessor<P> {
     inner: P,
     limit: usize,
+    marker: Option<&'static str>,
 }
 
 impl<P> TruncatingSpanProcessor<P> {
-    /// Cuts string values to `limit` characters before `inner` sees the span.
+    /// Cuts string values to `limit` characters before `inner` sees the span, as the
+    /// specification's limit does (no mark).
     pub fn new(inner: P, limit: usize) -> Self {
-        Self { inner, limit }
+        Self {
+            inner,
+            limit,
+            marker: None,
+        }
+    }
+
+    /// Ends every cut value with `marker`, within the limit (a default limit of one's own,
+    /// say, where a reader should see that the value is not whole).
+    ///
+    /// ```
+    /// use opentelemetry_sdk::trace::{InMemorySpanExporter, SimpleSpanProcessor};
+    /// use sightline_otlp::TruncatingSpanProcessor;
+    ///
+    /// let processor = TruncatingSpanProcessor::new(
+    ///     SimpleSpanProcessor::new(InMemorySpanExporter::default()),
+    ///     8192,
+    /// )
+    /// .marked("…[truncated]");
+    /// # drop(processor);
+    /// ```
+    pub fn marked(mut self, marker: &'static str) -> Self {
+        self.marker = Some(marker);
+        self
     }
 }
 
@@ -57,17 +82,31 @@ fn cut(text: &str, limit: usize) -> Option<&str> {
     text.char_indices().nth(limit).map(|(end, _)| &text[..end])
 }
 
-fn truncate_value(value: &mut Value, limit: usize) {
+/// `text` cut to `limit` characters in all, the marker included; `None` when it fits.
+fn shortened(text: &str, limit: usize, marker: Option<&str>) -> Option<StringValue> {
+    cut(text, limit)?;
+    Some(StringValue::from(match marker {
+        None => cut(text, limit).unwrap_or(text).to_owned(),
+        Some(marker) => {
+            let room = limit.saturating_sub(marker.chars().count());
+            let mut short = cut(text, room).unwrap_or(text).to_owned();
+            short.push_str(marker);
+            short
+        }
+    }))
+}
+
+fn truncate_value(value: &mut Value, limit: usize, marker: Option<&str>) {
     match value {
         Value::String(s) => {
-            if let Some(short) = cut(s.as_str(), limit) {
-                *s = StringValue::from(short.to_owned());
+            if let Some(short) = shortened(s.as_str(), limit, marker) {
+                *s = short;
             }
         }
         Value::Array(Array::String(values)) => {
             for s in values {
-                if let Some(short) = cut(s.as_str(), limit) {
-                    *s = StringValue::from(short.to_owned());
+                if let Some(short) = shortened(s.as_str(), limit, marker) {
+                    *s = short;
                 }
             }
         }
@@ -75,9 +114,9 @@ fn truncate_value(value: &mut Value, limit: usize) {
     }
 }
 
-fn truncate_all(attributes: &mut [KeyValue], limit: usize) {
+fn truncate_all(attributes: &mut [KeyValue], limit: usize, marker: Option<&str>) {
     for kv in attributes {
-        truncate_value(&mut kv.value, limit);
+        truncate_value(&mut kv.value, limit, marker);
     }
 }
 
@@ -87,12 +126,12 @@ impl<P: SpanProcessor> SpanProcessor for TruncatingSpanProcessor<P> {
     }
 
     fn on_end(&self, mut span: SpanData) {
-        truncate_all(&mut span.attributes, self.limit);
+        truncate_all(&mut span.attributes, self.limit, self.marker);
         for event in span.events.events.iter_mut() {
-            truncate_all(&mut event.attributes, self.limit);
+            truncate_all(&mut event.attributes, self.limit, self.marker);
         }
         for link in span.links.links.iter_mut() {
-            truncate_all(&mut link.attributes, self.limit);
+            truncate_all(&mut link.attributes, self.limit, self.marker);
         }
         self.inner.on_end(span);
     }
@@ -131,6 +170,15 @@ mod tests {
     }
 
     #[test]
+    fn a_marker_fits_within_the_limit() {
+        assert_eq!(
+            shortened("abcdefghijklmnop", 8, Some("…")).map(|s| s.to_string()),
+            Some("abcdefg…".to_owned())
+        );
+        assert_eq!(shortened("abcdefgh", 8, Some("…")), None, "fits: untouched");
+    }
+
+    #[test]
     fn string_arrays_are_cut_too_and_other_values_kept() {
         let mut values = [
             KeyValue::new(
@@ -139,7 +187,7 @@ mod tests {
             ),
             KeyValue::new("n", 1_234_567_i64),
         ];
-        truncate_all(&mut values, 3);
+        truncate_all(&mut values, 3, None);
         assert_eq!(
             values[0].value,
             Value::Array(Array::String(vec!["abc".into(), "ab".into()]))

@@ -24,6 +24,7 @@ pub struct SightlineBuilder {
     pub(crate) otlp_protocol: Option<OtlpProtocol>,
     pub(crate) otlp_timeout: Option<Duration>,
     pub(crate) otlp_max_request_bytes: Option<usize>,
+    pub(crate) attribute_value_length_limit: Option<Option<usize>>,
     pub(crate) export_interval: Option<Duration>,
     pub(crate) export_queue_size: Option<usize>,
     pub(crate) sampler: Option<opentelemetry_sdk::trace::Sampler>,
@@ -56,6 +57,7 @@ impl Default for SightlineBuilder {
             otlp_protocol: None,
             otlp_timeout: None,
             otlp_max_request_bytes: None,
+            attribute_value_length_limit: None,
             export_interval: None,
             export_queue_size: None,
             sampler: None,
@@ -119,6 +121,27 @@ impl SightlineBuilder {
     /// 4 MiB, the gRPC and OpenTelemetry Collector default limit.
     pub fn otlp_max_request_bytes(mut self, bytes: usize) -> Self {
         self.otlp_max_request_bytes = Some(bytes);
+        self
+    }
+
+    /// The longest string attribute value of an exported span, in characters (`None`: no
+    /// limit). Values are cut as the specification's limit cuts them, without a mark.
+    ///
+    /// Defaults to `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT` or
+    /// `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`, else
+    /// [`DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT`](crate::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT)
+    /// (8192), whose cuts end with `…[truncated]`.
+    ///
+    /// ```
+    /// # fn f() -> Result<(), sightline::Error> {
+    /// let sightline = sightline::Sightline::builder()
+    ///     .attribute_value_length_limit(Some(1024))
+    ///     .build()?;
+    /// # drop(sightline);
+    /// # Ok(()) }
+    /// ```
+    pub fn attribute_value_length_limit(mut self, limit: Option<usize>) -> Self {
+        self.attribute_value_length_limit = Some(limit);
         self
     }
 

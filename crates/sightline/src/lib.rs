@@ -105,5 +105,12 @@ pub use sightline_logging as logging;
 pub use sightline_otlp as otlp;
 pub use sightline_propagation as propagation;
 
+/// The longest string attribute value of an exported span, in characters, when neither
+/// `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` (or `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`) nor
+/// [`SightlineBuilder::attribute_value_length_limit`] says otherwise: a longer one is cut and
+/// ends with `…[truncated]`. The specification has no default limit; one client's 390 KB
+/// `User-Agent` is reason enough for one.
+pub const DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT: usize = 8192;
+
 /// The name of the instrumentation scope of Sightline's spans.
 pub const INSTRUMENTATION_SCOPE: &str = "sightline";

@@ -14,6 +14,10 @@ use crate::error::{Error, Global};
 use crate::resolve::{JsonLogs, Settings};
 use crate::sightline::{Inner, Sightline};
 
+/// What ends a span attribute value cut to Sightline's default limit, as in the JSON lines.
+#[cfg(feature = "otlp")]
+const TRUNCATED: &str = "…[truncated]";
+
 /// What `build` makes before it installs anything.
 pub(crate) struct Parts {
     service_name: String,
@@ -77,9 +81,14 @@ impl Parts {
             let processor =
                 sightline_otlp::counting_batch_span_processor(exporter, settings.span_batch);
             provider = match settings.value_length_limit {
-                Some(limit) => provider.with_span_processor(
-                    sightline_otlp::TruncatingSpanProcessor::new(processor, limit),
-                ),
+                Some((limit, marked)) => {
+                    let truncating = sightline_otlp::TruncatingSpanProcessor::new(processor, limit);
+                    provider.with_span_processor(if marked {
+                        truncating.marked(TRUNCATED)
+                    } else {
+                        truncating
+                    })
+                }
                 None => provider.with_span_processor(processor),
             };
         }

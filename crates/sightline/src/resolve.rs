@@ -33,9 +33,10 @@ pub(crate) struct Settings {
     pub(crate) log_batch: sightline_otlp::BatchSettings,
     pub(crate) sampler: Sampler,
     pub(crate) span_limits: SpanLimits,
-    /// String attribute values are cut to this many characters.
+    /// String attribute values are cut to this many characters, and whether the cut is
+    /// marked (Sightline's default limit) or not (a limit the operator or code set).
     #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
-    pub(crate) value_length_limit: Option<usize>,
+    pub(crate) value_length_limit: Option<(usize, bool)>,
     /// The JSON lines and the subscriber; `None` when `json_logs(false)`.
     pub(crate) json: Option<JsonLogs>,
     #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
@@ -169,7 +170,13 @@ impl Settings {
             }
         };
         let span_limits = reader.span_limits();
-        let value_length_limit = reader.span_value_length_limit();
+        let value_length_limit = match builder.attribute_value_length_limit {
+            Some(limit) => limit.map(|l| (l, false)),
+            None => Some(match reader.span_value_length_limit() {
+                Some(limit) => (limit, false),
+                None => (crate::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT, true),
+            }),
+        };
         let propagator = match builder.propagator.clone() {
             Some(propagator) => Some(propagator),
             None => reader.propagator(),

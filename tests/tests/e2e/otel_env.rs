@@ -152,6 +152,31 @@ async fn resource_attributes_are_decoded_and_long_values_cut_to_the_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_long_values_are_cut_at_8192_characters_and_marked() {
+    let collector = OtlpCollector::start().await;
+    let mut app = app_with(&collector, &[]).await;
+    let user_agent = format!("ua/{}", "é".repeat(10_000));
+    assert_eq!(
+        get(&app, "/users/12", &[("user-agent", &user_agent)]).await,
+        200
+    );
+    stop(&mut app).await;
+    let spans = collector
+        .wait_for_spans(
+            |s| s.attr_str("url.path") == Some("/users/12"),
+            SPAN_TIMEOUT,
+        )
+        .await;
+    assert_eq!(spans.len(), 1, "{}", collector.summary());
+    let exported = spans[0]
+        .attr_str("user_agent.original")
+        .expect("a user agent");
+    assert_eq!(exported.chars().count(), 8192);
+    assert!(exported.ends_with("…[truncated]"), "marked");
+    assert!(user_agent.starts_with(exported.trim_end_matches("…[truncated]")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_disabled_exports_nothing_while_ids_metrics_and_lines_work() {
     let collector = OtlpCollector::start().await;
     let mut app = app_with(&collector, &[("OTEL_SDK_DISABLED", "true")]).await;
@@ -404,7 +429,15 @@ async fn mutual_tls_over_both_protocols() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huge_spans_do_not_take_their_batch_mates_down() {
     let collector = OtlpCollector::start().await;
-    let mut app = app_with(&collector, &[("OTEL_BSP_SCHEDULE_DELAY", "60000")]).await;
+    // Above the user agents' length: the default limit would cut them to 8192 characters.
+    let mut app = app_with(
+        &collector,
+        &[
+            ("OTEL_BSP_SCHEDULE_DELAY", "60000"),
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "1048576"),
+        ],
+    )
+    .await;
     let huge = "h".repeat(390 * 1024);
     let client = HttpClient::new();
     let mut ordinary = Vec::new();
