@@ -46,6 +46,12 @@ pub(crate) struct Peer {
 }
 
 impl Peer {
+    /// Nobody recorded.
+    pub(crate) const NONE: Self = Self {
+        addr: None,
+        user_agent: None,
+    };
+
     pub(crate) fn of<B>(req: &http::Request<B>) -> Self {
         Self {
             addr: super::net::client_addr(req),

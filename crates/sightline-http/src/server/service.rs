@@ -33,7 +33,13 @@ impl<S> Server<S> {
             active.gauge(method, scheme).increment(1.0);
         }
 
-        let peer = Peer::of(&req);
+        // Only the span and the access line print who asked: without either, not even the
+        // header lookup and the connection info are paid for.
+        let peer = if shared.access.enabled || shared.common.tracer.is_some() {
+            Peer::of(&req)
+        } else {
+            Peer::NONE
+        };
         let spans = ServerSpans::start(
             &shared.common,
             RequestKind::Http,

@@ -46,7 +46,12 @@ impl<S> GrpcServer<S> {
 
         let counters =
             call::request_counters((shared.access.enabled && !health_check) || grpc.message_counts);
-        let peer = Peer::of(&req);
+        // As for HTTP: only the span and the access line print who called.
+        let peer = if shared.access.enabled || shared.common.tracer.is_some() {
+            Peer::of(&req)
+        } else {
+            Peer::NONE
+        };
         let method_recorded = matches!(method, Resolved::Known(_));
         let mut spans = if !health_check || shared.trace_health_checks {
             ServerSpans::start(
