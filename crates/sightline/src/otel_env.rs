@@ -311,11 +311,7 @@ mod tests {
 
     fn reader(vars: &'static [(&'static str, &'static str)]) -> Reader<'static> {
         let env: &'static dyn Fn(&str) -> Option<String> =
-            Box::leak(Box::new(move |name: &str| {
-                vars.iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| (*v).to_owned())
-            }));
+            Box::leak(Box::new(crate::resolve::tests::env_of(vars)));
         Reader::new(env)
     }
 

@@ -307,13 +307,16 @@ fn otlp_logs_enabled(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Duration;
 
     use super::*;
     use crate::Sightline;
 
-    fn env_of(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+    /// An environment of `vars`, for the table tests of this module and `otel_env`.
+    pub(crate) fn env_of(
+        vars: &'static [(&'static str, &'static str)],
+    ) -> impl Fn(&str) -> Option<String> {
         move |name| {
             vars.iter()
                 .find(|(k, _)| *k == name)
