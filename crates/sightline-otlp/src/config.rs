@@ -16,6 +16,8 @@ pub enum Signal {
     Traces,
     /// Log records: `LogsService/Export`, `/v1/logs`, `OTEL_EXPORTER_OTLP_LOGS_*`.
     Logs,
+    /// Metrics: `MetricsService/Export`, `/v1/metrics`, `OTEL_EXPORTER_OTLP_METRICS_*`.
+    Metrics,
 }
 
 impl Signal {
@@ -24,6 +26,7 @@ impl Signal {
         match self {
             Self::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
             Self::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+            Self::Metrics => "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
         }
     }
 
@@ -32,6 +35,7 @@ impl Signal {
         match self {
             Self::Traces => "/v1/traces",
             Self::Logs => "/v1/logs",
+            Self::Metrics => "/v1/metrics",
         }
     }
 
@@ -64,6 +68,15 @@ impl Signal {
             (Self::Logs, ClientCertificate) => "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
             (Self::Logs, ClientKey) => "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY",
             (Self::Logs, Insecure) => "OTEL_EXPORTER_OTLP_LOGS_INSECURE",
+            (Self::Metrics, Endpoint) => "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            (Self::Metrics, Protocol) => "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+            (Self::Metrics, Headers) => "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+            (Self::Metrics, Timeout) => "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+            (Self::Metrics, Compression) => "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+            (Self::Metrics, Certificate) => "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+            (Self::Metrics, ClientCertificate) => "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
+            (Self::Metrics, ClientKey) => "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
+            (Self::Metrics, Insecure) => "OTEL_EXPORTER_OTLP_METRICS_INSECURE",
         }
     }
 }
@@ -686,6 +699,16 @@ mod tests {
                 Signal::Logs,
                 "http://c:4318/v1/logs",
                 "the general endpoint is a base URL for HTTP",
+            ),
+            (
+                &[
+                    ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf"),
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+                    ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://t:9/custom"),
+                ],
+                Signal::Metrics,
+                "http://c:4318/v1/metrics",
+                "metrics read their own protocol and not the traces endpoint",
             ),
             (
                 &[

@@ -41,6 +41,7 @@
 //! | feature | default? | what it does |
 //! |---|---|---|
 //! | `logs` | yes | [`LogExporter`] and the counting log processor |
+//! | `metrics` | no | OTLP metrics for the `metrics` facade: [`MetricRecorder`], [`MetricExporter`], [`PeriodicExport`] |
 //! | `tls` | no | `https://` collectors over both transports (rustls with ring, the system's roots, `OTEL_EXPORTER_OTLP_CERTIFICATE`, client certificates for mutual TLS) |
 //!
 //! The crate's own events (a partial success, say) have the target `sightline_otlp`: a log
@@ -54,6 +55,8 @@ mod http;
 mod limits;
 #[cfg(feature = "logs")]
 mod logs;
+#[cfg(feature = "metrics")]
+mod metric;
 #[cfg(feature = "tls")]
 mod tls;
 mod traces;
@@ -74,6 +77,11 @@ pub use exporter::SpanExporter;
 pub use limits::TruncatingSpanProcessor;
 #[cfg(feature = "logs")]
 pub use logs::LogExporter;
+#[cfg(feature = "metrics")]
+pub use metric::{
+    DEFAULT_BUCKETS, DEFAULT_EXPORT_INTERVAL, DEFAULT_EXPORT_TIMEOUT, MetricExporter, MetricReader,
+    MetricRecorder, PeriodicExport, Temporality,
+};
 
 /// The `user-agent` of every export.
 const USER_AGENT: &str = concat!("sightline-otlp/", env!("CARGO_PKG_VERSION"));

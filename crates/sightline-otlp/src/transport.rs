@@ -152,6 +152,7 @@ impl Sender {
             signal: match config.signal() {
                 crate::config::Signal::Traces => "spans",
                 crate::config::Signal::Logs => "logs",
+                crate::config::Signal::Metrics => "metrics",
             },
             resource: EncodedResource::default(),
         })
