@@ -1,9 +1,10 @@
 //! An in-process OpenTelemetry collector: OTLP/gRPC and OTLP/HTTP (protobuf) receivers that
 //! store every export request, decoded with the `opentelemetry-proto` types.
 //!
-//! Both receivers accept traces and logs; [`OtlpCollector::spans`] and
-//! [`OtlpCollector::log_records`] flatten what arrived into records that keep their resource,
-//! so a test can assert on `service.name` next to the span it found.
+//! Both receivers accept traces, logs and metrics; [`OtlpCollector::spans`],
+//! [`OtlpCollector::log_records`] and [`OtlpCollector::metrics`] flatten what arrived into
+//! records that keep their resource, so a test can assert on `service.name` next to the span
+//! it found.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +22,12 @@ use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -30,8 +37,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::metrics::v1::Metric;
 use opentelemetry_proto::tonic::trace::v1::Span;
-use prost::Message as _;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -61,6 +68,7 @@ pub struct Received<T> {
 struct Store {
     traces: Mutex<Vec<Received<ExportTraceServiceRequest>>>,
     logs: Mutex<Vec<Received<ExportLogsServiceRequest>>>,
+    metrics: Mutex<Vec<Received<ExportMetricsServiceRequest>>>,
     /// Requests the HTTP receiver refused, with the reason (wrong content type, bad body).
     rejected: Mutex<Vec<String>>,
     /// TCP connections accepted by each receiver, to tell "never connected" from "sent
@@ -128,6 +136,22 @@ impl LogsService for GrpcReceiver {
             headers,
         });
         Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for GrpcReceiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        let headers = request.metadata().clone().into_headers();
+        lock(&self.0.metrics).push(Received {
+            transport: Transport::Grpc,
+            request: request.into_inner(),
+            headers,
+        });
+        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
     }
 }
 
@@ -267,52 +291,69 @@ fn decoded_body(store: &Store, headers: &HeaderMap, body: Bytes) -> Result<Bytes
     }
 }
 
-async fn http_traces(State(store): State<Arc<Store>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(r) = reject_non_protobuf(&store, &headers) {
+/// One OTLP/HTTP export: the body checked, decoded into `R` and stored in `list`.
+fn http_export<R: prost::Message + Default>(
+    store: &Store,
+    list: &Mutex<Vec<Received<R>>>,
+    path: &str,
+    headers: HeaderMap,
+    body: Bytes,
+    response: &impl prost::Message,
+) -> Response {
+    if let Some(r) = reject_non_protobuf(store, &headers) {
         return r;
     }
-    let body = match decoded_body(&store, &headers, body) {
+    let body = match decoded_body(store, &headers, body) {
         Ok(body) => body,
         Err(response) => return *response,
     };
-    match ExportTraceServiceRequest::decode(body) {
+    match R::decode(body) {
         Ok(request) => {
-            lock(&store.traces).push(Received {
+            lock(list).push(Received {
                 transport: Transport::HttpProtobuf,
                 request,
                 headers,
             });
-            protobuf_response(&ExportTraceServiceResponse::default())
+            protobuf_response(response)
         }
         Err(e) => {
-            lock(&store.rejected).push(format!("undecodable /v1/traces body: {e}"));
+            lock(&store.rejected).push(format!("undecodable {path} body: {e}"));
             (StatusCode::BAD_REQUEST, e.to_string()).into_response()
         }
     }
 }
 
+async fn http_traces(State(store): State<Arc<Store>>, headers: HeaderMap, body: Bytes) -> Response {
+    let response = ExportTraceServiceResponse::default();
+    http_export(
+        &store,
+        &store.traces,
+        "/v1/traces",
+        headers,
+        body,
+        &response,
+    )
+}
+
 async fn http_logs(State(store): State<Arc<Store>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(r) = reject_non_protobuf(&store, &headers) {
-        return r;
-    }
-    let body = match decoded_body(&store, &headers, body) {
-        Ok(body) => body,
-        Err(response) => return *response,
-    };
-    match ExportLogsServiceRequest::decode(body) {
-        Ok(request) => {
-            lock(&store.logs).push(Received {
-                transport: Transport::HttpProtobuf,
-                request,
-                headers,
-            });
-            protobuf_response(&ExportLogsServiceResponse::default())
-        }
-        Err(e) => {
-            lock(&store.rejected).push(format!("undecodable /v1/logs body: {e}"));
-            (StatusCode::BAD_REQUEST, e.to_string()).into_response()
-        }
-    }
+    let response = ExportLogsServiceResponse::default();
+    http_export(&store, &store.logs, "/v1/logs", headers, body, &response)
+}
+
+async fn http_metrics(
+    State(store): State<Arc<Store>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let response = ExportMetricsServiceResponse::default();
+    http_export(
+        &store,
+        &store.metrics,
+        "/v1/metrics",
+        headers,
+        body,
+        &response,
+    )
 }
 
 /// Accepts on `front` and relays each connection to `back`, counting connections; the
@@ -400,7 +441,11 @@ impl OtlpCollector {
                         .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
                 )
                 .add_service(
-                    LogsServiceServer::new(receiver)
+                    LogsServiceServer::new(receiver.clone())
+                        .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+                )
+                .add_service(
+                    MetricsServiceServer::new(receiver)
                         .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
                 )
                 .serve_with_incoming(incoming)
@@ -421,6 +466,7 @@ impl OtlpCollector {
         let app = axum::Router::new()
             .route("/v1/traces", post(http_traces))
             .route("/v1/logs", post(http_logs))
+            .route("/v1/metrics", post(http_metrics))
             .with_state(store.clone());
         let http = match http_tls {
             None => tokio::spawn(async move {
@@ -489,6 +535,50 @@ impl OtlpCollector {
         lock(&self.store.logs).clone()
     }
 
+    /// Every metrics export request received so far.
+    pub fn metric_requests(&self) -> Vec<Received<ExportMetricsServiceRequest>> {
+        lock(&self.store.metrics).clone()
+    }
+
+    /// Every metric received so far (one entry per metric per export request), with its
+    /// resource and scope, in the order they arrived.
+    pub fn metrics(&self) -> Vec<MetricRecord> {
+        let mut out = Vec::new();
+        for received in lock(&self.store.metrics).iter() {
+            for rm in &received.request.resource_metrics {
+                let resource = rm
+                    .resource
+                    .as_ref()
+                    .map(|r| r.attributes.clone())
+                    .unwrap_or_default();
+                for sm in &rm.scope_metrics {
+                    for metric in &sm.metrics {
+                        out.push(MetricRecord {
+                            transport: received.transport,
+                            resource: resource.clone(),
+                            scope: sm.scope.clone(),
+                            metric: metric.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Polls until a received metric matches `pred` or `timeout` passes, then returns the
+    /// last one that matched (the newest export of it), or `None`.
+    pub async fn wait_for_metric(
+        &self,
+        pred: impl Fn(&MetricRecord) -> bool,
+        timeout: Duration,
+    ) -> Option<MetricRecord> {
+        poll_until(timeout, Duration::from_millis(50), || {
+            std::future::ready(self.metrics().into_iter().rfind(|m| pred(m)))
+        })
+        .await
+    }
+
     /// Requests the HTTP receiver refused, with the reason.
     pub fn rejected(&self) -> Vec<String> {
         lock(&self.store.rejected).clone()
@@ -508,10 +598,11 @@ impl OtlpCollector {
         // would deadlock with the lock inside `spans`).
         let traces = lock(&self.store.traces).len();
         let logs = lock(&self.store.logs).len();
+        let metrics = lock(&self.store.metrics).len();
         let spans = self.spans().len();
         format!(
-            "collector: {} gRPC / {} HTTP connections, {traces} trace and {logs} log export \
-             requests, {spans} spans, rejected: {:?}",
+            "collector: {} gRPC / {} HTTP connections, {traces} trace, {logs} log and \
+             {metrics} metric export requests, {spans} spans, rejected: {:?}",
             self.connections(Transport::Grpc),
             self.connections(Transport::HttpProtobuf),
             self.rejected()
@@ -715,6 +806,68 @@ impl LogRecordEntry {
             Value::StringValue(s) => Some(s),
             _ => None,
         }
+    }
+}
+
+/// A received metric with the resource and scope it was exported under.
+#[derive(Clone, Debug)]
+pub struct MetricRecord {
+    /// Which receiver got it.
+    pub transport: Transport,
+    /// The resource attributes.
+    pub resource: Vec<KeyValue>,
+    /// The instrumentation scope.
+    pub scope: Option<InstrumentationScope>,
+    /// The metric, with every data point of that export.
+    pub metric: Metric,
+}
+
+impl MetricRecord {
+    /// A resource attribute that is a string.
+    pub fn resource_str(&self, key: &str) -> Option<&str> {
+        attr_str(&self.resource, key)
+    }
+
+    /// The histogram points whose string attributes include every `(key, value)` of `labels`.
+    pub fn histogram_points(
+        &self,
+        labels: &[(&str, &str)],
+    ) -> Vec<&opentelemetry_proto::tonic::metrics::v1::HistogramDataPoint> {
+        use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+        match &self.metric.data {
+            Some(Data::Histogram(h)) => h
+                .data_points
+                .iter()
+                .filter(|p| {
+                    labels
+                        .iter()
+                        .all(|(k, v)| attr_str(&p.attributes, k) == Some(*v))
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The number points (sum or gauge) whose string attributes include every `(key, value)`
+    /// of `labels`.
+    pub fn number_points(
+        &self,
+        labels: &[(&str, &str)],
+    ) -> Vec<&opentelemetry_proto::tonic::metrics::v1::NumberDataPoint> {
+        use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+        let points = match &self.metric.data {
+            Some(Data::Sum(s)) => &s.data_points,
+            Some(Data::Gauge(g)) => &g.data_points,
+            _ => return Vec::new(),
+        };
+        points
+            .iter()
+            .filter(|p| {
+                labels
+                    .iter()
+                    .all(|(k, v)| attr_str(&p.attributes, k) == Some(*v))
+            })
+            .collect()
     }
 }
 
