@@ -80,7 +80,7 @@ pub use logs::LogExporter;
 #[cfg(feature = "metrics")]
 pub use metric::{
     DEFAULT_BUCKETS, DEFAULT_EXPORT_INTERVAL, DEFAULT_EXPORT_TIMEOUT, MetricExporter, MetricReader,
-    MetricRecorder, PeriodicExport, Temporality,
+    MetricRecorder, PeriodicExport, PeriodicExportBuilder, Temporality,
 };
 
 /// The `user-agent` of every export.

@@ -34,6 +34,8 @@ pub struct SightlineBuilder {
     pub(crate) log_field_names: Option<sightline_logging::FieldNames>,
     pub(crate) json_logs: bool,
     pub(crate) otlp_logs: Option<bool>,
+    pub(crate) otlp_metrics: Option<bool>,
+    pub(crate) metric_export_interval: Option<Duration>,
     pub(crate) prometheus: bool,
     pub(crate) propagator: Option<sightline_propagation::Propagator>,
 }
@@ -67,6 +69,8 @@ impl Default for SightlineBuilder {
             log_field_names: None,
             json_logs: true,
             otlp_logs: None,
+            otlp_metrics: None,
+            metric_export_interval: None,
             prometheus: cfg!(feature = "prometheus"),
             propagator: None,
         }
@@ -272,9 +276,44 @@ impl SightlineBuilder {
         self
     }
 
+    /// Whether to push the metrics over OTLP (the RED metrics and every `metrics` call of the
+    /// application) to the collector the spans go to, every
+    /// [`metric_export_interval`](Self::metric_export_interval). Beside the Prometheus
+    /// exposition unless [`prometheus(false)`](Self::prometheus).
+    ///
+    /// Defaults to `OTEL_METRICS_EXPORTER`: `otlp` pushes (and, without `prometheus` in the
+    /// list, turns the exposition off); unset, metrics are only scraped.
+    /// `OTEL_EXPORTER_OTLP_METRICS_*` configure the connection, and
+    /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` picks cumulative (the default) or
+    /// delta counters and histograms.
+    ///
+    /// ```no_run
+    /// # #[tokio::main] async fn main() -> Result<(), sightline::Error> {
+    /// let sightline = sightline::Sightline::builder()
+    ///     .otlp_endpoint("http://127.0.0.1:4317")
+    ///     .otlp_metrics(true)
+    ///     .prometheus(false)
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "otlp-metrics")]
+    pub fn otlp_metrics(mut self, enabled: bool) -> Self {
+        self.otlp_metrics = Some(enabled);
+        self
+    }
+
+    /// How often metrics are pushed over OTLP. Defaults to `OTEL_METRIC_EXPORT_INTERVAL`
+    /// (milliseconds), else 60 seconds.
+    #[cfg(feature = "otlp-metrics")]
+    pub fn metric_export_interval(mut self, interval: Duration) -> Self {
+        self.metric_export_interval = Some(interval);
+        self
+    }
+
     /// Whether to install the Prometheus recorder as the global `metrics` recorder.
     ///
-    /// Defaults to `true` with the `prometheus` feature.
+    /// Defaults to `true` with the `prometheus` feature, unless `OTEL_METRICS_EXPORTER`
+    /// leaves `prometheus` out of its list.
     pub fn prometheus(mut self, enabled: bool) -> Self {
         self.prometheus = enabled && cfg!(feature = "prometheus");
         self

@@ -78,7 +78,7 @@ mod error;
 mod layers;
 #[cfg(feature = "otlp-logs")]
 mod logs;
-#[cfg(feature = "prometheus")]
+#[cfg(any(feature = "prometheus", feature = "otlp-metrics"))]
 mod metrics;
 mod otel_env;
 mod parts;

@@ -1,10 +1,14 @@
-//! The Prometheus exposition: the recorder with the semantic conventions' buckets, built
-//! without side effects, installed last.
+//! The `metrics` recorders: the Prometheus exposition, the OTLP push, or both behind one
+//! fan-out; built without side effects, installed first, with the semantic conventions'
+//! buckets and units.
 
+#[cfg(feature = "prometheus")]
 use std::sync::Arc;
+#[cfg(feature = "prometheus")]
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+#[cfg(feature = "prometheus")]
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
@@ -13,17 +17,127 @@ use sightline_http::server::{DURATION_BUCKETS, HTTP_SERVER_REQUEST_DURATION};
 use crate::error::{Error, Global};
 
 /// How often histogram samples are folded into buckets when nobody scrapes.
+#[cfg(feature = "prometheus")]
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The name of the counter of log lines the non-blocking writer dropped.
 const DROPPED_LINES: &str = "sightline.logging.dropped_lines";
 
+/// The counter of trace context headers that were present but malformed.
+const PROPAGATION_REJECTED: &str = "sightline.propagation.rejected";
+
+/// The RPC histograms' message-count buckets: powers of two.
+#[cfg(feature = "grpc")]
+const MESSAGE_BUCKETS: [f64; 11] = [
+    0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0,
+];
+
+/// Every histogram of Sightline's with its explicit bucket boundaries, the same for both
+/// exporters.
+fn histogram_buckets() -> Vec<(&'static str, &'static [f64])> {
+    #[cfg_attr(not(feature = "grpc"), allow(unused_mut))]
+    let mut buckets: Vec<(&'static str, &'static [f64])> = vec![
+        (HTTP_SERVER_REQUEST_DURATION, &DURATION_BUCKETS),
+        (
+            sightline_http::client::HTTP_CLIENT_REQUEST_DURATION,
+            &DURATION_BUCKETS,
+        ),
+    ];
+    #[cfg(feature = "grpc")]
+    {
+        use sightline_http::grpc::{
+            RPC_CLIENT_CALL_DURATION, RPC_CLIENT_RESPONSES_PER_RPC, RPC_SERVER_CALL_DURATION,
+            RPC_SERVER_REQUESTS_PER_RPC, RPC_SERVER_RESPONSES_PER_RPC,
+        };
+        buckets.extend([
+            (RPC_SERVER_CALL_DURATION, &DURATION_BUCKETS[..]),
+            (RPC_CLIENT_CALL_DURATION, &DURATION_BUCKETS[..]),
+            (RPC_SERVER_REQUESTS_PER_RPC, &MESSAGE_BUCKETS[..]),
+            (RPC_SERVER_RESPONSES_PER_RPC, &MESSAGE_BUCKETS[..]),
+            (RPC_CLIENT_RESPONSES_PER_RPC, &MESSAGE_BUCKETS[..]),
+        ]);
+    }
+    buckets
+}
+
+/// The semantic conventions' units that the facade's `Unit` cannot name (it has `Count`
+/// where OpenTelemetry writes `{request}`), for OTLP; Prometheus names leave them out.
+#[cfg(feature = "otlp-metrics")]
+fn annotated_units() -> Vec<(&'static str, &'static str)> {
+    #[cfg_attr(not(feature = "grpc"), allow(unused_mut))]
+    let mut units = vec![
+        (
+            sightline_http::server::HTTP_SERVER_ACTIVE_REQUESTS,
+            "{request}",
+        ),
+        (PROPAGATION_REJECTED, "{header}"),
+        (DROPPED_LINES, "{line}"),
+        (sightline_otlp::DROPPED, "{item}"),
+    ];
+    #[cfg(feature = "grpc")]
+    {
+        use sightline_http::grpc::{
+            RPC_CLIENT_RESPONSES_PER_RPC, RPC_SERVER_ACTIVE_CALLS, RPC_SERVER_REQUESTS_PER_RPC,
+            RPC_SERVER_RESPONSES_PER_RPC,
+        };
+        units.extend([
+            (RPC_SERVER_ACTIVE_CALLS, "{call}"),
+            (RPC_SERVER_REQUESTS_PER_RPC, "{count}"),
+            (RPC_SERVER_RESPONSES_PER_RPC, "{count}"),
+            (RPC_CLIENT_RESPONSES_PER_RPC, "{count}"),
+        ]);
+    }
+    units
+}
+
+/// Describes Sightline's metrics to the global recorder.
+fn describe() {
+    sightline_http::server::describe_server_metrics();
+    sightline_http::client::describe_client_metrics();
+    #[cfg(feature = "grpc")]
+    sightline_http::grpc::describe_grpc_metrics();
+    metrics::describe_counter!(
+        PROPAGATION_REJECTED,
+        metrics::Unit::Count,
+        "Trace context headers that were present but malformed, by header."
+    );
+    metrics::describe_counter!(
+        DROPPED_LINES,
+        metrics::Unit::Count,
+        "JSON log lines dropped because the writer's buffer was full."
+    );
+    #[cfg(feature = "otlp")]
+    metrics::describe_counter!(
+        sightline_otlp::DROPPED,
+        metrics::Unit::Count,
+        "Spans, log records and metric points lost before reaching the collector, by signal \
+         and reason (queue_full: the export queue was full; export_failed: the collector did \
+         not accept them)."
+    );
+}
+
+/// Publishes the log writer's drop count (kept in an atomic off the logging hot path) into
+/// its counter, before each scrape and each push.
+#[derive(Clone, Default)]
+pub(crate) struct DroppedLines(Option<sightline_logging::NonBlocking>);
+
+impl DroppedLines {
+    fn publish(&self) {
+        if let Some(writer) = &self.0 {
+            metrics::counter!(DROPPED_LINES).absolute(writer.dropped_lines());
+        }
+    }
+}
+
+/// The Prometheus exposition: what `/metrics` renders, kept up by a thread.
+#[cfg(feature = "prometheus")]
 pub(crate) struct Exposition {
     renderer: Renderer,
     stop: Arc<AtomicBool>,
     upkeep: Option<std::thread::JoinHandle<()>>,
 }
 
+#[cfg(feature = "prometheus")]
 impl Exposition {
     pub(crate) fn renderer(&self) -> Renderer {
         self.renderer.clone()
@@ -31,27 +145,22 @@ impl Exposition {
 }
 
 /// What `/metrics` needs: the exposition handle and the log writer whose drops it reports.
+#[cfg(feature = "prometheus")]
 #[derive(Clone)]
 pub(crate) struct Renderer {
     handle: PrometheusHandle,
-    log_writer: Option<sightline_logging::NonBlocking>,
+    dropped_lines: DroppedLines,
 }
 
+#[cfg(feature = "prometheus")]
 impl Renderer {
-    /// Copies the writer's drop count into its counter (the writer counts with an atomic;
-    /// the count is published here rather than on the logging hot path).
-    fn publish_dropped_lines(&self) {
-        if let Some(writer) = &self.log_writer {
-            metrics::counter!(DROPPED_LINES).absolute(writer.dropped_lines());
-        }
-    }
-
     pub(crate) fn render(&self) -> String {
-        self.publish_dropped_lines();
+        self.dropped_lines.publish();
         self.handle.render()
     }
 }
 
+#[cfg(feature = "prometheus")]
 impl Drop for Exposition {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
@@ -62,132 +171,199 @@ impl Drop for Exposition {
     }
 }
 
-/// The RPC histograms' buckets: durations as for HTTP, message counts in powers of two.
-#[cfg(feature = "grpc")]
-fn grpc_buckets(
-    builder: PrometheusBuilder,
-) -> Result<PrometheusBuilder, metrics_exporter_prometheus::BuildError> {
-    use sightline_http::grpc::{
-        RPC_CLIENT_CALL_DURATION, RPC_CLIENT_RESPONSES_PER_RPC, RPC_SERVER_CALL_DURATION,
-        RPC_SERVER_REQUESTS_PER_RPC, RPC_SERVER_RESPONSES_PER_RPC,
-    };
-    const MESSAGE_BUCKETS: [f64; 11] = [
-        0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0,
-    ];
-    let mut builder = builder;
-    for name in [RPC_SERVER_CALL_DURATION, RPC_CLIENT_CALL_DURATION] {
-        builder =
-            builder.set_buckets_for_metric(Matcher::Full(name.to_owned()), &DURATION_BUCKETS)?;
-    }
-    for name in [
-        RPC_SERVER_REQUESTS_PER_RPC,
-        RPC_SERVER_RESPONSES_PER_RPC,
-        RPC_CLIENT_RESPONSES_PER_RPC,
-    ] {
-        builder =
-            builder.set_buckets_for_metric(Matcher::Full(name.to_owned()), &MESSAGE_BUCKETS)?;
-    }
-    Ok(builder)
-}
-
-/// The recorder, built but not installed.
-pub(crate) struct Prometheus {
-    recorder: PrometheusRecorder,
-}
-
-/// The recorder with its exposition and upkeep thread, ready to install.
-pub(crate) struct Ready {
-    recorder: PrometheusRecorder,
-    exposition: Exposition,
-}
-
-impl Prometheus {
-    /// The recorder with the semantic conventions' buckets.
-    pub(crate) fn recorder() -> Result<Self, Error> {
-        let buckets_error = |_| Error::Config(crate::error::ConfigError::HistogramBuckets);
-        let builder = PrometheusBuilder::new()
-            .with_recommended_naming(true)
-            .set_buckets_for_metric(
-                Matcher::Full(HTTP_SERVER_REQUEST_DURATION.to_owned()),
-                &DURATION_BUCKETS,
-            )
-            .map_err(buckets_error)?
-            .set_buckets_for_metric(
-                Matcher::Full(sightline_http::client::HTTP_CLIENT_REQUEST_DURATION.to_owned()),
-                &DURATION_BUCKETS,
-            )
+/// The Prometheus recorder with the semantic conventions' buckets.
+#[cfg(feature = "prometheus")]
+fn prometheus_recorder() -> Result<PrometheusRecorder, Error> {
+    let buckets_error = |_| Error::Config(crate::error::ConfigError::HistogramBuckets);
+    let mut builder = PrometheusBuilder::new().with_recommended_naming(true);
+    for (name, buckets) in histogram_buckets() {
+        builder = builder
+            .set_buckets_for_metric(Matcher::Full(name.to_owned()), buckets)
             .map_err(buckets_error)?;
-        #[cfg(feature = "grpc")]
-        let builder = grpc_buckets(builder).map_err(buckets_error)?;
+    }
+    Ok(builder.build_recorder())
+}
+
+/// The instrumentation scope of the pushed metrics: Sightline, with its version.
+#[cfg(feature = "otlp-metrics")]
+pub(crate) fn scope() -> opentelemetry::InstrumentationScope {
+    opentelemetry::InstrumentationScope::builder(crate::INSTRUMENTATION_SCOPE)
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build()
+}
+
+/// The OTLP push, configured but not started.
+#[cfg(feature = "otlp-metrics")]
+pub(crate) struct OtlpPush {
+    pub(crate) exporter: sightline_otlp::MetricExporter,
+    pub(crate) interval: Duration,
+    pub(crate) timeout: Duration,
+}
+
+/// The recorders chosen, built but not installed.
+pub(crate) struct Recorders {
+    #[cfg(feature = "prometheus")]
+    prometheus: Option<PrometheusRecorder>,
+    #[cfg(feature = "otlp-metrics")]
+    otlp: Option<(sightline_otlp::MetricRecorder, OtlpPush)>,
+}
+
+/// What stays alive once installed: the exposition and the push thread.
+#[derive(Default)]
+pub(crate) struct Installed {
+    #[cfg(feature = "prometheus")]
+    pub(crate) exposition: Option<Exposition>,
+    #[cfg(feature = "otlp-metrics")]
+    pub(crate) push: Option<sightline_otlp::PeriodicExport>,
+}
+
+impl Recorders {
+    /// `prometheus` when the exposition is wanted, `otlp` when metrics are pushed.
+    pub(crate) fn new(
+        prometheus: bool,
+        #[cfg(feature = "otlp-metrics")] otlp: Option<OtlpPush>,
+    ) -> Result<Self, Error> {
+        #[cfg(not(feature = "prometheus"))]
+        let _ = prometheus;
         Ok(Self {
-            recorder: builder.build_recorder(),
+            #[cfg(feature = "prometheus")]
+            prometheus: prometheus.then(prometheus_recorder).transpose()?,
+            #[cfg(feature = "otlp-metrics")]
+            otlp: otlp.map(|push| {
+                let mut recorder = sightline_otlp::MetricRecorder::new();
+                for (name, buckets) in histogram_buckets() {
+                    recorder = recorder.buckets(name, buckets);
+                }
+                for (name, unit) in annotated_units() {
+                    recorder = recorder.unit(name, unit);
+                }
+                (recorder, push)
+            }),
         })
     }
 
-    /// Starts the upkeep thread. `log_writer`'s dropped lines are published with every
-    /// scrape and every upkeep.
-    pub(crate) fn with_upkeep(
+    fn is_empty(&self) -> bool {
+        #[allow(unused_mut)]
+        let mut empty = true;
+        #[cfg(feature = "prometheus")]
+        {
+            empty &= self.prometheus.is_none();
+        }
+        #[cfg(feature = "otlp-metrics")]
+        {
+            empty &= self.otlp.is_none();
+        }
+        empty
+    }
+
+    /// Installs the global `metrics` recorder (one of them, or a fan-out to both), describes
+    /// Sightline's metrics to it, and starts the upkeep and push threads. `log_writer`'s
+    /// dropped lines are published before every scrape, upkeep and push.
+    pub(crate) fn install(
         self,
         log_writer: Option<sightline_logging::NonBlocking>,
-    ) -> Result<Ready, Error> {
-        let renderer = Renderer {
-            handle: self.recorder.handle(),
-            log_writer,
+    ) -> Result<Installed, Error> {
+        if self.is_empty() {
+            return Ok(Installed::default());
+        }
+        let dropped_lines = DroppedLines(log_writer);
+        #[cfg(feature = "prometheus")]
+        let handle = self.prometheus.as_ref().map(PrometheusRecorder::handle);
+        #[cfg(feature = "otlp-metrics")]
+        let (otlp_recorder, push) = match self.otlp {
+            Some((recorder, push)) => (Some(recorder), Some(push)),
+            None => (None, None),
         };
-        // metrics-exporter-prometheus keeps histogram samples until upkeep folds them into
-        // buckets; without scrapes and without this thread their memory would grow forever.
-        let stop = Arc::new(AtomicBool::new(false));
-        let upkeep = {
-            let renderer = renderer.clone();
-            let stop = Arc::clone(&stop);
-            std::thread::Builder::new()
-                .name("sightline-metrics-upkeep".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::Acquire) {
-                        std::thread::park_timeout(UPKEEP_INTERVAL);
-                        renderer.publish_dropped_lines();
-                        renderer.handle.run_upkeep();
-                    }
-                })
-                .map_err(Error::Io)?
+        #[cfg(feature = "otlp-metrics")]
+        let reader = otlp_recorder
+            .as_ref()
+            .map(sightline_otlp::MetricRecorder::reader);
+
+        let installed = match () {
+            #[cfg(all(feature = "prometheus", feature = "otlp-metrics"))]
+            () if self.prometheus.is_some() && otlp_recorder.is_some() => {
+                let fanout = metrics_util::layers::FanoutBuilder::default()
+                    .add_recorder(self.prometheus.expect("checked above"))
+                    .add_recorder(otlp_recorder.expect("checked above"))
+                    .build();
+                metrics::set_global_recorder(fanout).map_err(drop)
+            }
+            #[cfg(feature = "prometheus")]
+            () if self.prometheus.is_some() => {
+                metrics::set_global_recorder(self.prometheus.expect("checked above")).map_err(drop)
+            }
+            #[cfg(feature = "otlp-metrics")]
+            () if otlp_recorder.is_some() => {
+                metrics::set_global_recorder(otlp_recorder.expect("checked above")).map_err(drop)
+            }
+            () => return Ok(Installed::default()),
         };
-        Ok(Ready {
-            recorder: self.recorder,
-            exposition: Exposition {
-                renderer,
-                stop,
-                upkeep: Some(upkeep),
-            },
+        installed.map_err(|_| Error::AlreadyInstalled(Global::MetricsRecorder))?;
+        describe();
+
+        #[cfg(feature = "prometheus")]
+        let exposition = handle
+            .map(|handle| start_upkeep(handle, dropped_lines.clone()))
+            .transpose()?;
+        #[cfg(feature = "otlp-metrics")]
+        let push = match (reader, push) {
+            (Some(reader), Some(push)) => Some(start_push(reader, push, dropped_lines)?),
+            _ => None,
+        };
+        #[cfg(not(feature = "otlp-metrics"))]
+        let _ = dropped_lines;
+        Ok(Installed {
+            #[cfg(feature = "prometheus")]
+            exposition,
+            #[cfg(feature = "otlp-metrics")]
+            push,
         })
     }
 }
 
-impl Ready {
-    /// Installs the global `metrics` recorder and describes Sightline's metrics to it.
-    pub(crate) fn install(self) -> Result<Exposition, Error> {
-        metrics::set_global_recorder(self.recorder)
-            .map_err(|_| Error::AlreadyInstalled(Global::MetricsRecorder))?;
-        sightline_http::server::describe_server_metrics();
-        sightline_http::client::describe_client_metrics();
-        #[cfg(feature = "grpc")]
-        sightline_http::grpc::describe_grpc_metrics();
-        metrics::describe_counter!(
-            "sightline.propagation.rejected",
-            metrics::Unit::Count,
-            "Trace context headers that were present but malformed, by header."
-        );
-        metrics::describe_counter!(
-            DROPPED_LINES,
-            metrics::Unit::Count,
-            "JSON log lines dropped because the writer's buffer was full."
-        );
-        #[cfg(feature = "otlp")]
-        metrics::describe_counter!(
-            sightline_otlp::DROPPED,
-            metrics::Unit::Count,
-            "Spans and log records lost before reaching the collector, by signal and reason \
-             (queue_full: the export queue was full; export_failed: the collector did not accept them)."
-        );
-        Ok(self.exposition)
-    }
+#[cfg(feature = "prometheus")]
+fn start_upkeep(
+    handle: PrometheusHandle,
+    dropped_lines: DroppedLines,
+) -> Result<Exposition, Error> {
+    let renderer = Renderer {
+        handle,
+        dropped_lines,
+    };
+    // metrics-exporter-prometheus keeps histogram samples until upkeep folds them into
+    // buckets; without scrapes and without this thread their memory would grow forever.
+    let stop = Arc::new(AtomicBool::new(false));
+    let upkeep = {
+        let renderer = renderer.clone();
+        let stop = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("sightline-metrics-upkeep".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Acquire) {
+                    std::thread::park_timeout(UPKEEP_INTERVAL);
+                    renderer.dropped_lines.publish();
+                    renderer.handle.run_upkeep();
+                }
+            })
+            .map_err(Error::Io)?
+    };
+    Ok(Exposition {
+        renderer,
+        stop,
+        upkeep: Some(upkeep),
+    })
+}
+
+#[cfg(feature = "otlp-metrics")]
+fn start_push(
+    reader: sightline_otlp::MetricReader,
+    push: OtlpPush,
+    dropped_lines: DroppedLines,
+) -> Result<sightline_otlp::PeriodicExport, Error> {
+    sightline_otlp::PeriodicExport::builder(reader, push.exporter)
+        .interval(push.interval)
+        .timeout(push.timeout)
+        .before_each_export(move || dropped_lines.publish())
+        .start()
+        .map_err(Error::Io)
 }

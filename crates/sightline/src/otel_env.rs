@@ -2,6 +2,9 @@
 //! pure function. A value that cannot be used leaves one warning naming the variable and the
 //! value, and the specification's fallback is used: a typo never fails the service.
 
+#[cfg(feature = "otlp-metrics")]
+use std::time::Duration;
+
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::{Sampler, SpanLimits};
 use sightline_propagation::{Format, Propagator};
@@ -260,6 +263,63 @@ impl<'a> Reader<'a> {
             }
         }
         attributes
+    }
+
+    /// `OTEL_METRIC_EXPORT_INTERVAL` and `OTEL_METRIC_EXPORT_TIMEOUT` (milliseconds), each
+    /// `None` when unset or wrong (with a warning). An interval of zero is wrong too.
+    #[cfg(feature = "otlp-metrics")]
+    pub(crate) fn metric_export(&mut self) -> (Option<Duration>, Option<Duration>) {
+        let name = "OTEL_METRIC_EXPORT_INTERVAL";
+        let interval = match self.number(name) {
+            Some(0) => {
+                self.warn(
+                    name,
+                    "0",
+                    "is not a positive number of milliseconds; 60000 is used",
+                );
+                None
+            }
+            other => other.map(Duration::from_millis),
+        };
+        let timeout = self
+            .number("OTEL_METRIC_EXPORT_TIMEOUT")
+            .map(Duration::from_millis);
+        (interval, timeout)
+    }
+
+    /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`, and a warning for an
+    /// `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION` other than explicit buckets.
+    #[cfg(feature = "otlp-metrics")]
+    pub(crate) fn metric_temporality(&mut self) -> sightline_otlp::Temporality {
+        let aggregation = "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION";
+        if let Some(value) = self.get(aggregation) {
+            match value.to_ascii_lowercase().as_str() {
+                "explicit_bucket_histogram" => {}
+                "base2_exponential_bucket_histogram" => self.warn(
+                    aggregation,
+                    &value,
+                    "is not offered here; histograms keep explicit buckets",
+                ),
+                _ => self.warn(
+                    aggregation,
+                    &value,
+                    "is not explicit_bucket_histogram or base2_exponential_bucket_histogram; \
+                     histograms keep explicit buckets",
+                ),
+            }
+        }
+        let name = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
+        match self.get(name) {
+            None => sightline_otlp::Temporality::Cumulative,
+            Some(value) => sightline_otlp::Temporality::parse(&value).unwrap_or_else(|| {
+                self.warn(
+                    name,
+                    &value,
+                    "is not cumulative, delta or lowmemory; cumulative is used",
+                );
+                sightline_otlp::Temporality::Cumulative
+            }),
+        }
     }
 
     /// A comma-separated list of exporter names (`OTEL_TRACES_EXPORTER`, ...), lower-cased.

@@ -27,8 +27,10 @@ pub(crate) struct Parts {
     /// The subscriber, not yet installed.
     dispatch: Option<tracing::Dispatch>,
     log_guard: Option<sightline_logging::WorkerGuard>,
-    #[cfg(feature = "prometheus")]
-    prometheus: Option<crate::metrics::Ready>,
+    #[cfg(any(feature = "prometheus", feature = "otlp-metrics"))]
+    recorders: crate::metrics::Recorders,
+    /// The log writer, whose dropped lines the metrics report.
+    log_writer: Option<sightline_logging::NonBlocking>,
     propagator: Option<sightline_propagation::Propagator>,
 }
 
@@ -47,10 +49,11 @@ impl Parts {
             .as_ref()
             .map(sightline_otlp::LogExporter::new)
             .transpose()?;
-        #[cfg(feature = "prometheus")]
-        let recorder = settings
-            .prometheus
-            .then(crate::metrics::Prometheus::recorder)
+        #[cfg(feature = "otlp-metrics")]
+        let metric_exporter = settings
+            .metrics_push
+            .as_ref()
+            .map(|push| sightline_otlp::MetricExporter::new(&push.config))
             .transpose()?;
 
         // Not `Resource::builder()`: its detector would read `OTEL_RESOURCE_ATTRIBUTES` again,
@@ -68,6 +71,22 @@ impl Parts {
             ));
         }
         let resource = resource.build();
+
+        #[cfg(any(feature = "prometheus", feature = "otlp-metrics"))]
+        let recorders = crate::metrics::Recorders::new(
+            settings.prometheus,
+            #[cfg(feature = "otlp-metrics")]
+            metric_exporter
+                .zip(settings.metrics_push)
+                .map(|(exporter, push)| crate::metrics::OtlpPush {
+                    exporter: exporter
+                        .with_resource(&resource)
+                        .with_scope(crate::metrics::scope())
+                        .with_temporality(push.temporality),
+                    interval: push.interval,
+                    timeout: push.timeout,
+                }),
+        )?;
 
         #[cfg_attr(not(feature = "otlp"), allow(unused_mut))]
         let mut provider = SdkTracerProvider::builder()
@@ -99,7 +118,7 @@ impl Parts {
             .map(|exporter| crate::logs::logger_provider(exporter, resource, settings.log_batch));
 
         let mut log_guard = None;
-        // Read by the Prometheus exposition, which reports the writer's dropped lines.
+        // Read by the metrics, which report the writer's dropped lines.
         let mut log_writer = None;
         let dispatch = settings.json.map(|json| {
             let (dispatch, guard, writer) = subscriber(
@@ -113,13 +132,6 @@ impl Parts {
             log_writer = writer;
             dispatch
         });
-        #[cfg(not(feature = "prometheus"))]
-        let _ = log_writer;
-
-        #[cfg(feature = "prometheus")]
-        let prometheus = recorder
-            .map(|recorder| recorder.with_upkeep(log_writer))
-            .transpose()?;
 
         Ok(Self {
             service_name: settings.service_name,
@@ -128,8 +140,9 @@ impl Parts {
             logger_provider,
             dispatch,
             log_guard,
-            #[cfg(feature = "prometheus")]
-            prometheus,
+            #[cfg(any(feature = "prometheus", feature = "otlp-metrics"))]
+            recorders,
+            log_writer,
             propagator: settings.propagator,
         })
     }
@@ -141,8 +154,10 @@ impl Parts {
         if self.dispatch.is_some() && tracing::dispatcher::has_been_set() {
             return Err(Error::AlreadyInstalled(Global::TracingSubscriber));
         }
-        #[cfg(feature = "prometheus")]
-        let prometheus = self.prometheus.map(|p| p.install()).transpose()?;
+        #[cfg(any(feature = "prometheus", feature = "otlp-metrics"))]
+        let metrics = self.recorders.install(self.log_writer)?;
+        #[cfg(not(any(feature = "prometheus", feature = "otlp-metrics")))]
+        let _ = self.log_writer;
         if let Some(dispatch) = self.dispatch {
             tracing::dispatcher::set_global_default(dispatch)
                 .map_err(|_| Error::AlreadyInstalled(Global::TracingSubscriber))?;
@@ -158,8 +173,8 @@ impl Parts {
                 #[cfg(feature = "otlp-logs")]
                 logger_provider: self.logger_provider,
                 layers,
-                #[cfg(feature = "prometheus")]
-                prometheus,
+                #[cfg(any(feature = "prometheus", feature = "otlp-metrics"))]
+                metrics,
                 _log_guard: self.log_guard,
             }),
         })

@@ -41,9 +41,21 @@ pub(crate) struct Settings {
     pub(crate) json: Option<JsonLogs>,
     #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
     pub(crate) prometheus: bool,
+    /// Where and how often metrics are pushed; `None`: they are not.
+    #[cfg(feature = "otlp-metrics")]
+    pub(crate) metrics_push: Option<MetricsPush>,
     pub(crate) propagator: Option<sightline_propagation::Propagator>,
     /// Values that were wrong but have a fallback: one line each on stderr.
     pub(crate) warnings: Vec<String>,
+}
+
+/// The OTLP metrics push, resolved.
+#[cfg(feature = "otlp-metrics")]
+pub(crate) struct MetricsPush {
+    pub(crate) config: sightline_otlp::ExporterConfig,
+    pub(crate) interval: std::time::Duration,
+    pub(crate) timeout: std::time::Duration,
+    pub(crate) temporality: sightline_otlp::Temporality,
 }
 
 /// The subscriber's settings.
@@ -88,13 +100,43 @@ impl Settings {
         if let Some(list) = &logs_exporters {
             reader.unknown_exporters("OTEL_LOGS_EXPORTER", list, &["otlp", "console", "none"]);
         }
-        let mut prometheus = builder.prometheus;
-        if let Some(list) = reader.exporters("OTEL_METRICS_EXPORTER") {
-            reader.unknown_exporters("OTEL_METRICS_EXPORTER", &list, &["prometheus", "none"]);
-            if list.iter().any(|e| e == "none") && !list.iter().any(|e| e == "prometheus") {
-                prometheus = false;
-            }
+        // A list names every metrics exporter wanted: `otlp` alone turns `/metrics` off.
+        let metrics_exporters = reader.exporters("OTEL_METRICS_EXPORTER");
+        let offered: &[&str] = if cfg!(feature = "otlp-metrics") {
+            &["prometheus", "otlp", "none"]
+        } else {
+            &["prometheus", "none"]
+        };
+        if let Some(list) = &metrics_exporters {
+            reader.unknown_exporters("OTEL_METRICS_EXPORTER", list, offered);
         }
+        let metrics_named = |name: &str| {
+            metrics_exporters
+                .as_ref()
+                .map(|list| list.iter().any(|e| e == name))
+        };
+        let prometheus = builder.prometheus && metrics_named("prometheus").unwrap_or(true);
+        #[cfg(feature = "otlp-metrics")]
+        let metrics_push = {
+            let wanted = builder
+                .otlp_metrics
+                .unwrap_or_else(|| metrics_named("otlp").unwrap_or(false));
+            let (interval, timeout) = reader.metric_export();
+            let temporality = reader.metric_temporality();
+            (wanted && !sdk_disabled)
+                .then(|| -> Result<MetricsPush, Error> {
+                    Ok(MetricsPush {
+                        config: exporter_config(sightline_otlp::Signal::Metrics, &builder, env)?,
+                        interval: builder
+                            .metric_export_interval
+                            .or(interval)
+                            .unwrap_or(sightline_otlp::DEFAULT_EXPORT_INTERVAL),
+                        timeout: timeout.unwrap_or(sightline_otlp::DEFAULT_EXPORT_TIMEOUT),
+                        temporality,
+                    })
+                })
+                .transpose()?
+        };
 
         #[cfg(feature = "otlp")]
         let traces = {
@@ -187,10 +229,15 @@ impl Settings {
         // variables).
         #[cfg(feature = "otlp")]
         {
+            #[cfg_attr(
+                not(any(feature = "otlp-logs", feature = "otlp-metrics")),
+                allow(unused_mut)
+            )]
+            let mut exporters = vec![traces.as_ref()];
             #[cfg(feature = "otlp-logs")]
-            let exporters = [traces.as_ref(), logs.as_ref()];
-            #[cfg(not(feature = "otlp-logs"))]
-            let exporters = [traces.as_ref()];
+            exporters.push(logs.as_ref());
+            #[cfg(feature = "otlp-metrics")]
+            exporters.push(metrics_push.as_ref().map(|push| &push.config));
             for warning in exporters
                 .into_iter()
                 .flatten()
@@ -242,6 +289,8 @@ impl Settings {
             value_length_limit,
             json,
             prometheus,
+            #[cfg(feature = "otlp-metrics")]
+            metrics_push,
             propagator,
             warnings,
         })
@@ -475,5 +524,168 @@ pub(crate) mod tests {
         .err()
         .expect("refused");
         assert!(matches!(err, Error::Exporter(_)), "{err:?}");
+    }
+
+    #[cfg(feature = "otlp-metrics")]
+    #[test]
+    fn metrics_exporters_follow_the_list_and_code_over_it() {
+        // (builder otlp_metrics, builder prometheus, variables, (prometheus, pushed))
+        type Case = (
+            Option<bool>,
+            bool,
+            &'static [(&'static str, &'static str)],
+            (bool, bool),
+        );
+        let cases: &[Case] = &[
+            (None, true, &[], (true, false)),
+            (
+                None,
+                true,
+                &[("OTEL_METRICS_EXPORTER", "otlp")],
+                (false, true),
+            ),
+            (
+                None,
+                true,
+                &[("OTEL_METRICS_EXPORTER", "Prometheus, OTLP")],
+                (true, true),
+            ),
+            (
+                None,
+                true,
+                &[("OTEL_METRICS_EXPORTER", "none")],
+                (false, false),
+            ),
+            (
+                None,
+                true,
+                &[("OTEL_METRICS_EXPORTER", "console,prometheus")],
+                (true, false),
+            ),
+            (
+                None,
+                false,
+                &[("OTEL_METRICS_EXPORTER", "prometheus")],
+                (false, false),
+            ),
+            (Some(true), true, &[], (true, true)),
+            (
+                Some(false),
+                true,
+                &[("OTEL_METRICS_EXPORTER", "otlp")],
+                (false, false),
+            ),
+            (
+                None,
+                true,
+                &[
+                    ("OTEL_METRICS_EXPORTER", "otlp"),
+                    ("OTEL_SDK_DISABLED", "true"),
+                ],
+                (false, false),
+            ),
+        ];
+        for (i, (push, prometheus, vars, expected)) in cases.iter().enumerate() {
+            let mut builder = Sightline::builder().prometheus(*prometheus);
+            if let Some(on) = push {
+                builder = builder.otlp_metrics(*on);
+            }
+            let settings = resolve(builder, vars).expect("valid");
+            assert_eq!(
+                (settings.prometheus, settings.metrics_push.is_some()),
+                *expected,
+                "case {i}"
+            );
+        }
+        let settings = resolve(
+            Sightline::builder(),
+            &[("OTEL_METRICS_EXPORTER", "console,otlp")],
+        )
+        .expect("valid");
+        assert_eq!(settings.warnings.len(), 1, "{:?}", settings.warnings);
+        assert!(
+            settings.warnings[0].starts_with("OTEL_METRICS_EXPORTER=\"console\""),
+            "{:?}",
+            settings.warnings
+        );
+    }
+
+    #[cfg(feature = "otlp-metrics")]
+    #[test]
+    fn metric_push_settings_from_the_environment() {
+        use sightline_otlp::{Protocol, Temporality};
+        let settings = resolve(
+            Sightline::builder().otlp_metrics(true),
+            &[
+                ("OTEL_METRIC_EXPORT_INTERVAL", "250"),
+                ("OTEL_METRIC_EXPORT_TIMEOUT", "900"),
+                (
+                    "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+                    "LowMemory",
+                ),
+                ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf"),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            ],
+        )
+        .expect("valid");
+        assert!(settings.warnings.is_empty(), "{:?}", settings.warnings);
+        let push = settings.metrics_push.expect("pushed");
+        assert_eq!(push.interval, Duration::from_millis(250));
+        assert_eq!(push.timeout, Duration::from_millis(900));
+        assert_eq!(push.temporality, Temporality::LowMemory);
+        assert_eq!(push.config.protocol_in_use(), Protocol::HttpProtobuf);
+        assert_eq!(push.config.url(), "http://c:4318/v1/metrics");
+
+        // Defaults, and code over the environment.
+        let settings = resolve(
+            Sightline::builder()
+                .otlp_metrics(true)
+                .metric_export_interval(Duration::from_secs(5)),
+            &[("OTEL_METRIC_EXPORT_INTERVAL", "250")],
+        )
+        .expect("valid");
+        let push = settings.metrics_push.expect("pushed");
+        assert_eq!(push.interval, Duration::from_secs(5));
+        assert_eq!(push.timeout, Duration::from_secs(30));
+        assert_eq!(push.temporality, Temporality::Cumulative);
+        assert_eq!(push.config.url(), "http://localhost:4317");
+
+        // Wrong values: one line each, and the defaults.
+        let settings = resolve(
+            Sightline::builder().otlp_metrics(true),
+            &[
+                ("OTEL_METRIC_EXPORT_INTERVAL", "0"),
+                ("OTEL_METRIC_EXPORT_TIMEOUT", "soon"),
+                (
+                    "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+                    "weekly",
+                ),
+                (
+                    "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
+                    "base2_exponential_bucket_histogram",
+                ),
+            ],
+        )
+        .expect("valid");
+        let push = settings.metrics_push.as_ref().expect("pushed");
+        assert_eq!(push.interval, Duration::from_secs(60));
+        assert_eq!(push.timeout, Duration::from_secs(30));
+        assert_eq!(push.temporality, Temporality::Cumulative);
+        let named: Vec<&str> = settings
+            .warnings
+            .iter()
+            .map(|w| w.split('=').next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            named,
+            [
+                "OTEL_METRIC_EXPORT_INTERVAL",
+                "OTEL_METRIC_EXPORT_TIMEOUT",
+                "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
+                "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+            ],
+            "{:?}",
+            settings.warnings
+        );
     }
 }

@@ -22,8 +22,8 @@ pub(crate) struct Inner {
     #[cfg(feature = "otlp-logs")]
     pub(crate) logger_provider: Option<opentelemetry_sdk::logs::SdkLoggerProvider>,
     pub(crate) layers: crate::layers::Layers,
-    #[cfg(feature = "prometheus")]
-    pub(crate) prometheus: Option<crate::metrics::Exposition>,
+    #[cfg(any(feature = "prometheus", feature = "otlp-metrics"))]
+    pub(crate) metrics: crate::metrics::Installed,
     pub(crate) _log_guard: Option<sightline_logging::WorkerGuard>,
 }
 
@@ -70,24 +70,29 @@ impl Sightline {
         self.inner.logger_provider.as_ref()
     }
 
-    /// Exports every finished span and every queued OTLP log record now. Blocks: call it from
-    /// `spawn_blocking` in async code. Both are flushed even if one fails; the first error is
-    /// returned.
+    /// Exports every finished span, every queued OTLP log record and, when metrics are
+    /// pushed, the metrics now. Blocks: call it from `spawn_blocking` in async code. All are
+    /// flushed even if one fails; the first error is returned.
     pub fn force_flush(&self) -> Result<(), opentelemetry_sdk::error::OTelSdkError> {
-        let spans = self.inner.provider.force_flush();
+        #[allow(unused_mut)]
+        let mut result = self.inner.provider.force_flush();
         #[cfg(feature = "otlp-logs")]
         if let Some(logs) = &self.inner.logger_provider {
-            let logs = logs.force_flush();
-            return spans.and(logs);
+            result = result.and(logs.force_flush());
         }
-        spans
+        #[cfg(feature = "otlp-metrics")]
+        if let Some(push) = &self.inner.metrics.push {
+            result = result.and(push.force_flush());
+        }
+        result
     }
 
     /// The Prometheus text exposition of every metric, as `/metrics` serves it.
     #[cfg(feature = "prometheus")]
     pub fn render_metrics(&self) -> String {
         self.inner
-            .prometheus
+            .metrics
+            .exposition
             .as_ref()
             .map(|p| p.renderer().render())
             .unwrap_or_default()
@@ -102,7 +107,7 @@ impl Sightline {
     pub fn metrics_handler<S: Clone + Send + Sync + 'static>(
         &self,
     ) -> axum::routing::MethodRouter<S> {
-        let exposition = self.inner.prometheus.as_ref().map(|p| p.renderer());
+        let exposition = self.inner.metrics.exposition.as_ref().map(|p| p.renderer());
         axum::routing::get(move || {
             let body = exposition.as_ref().map(|r| r.render()).unwrap_or_default();
             std::future::ready((
@@ -115,8 +120,9 @@ impl Sightline {
         })
     }
 
-    /// Exports every span and OTLP log record still queued and stops export; later spans and
-    /// records are dropped. Both are shut down even if one fails; the first error is returned.
+    /// Exports every span and OTLP log record still queued, pushes the metrics one last time
+    /// (when they are pushed), and stops export; later spans and records are dropped. All are
+    /// shut down even if one fails; the first error is returned.
     ///
     /// Call it once when the service stops. It blocks for at most the export timeout: from
     /// async code, call it in `spawn_blocking` while the runtime is still running (the gRPC
@@ -128,12 +134,16 @@ impl Sightline {
     /// # }
     /// ```
     pub fn shutdown(&self) -> Result<(), opentelemetry_sdk::error::OTelSdkError> {
-        let spans = self.inner.provider.shutdown();
+        #[allow(unused_mut)]
+        let mut result = self.inner.provider.shutdown();
         #[cfg(feature = "otlp-logs")]
         if let Some(logs) = &self.inner.logger_provider {
-            let logs = logs.shutdown();
-            return spans.and(logs);
+            result = result.and(logs.shutdown());
         }
-        spans
+        #[cfg(feature = "otlp-metrics")]
+        if let Some(push) = &self.inner.metrics.push {
+            result = result.and(push.shutdown());
+        }
+        result
     }
 }

@@ -1,7 +1,7 @@
 //! The metric exporter, and the thread that runs it on an interval.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -176,8 +176,8 @@ enum Command {
 
 /// Runs a [`MetricExporter`] every interval on a thread of its own
 /// (`OTEL_METRIC_EXPORT_INTERVAL`), each export bounded by a timeout
-/// (`OTEL_METRIC_EXPORT_TIMEOUT`, [`Self::with_timeout`]). A slow or dead collector delays
-/// only this thread, never a request.
+/// (`OTEL_METRIC_EXPORT_TIMEOUT`). A slow or dead collector delays only this thread, never a
+/// request.
 ///
 /// [`Self::shutdown`] (or dropping it) exports one last time and stops the thread; call it
 /// while the exporter's Tokio runtime is still running, from `spawn_blocking` in async code.
@@ -185,41 +185,97 @@ enum Command {
 pub struct PeriodicExport {
     commands: Mutex<Option<mpsc::Sender<Command>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
-    timeout: Arc<Mutex<Duration>>,
+}
+
+/// Settings of a [`PeriodicExport`] before it starts.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use sightline_otlp::{MetricExporter, MetricRecorder, PeriodicExport};
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let recorder = MetricRecorder::new();
+/// let export = PeriodicExport::builder(recorder.reader(), MetricExporter::from_env()?)
+///     .interval(Duration::from_secs(15))
+///     .timeout(Duration::from_secs(5))
+///     .before_each_export(|| metrics::gauge!("queue.depth").set(3.0))
+///     .start()?;
+/// # drop(export);
+/// # Ok(()) }
+/// ```
+pub struct PeriodicExportBuilder {
+    reader: MetricReader,
+    exporter: MetricExporter,
+    interval: Duration,
+    timeout: Duration,
+    before: Option<Box<dyn Fn() + Send>>,
+}
+
+impl std::fmt::Debug for PeriodicExportBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeriodicExportBuilder")
+            .field("interval", &self.interval)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PeriodicExportBuilder {
+    /// Time between exports; [`DEFAULT_EXPORT_INTERVAL`] by default, and for zero.
+    pub fn interval(mut self, interval: Duration) -> Self {
+        if !interval.is_zero() {
+            self.interval = interval;
+        }
+        self
+    }
+
+    /// The longest one export may take, retries included; [`DEFAULT_EXPORT_TIMEOUT`] by
+    /// default.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Runs `hook` on the export thread before each collection: to publish values kept
+    /// elsewhere (an atomic, a queue's length) into their metrics.
+    pub fn before_each_export(mut self, hook: impl Fn() + Send + 'static) -> Self {
+        self.before = Some(Box::new(hook));
+        self
+    }
+
+    /// Starts the thread; the first export is one interval from now.
+    pub fn start(self) -> std::io::Result<PeriodicExport> {
+        let (commands, inbox) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("sightline-otlp-metrics".into())
+            .spawn(move || run(&self, &inbox))?;
+        Ok(PeriodicExport {
+            commands: Mutex::new(Some(commands)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
 }
 
 impl PeriodicExport {
-    /// Starts the thread; the first export is one `interval` from now. An interval of zero
-    /// is taken as [`DEFAULT_EXPORT_INTERVAL`].
+    /// Settings to change before starting: interval, timeout, a hook.
+    pub fn builder(reader: MetricReader, exporter: MetricExporter) -> PeriodicExportBuilder {
+        PeriodicExportBuilder {
+            reader,
+            exporter,
+            interval: DEFAULT_EXPORT_INTERVAL,
+            timeout: DEFAULT_EXPORT_TIMEOUT,
+            before: None,
+        }
+    }
+
+    /// Starts exporting every `interval` with the default timeout; the first export is one
+    /// interval from now. An interval of zero is taken as [`DEFAULT_EXPORT_INTERVAL`].
     pub fn start(
         reader: MetricReader,
         exporter: MetricExporter,
         interval: Duration,
     ) -> std::io::Result<Self> {
-        let interval = if interval.is_zero() {
-            DEFAULT_EXPORT_INTERVAL
-        } else {
-            interval
-        };
-        let timeout = Arc::new(Mutex::new(DEFAULT_EXPORT_TIMEOUT));
-        let (commands, inbox) = mpsc::channel();
-        let thread = {
-            let timeout = Arc::clone(&timeout);
-            std::thread::Builder::new()
-                .name("sightline-otlp-metrics".into())
-                .spawn(move || run(&reader, &exporter, interval, &timeout, &inbox))?
-        };
-        Ok(Self {
-            commands: Mutex::new(Some(commands)),
-            thread: Mutex::new(Some(thread)),
-            timeout,
-        })
-    }
-
-    /// The longest one export may take, retries included; 30 seconds by default.
-    pub fn with_timeout(self, timeout: Duration) -> Self {
-        *self.timeout.lock().unwrap_or_else(PoisonError::into_inner) = timeout;
-        self
+        Self::builder(reader, exporter).interval(interval).start()
     }
 
     /// Exports now and waits for the result.
@@ -266,26 +322,20 @@ impl Drop for PeriodicExport {
     }
 }
 
-fn run(
-    reader: &MetricReader,
-    exporter: &MetricExporter,
-    interval: Duration,
-    timeout: &Mutex<Duration>,
-    inbox: &mpsc::Receiver<Command>,
-) {
-    let mut next = Instant::now() + interval;
+fn run(settings: &PeriodicExportBuilder, inbox: &mpsc::Receiver<Command>) {
+    let mut next = Instant::now() + settings.interval;
     loop {
         let wait = next.saturating_duration_since(Instant::now());
         match inbox.recv_timeout(wait) {
             Err(RecvTimeoutError::Timeout) => {
-                next += interval;
-                let _ = export_once(reader, exporter, timeout);
+                next += settings.interval;
+                let _ = export_once(settings);
             }
             Ok(Command::Flush(reply)) => {
-                let _ = reply.send(export_once(reader, exporter, timeout));
+                let _ = reply.send(export_once(settings));
             }
             Ok(Command::Shutdown(reply)) => {
-                let _ = reply.send(export_once(reader, exporter, timeout));
+                let _ = reply.send(export_once(settings));
                 return;
             }
             // The handle is gone without a shutdown: nothing more to do.
@@ -294,18 +344,17 @@ fn run(
     }
 }
 
-fn export_once(
-    reader: &MetricReader,
-    exporter: &MetricExporter,
-    timeout: &Mutex<Duration>,
-) -> OTelSdkResult {
-    let timeout = *timeout.lock().unwrap_or_else(PoisonError::into_inner);
+fn export_once(settings: &PeriodicExportBuilder) -> OTelSdkResult {
+    if let Some(before) = &settings.before {
+        before();
+    }
+    let exporter = &settings.exporter;
     // A runtime that is shutting down makes Tokio's timers panic: that is one failed
     // export, not a dead thread.
     let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         exporter
             .runtime
-            .block_on(exporter.export_within(reader, Some(timeout)))
+            .block_on(exporter.export_within(&settings.reader, Some(settings.timeout)))
     }));
     let result = attempt.unwrap_or_else(|_| {
         Err(OTelSdkError::InternalFailure(

@@ -8,6 +8,9 @@ mod snapshot;
 #[cfg(test)]
 mod tests;
 
-pub use export::{DEFAULT_EXPORT_INTERVAL, DEFAULT_EXPORT_TIMEOUT, MetricExporter, PeriodicExport};
+pub use export::{
+    DEFAULT_EXPORT_INTERVAL, DEFAULT_EXPORT_TIMEOUT, MetricExporter, PeriodicExport,
+    PeriodicExportBuilder,
+};
 pub use recorder::{DEFAULT_BUCKETS, MetricReader, MetricRecorder};
 pub use snapshot::Temporality;
