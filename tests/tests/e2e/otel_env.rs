@@ -493,3 +493,137 @@ async fn huge_spans_do_not_take_their_batch_mates_down() {
         .collect();
     assert_eq!(cut.len(), 40, "every huge user agent cut and marked");
 }
+
+/// The semantic conventions' duration buckets, as the OTLP histograms must carry them.
+const DURATION_BOUNDS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// `OTEL_METRICS_EXPORTER=otlp` pushes the RED metrics every `OTEL_METRIC_EXPORT_INTERVAL`
+/// with the OpenTelemetry names, units and bucket boundaries, over either protocol, and
+/// `/metrics` no longer lists them (the list leaves `prometheus` out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_metrics_carry_the_opentelemetry_names_units_and_buckets() {
+    use opentelemetry_proto::tonic::metrics::v1::AggregationTemporality;
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+
+    for transport in [Transport::Grpc, Transport::HttpProtobuf] {
+        let collector = OtlpCollector::start().await;
+        let endpoint = collector.endpoint(transport);
+        let protocol = match transport {
+            Transport::Grpc => "grpc",
+            Transport::HttpProtobuf => "http/protobuf",
+        };
+        let mut app = quickstart(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_METRICS_EXPORTER", "otlp"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+        ])
+        .await;
+        for _ in 0..3 {
+            assert_eq!(get(&app, "/users/7", &[]).await, 200);
+        }
+        assert_eq!(get(&app, "/fail", &[]).await, 500);
+
+        let duration = collector
+            .wait_for_metric(
+                |m| {
+                    m.metric.name == "http.server.request.duration"
+                        && m.histogram_points(&[("http.route", "/fail")]).len() == 1
+                },
+                SPAN_TIMEOUT,
+            )
+            .await
+            .unwrap_or_else(|| panic!("{protocol}: no duration: {}", collector.summary()));
+        assert_eq!(duration.transport, transport);
+        assert_eq!(duration.metric.unit, "s");
+        assert_eq!(duration.resource_str("service.name"), Some("quickstart"));
+        assert_eq!(
+            duration.scope.as_ref().map(|s| s.name.as_str()),
+            Some("sightline")
+        );
+        let Some(Data::Histogram(histogram)) = &duration.metric.data else {
+            panic!("not a histogram: {:?}", duration.metric);
+        };
+        assert_eq!(
+            histogram.aggregation_temporality,
+            AggregationTemporality::Cumulative as i32
+        );
+        let users = duration.histogram_points(&[
+            ("http.route", "/users/{id}"),
+            ("http.request.method", "GET"),
+        ]);
+        assert_eq!(users.len(), 1, "{:?}", duration.metric);
+        assert_eq!(users[0].count, 3);
+        assert_eq!(users[0].explicit_bounds, DURATION_BOUNDS);
+        assert_eq!(users[0].bucket_counts.len(), DURATION_BOUNDS.len() + 1);
+        let failed = duration.histogram_points(&[("http.route", "/fail"), ("error.type", "500")]);
+        assert_eq!(failed.len(), 1, "{:?}", duration.metric);
+
+        let active = collector
+            .wait_for_metric(
+                |m| m.metric.name == "http.server.active_requests",
+                SPAN_TIMEOUT,
+            )
+            .await
+            .expect("active requests");
+        assert_eq!(active.metric.unit, "{request}");
+        assert!(
+            matches!(&active.metric.data, Some(Data::Sum(sum)) if !sum.is_monotonic),
+            "an up-down counter: {:?}",
+            active.metric
+        );
+
+        let exposition = HttpClient::new()
+            .get(&app.url("/metrics"), &[])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(exposition.status, 200);
+        assert!(
+            !exposition.text().contains("http_server_request_duration"),
+            "`otlp` alone leaves Prometheus out: {}",
+            exposition.text()
+        );
+        stop(&mut app).await;
+    }
+}
+
+/// `otlp,prometheus`: the same requests are pushed and scraped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_and_prometheus_metrics_side_by_side() {
+    let collector = OtlpCollector::start().await;
+    let mut app = app_with(
+        &collector,
+        &[
+            ("OTEL_METRICS_EXPORTER", "otlp,prometheus"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+        ],
+    )
+    .await;
+    for _ in 0..2 {
+        assert_eq!(get(&app, "/users/7", &[]).await, 200);
+    }
+    let pushed = collector
+        .wait_for_metric(
+            |m| {
+                m.histogram_points(&[("http.route", "/users/{id}")])
+                    .first()
+                    .is_some_and(|p| p.count == 2)
+            },
+            SPAN_TIMEOUT,
+        )
+        .await;
+    assert!(pushed.is_some(), "{}", collector.summary());
+    let exposition = HttpClient::new()
+        .get(&app.url("/metrics"), &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let scraped = exposition.text().lines().any(|l| {
+        l.starts_with("http_server_request_duration_seconds_count{")
+            && l.contains("http_route=\"/users/{id}\"")
+            && l.ends_with(" 2")
+    });
+    assert!(scraped, "{}", exposition.text());
+    stop(&mut app).await;
+}

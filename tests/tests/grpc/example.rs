@@ -527,3 +527,64 @@ async fn example_exports_spans_and_logs_each_call_with_its_request_id() {
         summary()
     );
 }
+
+/// With `OTEL_METRICS_EXPORTER=otlp` the RPC metrics are pushed with the OpenTelemetry names,
+/// units and buckets: a call, a failure and the one-hello stream in `rpc.server.call.duration`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_pushes_rpc_metrics_over_otlp() {
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+
+    let collector = OtlpCollector::start().await;
+    let endpoint = collector.grpc_endpoint();
+    let (mut app, channel) = start(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_METRICS_EXPORTER", "otlp"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+    ])
+    .await;
+    let mut client = GreeterClient::new(channel);
+    say_hello(&mut client, &[]).await;
+    say_hello(&mut client, &[]).await;
+    fail(&mut client).await;
+
+    let hello = greeter("SayHello");
+    let failed = greeter("Fail");
+    let duration = collector
+        .wait_for_metric(
+            |m| {
+                m.metric.name == "rpc.server.call.duration"
+                    && m.histogram_points(&[("rpc.method", &hello)])
+                        .first()
+                        .is_some_and(|p| p.count == 2)
+                    && !m.histogram_points(&[("rpc.method", &failed)]).is_empty()
+            },
+            SPAN_TIMEOUT,
+        )
+        .await
+        .unwrap_or_else(|| panic!("no rpc.server.call.duration: {}", collector.summary()));
+    assert_eq!(duration.metric.unit, "s");
+    assert_eq!(duration.resource_str("service.name"), Some("example-grpc"));
+    let points =
+        duration.histogram_points(&[("rpc.method", &hello), ("rpc.response.status_code", "OK")]);
+    assert_eq!(points.len(), 1, "{:?}", duration.metric);
+    let finite: Vec<f64> = BUCKETS.iter().copied().filter(|b| b.is_finite()).collect();
+    assert_eq!(points[0].explicit_bounds, finite);
+    let internal = duration.histogram_points(&[
+        ("rpc.method", &failed),
+        ("rpc.response.status_code", "INTERNAL"),
+    ]);
+    assert_eq!(internal.len(), 1, "{:?}", duration.metric);
+
+    let active = collector
+        .wait_for_metric(|m| m.metric.name == "rpc.server.active_calls", SPAN_TIMEOUT)
+        .await
+        .expect("active calls");
+    assert_eq!(active.metric.unit, "{call}");
+    assert!(
+        matches!(&active.metric.data, Some(Data::Sum(sum)) if !sum.is_monotonic),
+        "{:?}",
+        active.metric
+    );
+    let (_, by_itself) = app.terminate().await;
+    assert!(by_itself, "{}", app.output_report());
+}
