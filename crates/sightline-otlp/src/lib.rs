@@ -76,7 +76,7 @@ pub use drops::{CountingLogExporter, CountingLogProcessor, counting_batch_log_pr
 pub use exporter::SpanExporter;
 pub use limits::TruncatingSpanProcessor;
 #[cfg(feature = "logs")]
-pub use logs::LogExporter;
+pub use logs::{LogExporter, LogRecordLimits};
 #[cfg(feature = "metrics")]
 pub use metric::{
     DEFAULT_BUCKETS, DEFAULT_EXPORT_INTERVAL, DEFAULT_EXPORT_TIMEOUT, MetricExporter, MetricReader,

@@ -83,7 +83,7 @@ fn cut(text: &str, limit: usize) -> Option<&str> {
 }
 
 /// `text` cut to `limit` characters in all, the marker included; `None` when it fits.
-fn shortened(text: &str, limit: usize, marker: Option<&str>) -> Option<StringValue> {
+pub(crate) fn shortened(text: &str, limit: usize, marker: Option<&str>) -> Option<StringValue> {
     cut(text, limit)?;
     Some(StringValue::from(match marker {
         None => cut(text, limit).unwrap_or(text).to_owned(),

@@ -31,6 +31,96 @@ use crate::wire::*;
 #[derive(Debug)]
 pub struct LogExporter {
     sender: Sender,
+    limits: LogRecordLimits,
+}
+
+/// Limits on what one log record carries, applied as it is encoded (the SDK's logger has
+/// none): the specification's `OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT` and
+/// `OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT`. None by default.
+///
+/// Attributes past the count are left out and counted in the record's
+/// `dropped_attributes_count`; string values (and the strings of a list) longer than the
+/// length are cut to that many characters, ending with the marker when one is set.
+///
+/// ```
+/// use sightline_otlp::LogRecordLimits;
+///
+/// let limits = LogRecordLimits::default()
+///     .attribute_count(128)
+///     .attribute_value_length(8192)
+///     .marked("…[truncated]");
+/// # drop(limits);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogRecordLimits {
+    attribute_count: Option<usize>,
+    value_length: Option<usize>,
+    marker: Option<&'static str>,
+}
+
+impl LogRecordLimits {
+    /// At most `count` attributes per record.
+    pub fn attribute_count(mut self, count: usize) -> Self {
+        self.attribute_count = Some(count);
+        self
+    }
+
+    /// String attribute values cut to `length` characters.
+    pub fn attribute_value_length(mut self, length: usize) -> Self {
+        self.value_length = Some(length);
+        self
+    }
+
+    /// Ends every cut value with `marker`, within the length.
+    pub fn marked(mut self, marker: &'static str) -> Self {
+        self.marker = Some(marker);
+        self
+    }
+
+    /// `value`, or a copy with its strings cut when one is too long.
+    fn apply<'v>(&self, value: &'v AnyValue) -> std::borrow::Cow<'v, AnyValue> {
+        use std::borrow::Cow;
+        let Some(limit) = self.value_length else {
+            return Cow::Borrowed(value);
+        };
+        let cut = |text: &str| crate::limits::shortened(text, limit, self.marker);
+        match value {
+            AnyValue::String(s) => match cut(s.as_str()) {
+                Some(short) => Cow::Owned(AnyValue::String(short)),
+                None => Cow::Borrowed(value),
+            },
+            AnyValue::ListAny(values)
+                if values
+                    .iter()
+                    .any(|v| matches!(v, AnyValue::String(s) if cut(s.as_str()).is_some())) =>
+            {
+                let values = values
+                    .iter()
+                    .map(|v| match v {
+                        AnyValue::String(s) => {
+                            cut(s.as_str()).map_or_else(|| v.clone(), AnyValue::String)
+                        }
+                        other => other.clone(),
+                    })
+                    .collect();
+                Cow::Owned(AnyValue::ListAny(Box::new(values)))
+            }
+            _ => Cow::Borrowed(value),
+        }
+    }
+
+    /// The attributes kept, and how many are left out.
+    fn attributes<'r>(
+        &self,
+        record: &'r SdkLogRecord,
+    ) -> (
+        impl Iterator<Item = &'r (opentelemetry::Key, AnyValue)>,
+        usize,
+    ) {
+        let total = record.attributes_iter().count();
+        let kept = self.attribute_count.map_or(total, |count| count.min(total));
+        (record.attributes_iter().take(kept), total - kept)
+    }
 }
 
 impl LogExporter {
@@ -39,7 +129,14 @@ impl LogExporter {
     pub fn new(config: &ExporterConfig) -> Result<Self, ConfigError> {
         Ok(Self {
             sender: Sender::new(config)?,
+            limits: LogRecordLimits::default(),
         })
+    }
+
+    /// Limits on each record's attributes (see [`LogRecordLimits`]); none by default.
+    pub fn with_limits(mut self, limits: LogRecordLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// An exporter configured by the `OTEL_EXPORTER_OTLP_*` environment (the `LOGS_`
@@ -53,8 +150,15 @@ impl opentelemetry_sdk::logs::LogExporter for LogExporter {
     async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
         let records: Vec<(&SdkLogRecord, &InstrumentationScope)> = batch.iter().collect();
         let resource = &self.sender.resource;
+        let limits = &self.limits;
         let parts = self.sender.encode_parts(&records, &|records, buf| {
-            encode_records(&resource.message, &resource.schema_url, records, buf);
+            encode_records(
+                &resource.message,
+                &resource.schema_url,
+                records,
+                limits,
+                buf,
+            );
         });
         self.sender
             .send_parts::<opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse>(
@@ -135,8 +239,9 @@ fn put_log_key_value(buf: &mut Vec<u8>, field: u32, key: &str, value: &AnyValue)
 // attributes = 6, dropped_attributes_count = 7, flags = 8, trace_id = 9, span_id = 10,
 // observed_time_unix_nano = 11, event_name = 12, written in that order, as prost does.
 
-fn record_len(record: &SdkLogRecord) -> usize {
+fn record_len(record: &SdkLogRecord, limits: &LogRecordLimits) -> usize {
     let cx = record.trace_context();
+    let (attributes, dropped) = limits.attributes(record);
     opt_fixed64_len(1, record.timestamp().map_or(0, nanos))
         + opt_fixed64_len(11, record.observed_timestamp().map_or(0, nanos))
         + opt_varint_len(2, record.severity_number().map_or(0, |s| s as u64))
@@ -144,10 +249,10 @@ fn record_len(record: &SdkLogRecord) -> usize {
         + record
             .body()
             .map_or(0, |body| len_field(5, log_value_len(body)))
-        + record
-            .attributes_iter()
-            .map(|(key, v)| len_field(6, log_key_value_len(key.as_str(), v)))
+        + attributes
+            .map(|(key, v)| len_field(6, log_key_value_len(key.as_str(), &limits.apply(v))))
             .sum::<usize>()
+        + opt_varint_len(7, dropped as u64)
         + cx.map_or(0, |cx| {
             opt_fixed32_len(8, cx.trace_flags.map_or(0, |f| u32::from(f.to_u8())))
                 + len_field(9, 16)
@@ -156,8 +261,9 @@ fn record_len(record: &SdkLogRecord) -> usize {
         + opt_bytes_len(12, record.event_name().unwrap_or_default().as_bytes())
 }
 
-fn put_record(buf: &mut Vec<u8>, record: &SdkLogRecord) {
+fn put_record(buf: &mut Vec<u8>, record: &SdkLogRecord, limits: &LogRecordLimits) {
     let cx = record.trace_context();
+    let (attributes, dropped) = limits.attributes(record);
     put_opt_fixed64(buf, 1, record.timestamp().map_or(0, nanos));
     put_opt_varint(buf, 2, record.severity_number().map_or(0, |s| s as u64));
     put_opt_bytes(
@@ -169,9 +275,10 @@ fn put_record(buf: &mut Vec<u8>, record: &SdkLogRecord) {
         put_len_prefix(buf, 5, log_value_len(body));
         put_log_value(buf, body);
     }
-    for (key, v) in record.attributes_iter() {
-        put_log_key_value(buf, 6, key.as_str(), v);
+    for (key, v) in attributes {
+        put_log_key_value(buf, 6, key.as_str(), &limits.apply(v));
     }
+    put_opt_varint(buf, 7, dropped as u64);
     if let Some(cx) = cx {
         put_opt_fixed32(buf, 8, cx.trace_flags.map_or(0, |f| u32::from(f.to_u8())));
         put_bytes(buf, 9, &cx.trace_id.to_bytes());
@@ -224,7 +331,13 @@ pub(crate) fn encode_request(
     buf: &mut Vec<u8>,
 ) {
     let records: Vec<(&SdkLogRecord, &InstrumentationScope)> = batch.iter().collect();
-    encode_records(resource, resource_schema_url, &records, buf);
+    encode_records(
+        resource,
+        resource_schema_url,
+        &records,
+        &LogRecordLimits::default(),
+        buf,
+    );
 }
 
 /// [`encode_request`] for a slice of the batch's records.
@@ -232,6 +345,7 @@ fn encode_records(
     resource: &[u8],
     resource_schema_url: &str,
     records: &[(&SdkLogRecord, &InstrumentationScope)],
+    limits: &LogRecordLimits,
     buf: &mut Vec<u8>,
 ) {
     let mut groups: Vec<ScopeGroup<'_>> = Vec::new();
@@ -251,7 +365,7 @@ fn encode_records(
             }),
         }
     }
-    let record_lens: Vec<usize> = records.iter().map(|(r, _)| record_len(r)).collect();
+    let record_lens: Vec<usize> = records.iter().map(|(r, _)| record_len(r, limits)).collect();
 
     // ScopeLogs: scope = 1, log_records = 2, schema_url = 3.
     let scope_logs_len = |group: &ScopeGroup<'_>| {
@@ -280,7 +394,7 @@ fn encode_records(
         put_named_scope(buf, group.name, group.scope);
         for &i in &group.members {
             put_len_prefix(buf, 2, record_lens[i]);
-            put_record(buf, records[i].0);
+            put_record(buf, records[i].0, limits);
         }
         put_opt_bytes(
             buf,
@@ -359,6 +473,69 @@ mod tests {
         if single_scope {
             assert_eq!(ours, expected_bytes, "not the bytes prost writes");
         }
+    }
+
+    #[test]
+    fn limits_cut_values_and_count_what_they_leave_out() {
+        let mut record = new_record();
+        record.add_attribute("user_agent.original", "x".repeat(40));
+        record.add_attribute("short", "ok");
+        record.add_attribute(
+            "tags",
+            AnyValue::ListAny(Box::new(vec![
+                AnyValue::from("é".repeat(20)),
+                AnyValue::from(1_i64),
+            ])),
+        );
+        record.add_attribute("late", "left out");
+        let scope = InstrumentationScope::builder("s").build();
+        let limits = LogRecordLimits::default()
+            .attribute_count(3)
+            .attribute_value_length(10)
+            .marked("…");
+        let mut ours = Vec::new();
+        encode_records(&[], "", &[(&record, &scope)], &limits, &mut ours);
+        let decoded = ExportLogsServiceRequest::decode(ours.as_slice()).expect("valid");
+        let record = &decoded.resource_logs[0].scope_logs[0].log_records[0];
+        assert_eq!(record.dropped_attributes_count, 1);
+        let text = |i: usize| format!("{:?}", record.attributes[i].value);
+        assert_eq!(record.attributes.len(), 3);
+        assert!(
+            text(0).contains(&format!("\"{}…\"", "x".repeat(9))),
+            "{}",
+            text(0)
+        );
+        assert!(text(1).contains("\"ok\""), "{}", text(1));
+        assert!(
+            text(2).contains(&format!("\"{}…\"", "é".repeat(9))),
+            "{}",
+            text(2)
+        );
+        assert!(text(2).contains("IntValue(1)"), "{}", text(2));
+
+        // Without limits, the same record is whole.
+        let mut whole = Vec::new();
+        encode_records(
+            &[],
+            "",
+            &[(&record_with_four(), &scope)],
+            &LogRecordLimits::default(),
+            &mut whole,
+        );
+        let decoded = ExportLogsServiceRequest::decode(whole.as_slice()).expect("valid");
+        let record = &decoded.resource_logs[0].scope_logs[0].log_records[0];
+        assert_eq!(
+            (record.attributes.len(), record.dropped_attributes_count),
+            (4, 0)
+        );
+    }
+
+    fn record_with_four() -> SdkLogRecord {
+        let mut record = new_record();
+        for (key, value) in [("a", "1"), ("b", "2"), ("c", "3"), ("d", "4")] {
+            record.add_attribute(key, value);
+        }
+        record
     }
 
     #[test]

@@ -34,7 +34,9 @@ pub struct SightlineBuilder {
     pub(crate) log_field_names: Option<sightline_logging::FieldNames>,
     pub(crate) json_logs: bool,
     pub(crate) otlp_logs: Option<bool>,
+    #[cfg_attr(not(feature = "otlp-metrics"), allow(dead_code))]
     pub(crate) otlp_metrics: Option<bool>,
+    #[cfg_attr(not(feature = "otlp-metrics"), allow(dead_code))]
     pub(crate) metric_export_interval: Option<Duration>,
     pub(crate) prometheus: bool,
     pub(crate) propagator: Option<sightline_propagation::Propagator>,

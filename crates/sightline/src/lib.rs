@@ -114,3 +114,7 @@ pub const DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT: usize = 8192;
 
 /// The name of the instrumentation scope of Sightline's spans.
 pub const INSTRUMENTATION_SCOPE: &str = "sightline";
+
+/// What ends an attribute value cut to Sightline's default limit, as in the JSON lines.
+#[cfg(feature = "otlp")]
+const TRUNCATED: &str = "…[truncated]";

@@ -123,6 +123,35 @@ impl<'a> Reader<'a> {
         .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
     }
 
+    /// `OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT`, else `OTEL_ATTRIBUTE_COUNT_LIMIT`, and
+    /// `OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT`, else `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`.
+    #[cfg(feature = "otlp-logs")]
+    pub(crate) fn log_record_limits(&mut self) -> (Option<usize>, Option<usize>) {
+        let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        let count = self
+            .first_number(&[
+                "OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT",
+                "OTEL_ATTRIBUTE_COUNT_LIMIT",
+            ])
+            .map(to_usize);
+        let length = self
+            .first_number(&[
+                "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+                "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            ])
+            .map(to_usize);
+        (count, length)
+    }
+
+    /// `OTEL_BSP_EXPORT_TIMEOUT` or `OTEL_BLRP_EXPORT_TIMEOUT` (`prefix`), milliseconds; zero
+    /// is no limit of its own.
+    #[cfg(feature = "otlp")]
+    pub(crate) fn export_timeout(&mut self, prefix: &str) -> Option<std::time::Duration> {
+        self.number(&format!("{prefix}_EXPORT_TIMEOUT"))
+            .filter(|&ms| ms > 0)
+            .map(std::time::Duration::from_millis)
+    }
+
     /// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`; `None` when unset (the default,
     /// `parentbased_always_on`).
     pub(crate) fn sampler(&mut self) -> Option<Sampler> {

@@ -14,10 +14,6 @@ use crate::error::{Error, Global};
 use crate::resolve::{JsonLogs, Settings};
 use crate::sightline::{Inner, Sightline};
 
-/// What ends a span attribute value cut to Sightline's default limit, as in the JSON lines.
-#[cfg(feature = "otlp")]
-const TRUNCATED: &str = "…[truncated]";
-
 /// What `build` makes before it installs anything.
 pub(crate) struct Parts {
     service_name: String,
@@ -47,7 +43,10 @@ impl Parts {
         let log_exporter = settings
             .logs
             .as_ref()
-            .map(sightline_otlp::LogExporter::new)
+            .map(|config| {
+                sightline_otlp::LogExporter::new(config)
+                    .map(|exporter| exporter.with_limits(settings.log_limits))
+            })
             .transpose()?;
         #[cfg(feature = "otlp-metrics")]
         let metric_exporter = settings
@@ -103,7 +102,7 @@ impl Parts {
                 Some((limit, marked)) => {
                     let truncating = sightline_otlp::TruncatingSpanProcessor::new(processor, limit);
                     provider.with_span_processor(if marked {
-                        truncating.marked(TRUNCATED)
+                        truncating.marked(crate::TRUNCATED)
                     } else {
                         truncating
                     })

@@ -31,6 +31,8 @@ pub(crate) struct Settings {
     pub(crate) logs: Option<sightline_otlp::ExporterConfig>,
     #[cfg(feature = "otlp-logs")]
     pub(crate) log_batch: sightline_otlp::BatchSettings,
+    #[cfg(feature = "otlp-logs")]
+    pub(crate) log_limits: sightline_otlp::LogRecordLimits,
     pub(crate) sampler: Sampler,
     pub(crate) span_limits: SpanLimits,
     /// String attribute values are cut to this many characters, and whether the cut is
@@ -181,6 +183,37 @@ impl Settings {
         #[cfg(not(feature = "otlp-logs"))]
         let _ = logs_on;
 
+        // A batch processor's export timeout bounds each export when it is the shorter one
+        // (the OTLP timeout bounds each attempt and its retries); code's timeout wins.
+        #[cfg(feature = "otlp")]
+        let traces = {
+            let bsp = reader.export_timeout("OTEL_BSP");
+            traces.map(|config| shorter_timeout(config, bsp, &builder))
+        };
+        #[cfg(feature = "otlp-logs")]
+        let logs = {
+            let blrp = reader.export_timeout("OTEL_BLRP");
+            logs.map(|config| shorter_timeout(config, blrp, &builder))
+        };
+        #[cfg(feature = "otlp-logs")]
+        let log_limits = {
+            let (count, length) = reader.log_record_limits();
+            let limits = sightline_otlp::LogRecordLimits::default()
+                .attribute_count(count.unwrap_or(DEFAULT_LOG_ATTRIBUTE_COUNT));
+            // As for spans: code, else the environment (cut exactly), else Sightline's
+            // default, marked.
+            match builder.attribute_value_length_limit {
+                Some(Some(limit)) => limits.attribute_value_length(limit),
+                Some(None) => limits,
+                None => match length {
+                    Some(limit) => limits.attribute_value_length(limit),
+                    None => limits
+                        .attribute_value_length(crate::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT)
+                        .marked(crate::TRUNCATED),
+                },
+            }
+        };
+
         #[cfg(feature = "otlp")]
         let (span_batch, log_batch) = {
             let code = |mut batch: sightline_otlp::BatchSettings| {
@@ -284,6 +317,8 @@ impl Settings {
             logs,
             #[cfg(feature = "otlp-logs")]
             log_batch,
+            #[cfg(feature = "otlp-logs")]
+            log_limits,
             sampler,
             span_limits,
             value_length_limit,
@@ -294,6 +329,25 @@ impl Settings {
             propagator,
             warnings,
         })
+    }
+}
+
+/// The specification's default attribute count limit, for log records as for spans.
+#[cfg(feature = "otlp-logs")]
+const DEFAULT_LOG_ATTRIBUTE_COUNT: usize = 128;
+
+/// `config` with `export_timeout` as its timeout when that is shorter and code set none.
+#[cfg(feature = "otlp")]
+fn shorter_timeout(
+    config: sightline_otlp::ExporterConfig,
+    export_timeout: Option<std::time::Duration>,
+    builder: &SightlineBuilder,
+) -> sightline_otlp::ExporterConfig {
+    match export_timeout {
+        Some(timeout) if builder.otlp_timeout.is_none() && timeout < config.timeout_in_use() => {
+            config.timeout(timeout)
+        }
+        _ => config,
     }
 }
 
@@ -686,6 +740,82 @@ pub(crate) mod tests {
             ],
             "{:?}",
             settings.warnings
+        );
+    }
+
+    #[cfg(feature = "otlp-logs")]
+    #[test]
+    fn log_record_limits_from_code_then_the_environment_then_the_default() {
+        use sightline_otlp::LogRecordLimits;
+        let limits = |builder: SightlineBuilder, vars: &'static [(&'static str, &'static str)]| {
+            resolve(builder, vars).expect("valid").log_limits
+        };
+        let default = LogRecordLimits::default().attribute_count(128);
+        assert_eq!(
+            limits(Sightline::builder(), &[]),
+            default
+                .attribute_value_length(crate::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT)
+                .marked(crate::TRUNCATED)
+        );
+        assert_eq!(
+            limits(
+                Sightline::builder(),
+                &[
+                    ("OTEL_ATTRIBUTE_COUNT_LIMIT", "20"),
+                    ("OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", "5"),
+                    ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "64"),
+                ],
+            ),
+            LogRecordLimits::default()
+                .attribute_count(5)
+                .attribute_value_length(64),
+            "the log record's own variable first; a configured length cuts without a mark"
+        );
+        assert_eq!(
+            limits(
+                Sightline::builder(),
+                &[("OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", "16")],
+            ),
+            default.attribute_value_length(16)
+        );
+        assert_eq!(
+            limits(
+                Sightline::builder().attribute_value_length_limit(None),
+                &[("OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", "16")],
+            ),
+            default,
+            "code over the environment"
+        );
+    }
+
+    #[cfg(feature = "otlp-logs")]
+    #[test]
+    fn a_shorter_batch_export_timeout_bounds_each_export() {
+        let vars: &'static [(&'static str, &'static str)] = &[
+            ENDPOINT,
+            ("OTEL_LOGS_EXPORTER", "otlp"),
+            ("OTEL_BSP_EXPORT_TIMEOUT", "2000"),
+            ("OTEL_BLRP_EXPORT_TIMEOUT", "60000"),
+        ];
+        let settings = resolve(Sightline::builder(), vars).expect("valid");
+        assert_eq!(
+            settings.traces.expect("spans").timeout_in_use(),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            settings.logs.expect("logs").timeout_in_use(),
+            Duration::from_secs(10),
+            "the OTLP timeout is the shorter one"
+        );
+        let settings = resolve(
+            Sightline::builder().otlp_timeout(Duration::from_secs(5)),
+            vars,
+        )
+        .expect("valid");
+        assert_eq!(
+            settings.traces.expect("spans").timeout_in_use(),
+            Duration::from_secs(5),
+            "code over the environment"
         );
     }
 }

@@ -374,3 +374,46 @@ async fn spans_without_logs(logs_exporter: Option<&str>) {
         collector.summary()
     );
 }
+
+/// `OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT` cuts a record's long values (the access
+/// record's user agent) to that many characters, as `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` does
+/// for spans; the span's own limit stays Sightline's default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_record_values_are_cut_to_their_limit() {
+    let collector = OtlpCollector::start().await;
+    let endpoint = collector.grpc_endpoint();
+    let mut app = quickstart(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_LOGS_EXPORTER", "otlp"),
+        ("OTEL_BLRP_SCHEDULE_DELAY", "100"),
+        ("OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", "16"),
+    ])
+    .await;
+    let agent = format!("limits-e2e/{}", "x".repeat(200));
+    let (trace_id, parent_id) = (random_trace_id(), random_span_id());
+    let response = sightline_tests::http::HttpClient::new()
+        .get_with(
+            &app.url("/users/7"),
+            &[
+                ("user-agent", &agent),
+                ("traceparent", &traceparent(&trace_id, &parent_id)),
+            ],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status, 200);
+    let records = collector
+        .wait_for_log_records(
+            |r| r.trace_id() == trace_id && r.attr_str("user_agent.original").is_some(),
+            RECORD_TIMEOUT,
+        )
+        .await;
+    assert_eq!(records.len(), 1, "{}", collector.summary());
+    assert_eq!(
+        records[0].attr_str("user_agent.original"),
+        Some(&agent[..16]),
+        "cut to 16 characters, unmarked"
+    );
+    let (status, by_itself) = app.terminate().await;
+    assert!(by_itself && status.success(), "{}", app.output_report());
+}

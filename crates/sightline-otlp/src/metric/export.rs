@@ -109,7 +109,7 @@ impl MetricExporter {
                 .delta
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .to_delta(snapshot);
+                .relative(snapshot);
         }
         if snapshot.metrics.is_empty() {
             return Ok(());

@@ -197,7 +197,7 @@ pub(crate) struct DeltaState {
 impl DeltaState {
     /// `snapshot` with counters and histograms made relative to the previous call. The first
     /// call reports everything since the recorder started.
-    pub(crate) fn to_delta(&mut self, mut snapshot: Snapshot) -> Snapshot {
+    pub(crate) fn relative(&mut self, mut snapshot: Snapshot) -> Snapshot {
         let since = self.last_export;
         for metric in &mut snapshot.metrics {
             match &mut metric.data {

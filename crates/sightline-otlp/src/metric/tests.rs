@@ -242,7 +242,7 @@ fn recorded_values_aggregate_as_the_sdk_would() {
 fn delta_temporality_reports_what_changed_since_the_last_export() {
     let (recorder, first) = recorded();
     let mut state = DeltaState::default();
-    let first = state.to_delta(first);
+    let first = state.relative(first);
     let counter = |snapshot: &Snapshot| {
         snapshot
             .metrics
@@ -258,7 +258,7 @@ fn delta_temporality_reports_what_changed_since_the_last_export() {
         metrics::counter!("jobs.done", "queue" => "mail").increment(5);
         metrics::histogram!("http.server.request.duration", "http.route" => "/").record(0.7);
     });
-    let second = state.to_delta(recorder.reader().collect(at(160)));
+    let second = state.relative(recorder.reader().collect(at(160)));
     assert!(counter(&second).contains("Int(5)"), "{}", counter(&second));
     let histogram = second
         .metrics
