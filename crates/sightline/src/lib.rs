@@ -74,6 +74,7 @@
 //!    [`Error::AlreadyInstalled`], and nothing of Sightline's is left installed.
 
 mod builder;
+mod console;
 mod error;
 mod layers;
 #[cfg(feature = "otlp-logs")]

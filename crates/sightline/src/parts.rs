@@ -87,7 +87,6 @@ impl Parts {
                 }),
         )?;
 
-        #[cfg_attr(not(feature = "otlp"), allow(unused_mut))]
         let mut provider = SdkTracerProvider::builder()
             .with_resource(resource.clone())
             .with_sampler(settings.sampler)
@@ -109,6 +108,13 @@ impl Parts {
                 }
                 None => provider.with_span_processor(processor),
             };
+        }
+        if settings.console_traces {
+            #[cfg(feature = "otlp")]
+            let batch = settings.span_batch;
+            #[cfg(not(feature = "otlp"))]
+            let batch = ();
+            provider = provider.with_span_processor(console_processor(batch));
         }
         let provider = provider.build();
 
@@ -178,6 +184,26 @@ impl Parts {
             }),
         })
     }
+}
+
+/// The console exporter behind a batch processor: printing stays off the request path.
+#[cfg(feature = "otlp")]
+fn console_processor(
+    batch: sightline_otlp::BatchSettings,
+) -> impl opentelemetry_sdk::trace::SpanProcessor {
+    sightline_otlp::counting_batch_span_processor(
+        crate::console::ConsoleSpanExporter::default(),
+        batch,
+    )
+}
+
+/// The console exporter: without the `otlp` feature, the SDK's batch processor.
+#[cfg(not(feature = "otlp"))]
+fn console_processor(_: ()) -> impl opentelemetry_sdk::trace::SpanProcessor {
+    opentelemetry_sdk::trace::BatchSpanProcessor::builder(
+        crate::console::ConsoleSpanExporter::default(),
+    )
+    .build()
 }
 
 /// The subscriber: the filter, the JSON lines, the bridge of `tracing` spans to OpenTelemetry

@@ -26,6 +26,8 @@ pub(crate) struct Settings {
     pub(crate) traces: Option<sightline_otlp::ExporterConfig>,
     #[cfg(feature = "otlp")]
     pub(crate) span_batch: sightline_otlp::BatchSettings,
+    /// `OTEL_TRACES_EXPORTER=console`: spans as JSON lines on stderr.
+    pub(crate) console_traces: bool,
     /// Where log records go; `None`: the JSON lines are the only log output.
     #[cfg(feature = "otlp-logs")]
     pub(crate) logs: Option<sightline_otlp::ExporterConfig>,
@@ -96,8 +98,12 @@ impl Settings {
 
         let traces_exporters = reader.exporters("OTEL_TRACES_EXPORTER");
         if let Some(list) = &traces_exporters {
-            reader.unknown_exporters("OTEL_TRACES_EXPORTER", list, &["otlp", "none"]);
+            reader.unknown_exporters("OTEL_TRACES_EXPORTER", list, &["otlp", "console", "none"]);
         }
+        let console_traces = !sdk_disabled
+            && traces_exporters
+                .as_ref()
+                .is_some_and(|list| list.iter().any(|e| e == "console"));
         let logs_exporters = reader.exporters("OTEL_LOGS_EXPORTER");
         if let Some(list) = &logs_exporters {
             reader.unknown_exporters("OTEL_LOGS_EXPORTER", list, &["otlp", "console", "none"]);
@@ -152,6 +158,9 @@ impl Settings {
                 false
             } else if named("otlp") {
                 true
+            } else if named("console") {
+                // A list that names exporters names them all: console alone.
+                false
             } else {
                 builder.otlp_endpoint.is_some()
                     || sightline_otlp::ExporterConfig::endpoint_in_env(Signal::Traces, env)
@@ -319,6 +328,7 @@ impl Settings {
             log_batch,
             #[cfg(feature = "otlp-logs")]
             log_limits,
+            console_traces,
             sampler,
             span_limits,
             value_length_limit,

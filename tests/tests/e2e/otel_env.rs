@@ -627,3 +627,31 @@ async fn otlp_and_prometheus_metrics_side_by_side() {
     assert!(scraped, "{}", exposition.text());
     stop(&mut app).await;
 }
+
+/// `OTEL_TRACES_EXPORTER=console`: each span as a JSON line on stderr, and only there (the
+/// list names every exporter, so the endpoint set gets nothing); stdout stays JSON log lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_traces_exporter_prints_spans_on_stderr() {
+    let collector = OtlpCollector::start().await;
+    let mut app = app_with(&collector, &[("OTEL_TRACES_EXPORTER", "console")]).await;
+    let (trace_id, parent_id) = (random_trace_id(), random_span_id());
+    let tp = traceparent(&trace_id, &parent_id);
+    assert_eq!(get(&app, "/users/7", &[("traceparent", &tp)]).await, 200);
+    stop(&mut app).await;
+    let spans: Vec<serde_json::Value> = app
+        .stderr_lines()
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|span| span["trace_id"] == trace_id.as_str())
+        .collect();
+    let server = spans
+        .iter()
+        .find(|s| s["kind"] == "server")
+        .unwrap_or_else(|| panic!("no server span on stderr\n{}", app.output_report()));
+    assert_eq!(server["name"], "GET /users/{id}");
+    assert_eq!(server["parent_span_id"], parent_id.as_str());
+    assert_eq!(server["service.name"], "quickstart");
+    assert_eq!(server["attributes"]["http.route"], "/users/{id}");
+    let _ = json_lines(&app); // every stdout line is still one JSON object
+    assert!(collector.spans().is_empty(), "{}", collector.summary());
+}
