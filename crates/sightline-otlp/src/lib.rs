@@ -1,7 +1,10 @@
 //! OTLP exporters for the OpenTelemetry Rust SDK: spans and log records encoded straight
 //! from the SDK's data into the protobuf wire format, sent by OTLP/gRPC (tonic) or
 //! OTLP/HTTP (hyper), configured from code or from the `OTEL_EXPORTER_OTLP_*` environment;
-//! and batch processors that count every span or record they lose.
+//! and batch processors that count every span or record they lose. With the feature
+//! `metrics`, the same for the `metrics` facade: a recorder that aggregates as the
+//! OpenTelemetry SDK does and a thread that pushes it ([`MetricRecorder`],
+//! [`PeriodicExport`]).
 //!
 //! Use it with any `SdkTracerProvider` or `SdkLoggerProvider`; nothing else from Sightline
 //! is needed:

@@ -56,6 +56,7 @@
 //! | `prometheus` | yes | Prometheus exposition of the RED metrics |
 //! | `otlp` | yes | OTLP trace export over gRPC and HTTP/protobuf ([`sightline_otlp`]) |
 //! | `otlp-logs` | yes | OTLP log export of the `tracing` events ([`SightlineBuilder::otlp_logs`]) |
+//! | `otlp-metrics` | yes | OTLP metrics: the RED metrics and the application's `metrics` calls pushed every interval ([`SightlineBuilder::otlp_metrics`], `OTEL_METRICS_EXPORTER=otlp`) |
 //! | `otlp-tls` | no | OTLP export to `https://` endpoints over both protocols (rustls; system roots, `OTEL_EXPORTER_OTLP_CERTIFICATE`, mutual TLS) |
 //! | `otlp-http` | no | kept for compatibility: OTLP/HTTP is part of `otlp` |
 //! | `jaeger` | no | Jaeger's `uber-trace-id` as a propagation format |
@@ -68,8 +69,10 @@
 //! 1. Reads the environment and checks every setting ([`Error::Config`],
 //!    [`Error::Exporter`]): a wrong value with a fallback (`RUST_LOG`) is one line on stderr.
 //! 2. Builds each part without touching a global: exporters, tracer and logger providers,
-//!    the log writer, the subscriber, the Prometheus recorder.
-//! 3. Installs the globals: the `metrics` recorder, then the `tracing` subscriber, then the
+//!    the log writer, the subscriber, the metrics recorders (Prometheus, OTLP, or both behind
+//!    one fan-out).
+//! 3. Installs the globals: the `metrics` recorder (and starts the OTLP metrics push), then
+//!    the `tracing` subscriber, then the
 //!    OpenTelemetry tracer provider. A global installed by someone else is an
 //!    [`Error::AlreadyInstalled`], and nothing of Sightline's is left installed.
 
