@@ -35,9 +35,11 @@ pub mod grpc;
 mod interning_tests;
 pub mod request_id;
 pub mod server;
+mod server_span;
 
 pub use client::{ClientLayer, ClientLayerBuilder};
 pub use core::headers::DEFAULT_SENSITIVE_HEADERS;
 pub use core::span::REQUEST_SPAN_FIELDS;
 pub use request_id::RequestId;
 pub use server::{ServerLayer, ServerLayerBuilder};
+pub use server_span::{ServerSpan, server_span};

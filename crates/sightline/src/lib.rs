@@ -103,11 +103,20 @@ pub use sightline_http::client::{ClientLayer, ClientLayerBuilder};
 pub use sightline_http::grpc;
 pub use sightline_http::request_id::RequestId;
 pub use sightline_http::server::{ServerLayer, ServerLayerBuilder};
+pub use sightline_http::{ServerSpan, server_span};
+
+// The versions Sightline is built with, so an application matches them without guessing.
+pub use metrics;
+pub use opentelemetry;
+pub use opentelemetry_sdk;
 pub use sightline_logging as logging;
 /// The OTLP exporters, usable with any tracer or logger provider.
 #[cfg(feature = "otlp")]
 pub use sightline_otlp as otlp;
 pub use sightline_propagation as propagation;
+pub use tracing;
+pub use tracing_opentelemetry;
+pub use tracing_subscriber;
 
 /// The longest string attribute value of an exported span, in characters, when neither
 /// `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` (or `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`) nor

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::StatusCode;
-use opentelemetry::global::BoxedSpan;
 use opentelemetry::trace::Span as _;
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute;
@@ -24,7 +23,7 @@ pub(crate) struct CallState {
     pub(super) method: usize,
     pub(super) server_address: Option<Arc<str>>,
     pub(super) server_port: u16,
-    pub(super) span: Option<BoxedSpan>,
+    pub(super) span: Option<crate::core::tracer::CallSpan>,
     /// The caller's context with the client span, attached while the inner service runs.
     pub(super) cx: Option<Context>,
     pub(super) status: Option<StatusCode>,

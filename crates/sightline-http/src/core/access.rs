@@ -41,7 +41,11 @@ pub(crate) use access_event;
 
 /// Who sent a request, as a server records it: `client.address` and `user_agent.original`.
 pub(crate) struct Peer {
+    /// The connection's peer.
     pub(crate) addr: Option<std::net::SocketAddr>,
+    /// The client behind trusted proxies, when they name one: `client.address` then, with no
+    /// `client.port`, and the proxy is `network.peer.address`.
+    pub(crate) forwarded: Option<std::net::IpAddr>,
     pub(crate) user_agent: Option<http::HeaderValue>,
 }
 
@@ -49,14 +53,29 @@ impl Peer {
     /// Nobody recorded.
     pub(crate) const NONE: Self = Self {
         addr: None,
+        forwarded: None,
         user_agent: None,
     };
 
-    pub(crate) fn of<B>(req: &http::Request<B>) -> Self {
+    pub(crate) fn of<B>(
+        req: &http::Request<B>,
+        trusted: &super::forwarded::TrustedProxies,
+    ) -> Self {
+        let addr = super::net::client_addr(req);
+        let forwarded = match addr {
+            Some(peer) if !trusted.is_empty() => trusted.client(peer.ip(), req.headers()),
+            _ => None,
+        };
         Self {
-            addr: super::net::client_addr(req),
+            addr,
+            forwarded,
             user_agent: req.headers().get(http::header::USER_AGENT).cloned(),
         }
+    }
+
+    /// The client's address: the forwarded one, else the connection's peer.
+    fn client_ip(&self) -> Option<std::net::IpAddr> {
+        self.forwarded.or(self.addr.map(|a| a.ip()))
     }
 
     /// The client address and the user agent as the access log prints them: the address text
@@ -68,7 +87,7 @@ impl Peer {
         Option<std::borrow::Cow<'_, str>>,
     ) {
         (
-            self.addr.map(|a| super::text_cache::ip(a.ip())),
+            self.client_ip().map(super::text_cache::ip),
             self.user_agent.as_ref().map(super::headers::header_text),
         )
     }
@@ -77,7 +96,18 @@ impl Peer {
     pub(crate) fn attributes(&self, attrs: &mut Vec<opentelemetry::KeyValue>) {
         use opentelemetry_semantic_conventions::attribute;
 
-        if let Some(addr) = self.addr {
+        if let Some(client) = self.forwarded {
+            attrs.push(opentelemetry::KeyValue::new(
+                attribute::CLIENT_ADDRESS,
+                opentelemetry::StringValue::from(super::text_cache::ip(client)),
+            ));
+            if let Some(proxy) = self.addr {
+                attrs.push(opentelemetry::KeyValue::new(
+                    attribute::NETWORK_PEER_ADDRESS,
+                    opentelemetry::StringValue::from(super::text_cache::ip(proxy.ip())),
+                ));
+            }
+        } else if let Some(addr) = self.addr {
             attrs.push(opentelemetry::KeyValue::new(
                 attribute::CLIENT_ADDRESS,
                 opentelemetry::StringValue::from(super::text_cache::ip(addr.ip())),

@@ -3,7 +3,6 @@
 //! `query_setters!`), so the four builders offer the same set and say the same things.
 
 use http::HeaderName;
-use opentelemetry::global::BoxedTracer;
 use sightline_propagation::Propagator;
 
 use super::classify::Side;
@@ -14,7 +13,7 @@ use crate::request_id::X_REQUEST_ID;
 /// The configuration every middleware has: with the captured headers as the builder collects
 /// them ([`CommonConfig`]), or with their attribute keys built, as the layer keeps it.
 pub(crate) struct Common<C = HeaderCapture> {
-    pub(crate) tracer: Option<BoxedTracer>,
+    pub(crate) tracer: Option<super::tracer::LayerTracer>,
     pub(crate) propagator: Propagator,
     pub(crate) request_id_header: Option<HeaderName>,
     /// Whether metrics are recorded (always `false` without the `metrics` feature).
@@ -169,7 +168,7 @@ macro_rules! common_setters {
                 T: ::opentelemetry::trace::Tracer + Send + Sync + 'static,
                 T::Span: Send + Sync + 'static,
             {
-                self.common.tracer = Some(::opentelemetry::global::BoxedTracer::new(Box::new(tracer)));
+                self.common.tracer = Some($crate::core::tracer::LayerTracer::new(tracer));
                 self
             }
 

@@ -91,7 +91,7 @@ impl HeaderCapture {
     pub(crate) fn record_response(
         &self,
         headers: &HeaderMap,
-        span: Option<&mut opentelemetry::global::BoxedSpan>,
+        span: Option<&mut super::tracer::CallSpan>,
     ) {
         use opentelemetry::trace::Span as _;
 

@@ -72,6 +72,35 @@ pub(crate) trait Call {
 
     /// Ends the call: metrics, span, access log. [`Tracked`] calls it exactly once.
     fn finish(&mut self, outcome: Outcome);
+
+    /// Whether a panic of the inner service's future becomes an answer (a server's 500)
+    /// rather than unwinding through the connection.
+    fn catches_panics(&self) -> bool {
+        false
+    }
+
+    /// The inner future panicked with `message` (when the payload was a string): the answer
+    /// is the empty response [`Self::panic_response`] makes, shown to [`Self::on_head`].
+    fn on_panic(&mut self, _message: Option<&str>) {}
+
+    /// The head of the answer to a panic: `500 Internal Server Error`, no body.
+    fn panic_response(&self) -> http::response::Parts {
+        let (mut parts, ()) = Response::new(()).into_parts();
+        parts.status = http::StatusCode::INTERNAL_SERVER_ERROR;
+        parts.headers.insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from_static("0"),
+        );
+        parts
+    }
+}
+
+/// A panic payload's message, when it is a string (what `panic!` with a message makes).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&'static str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
 }
 
 /// How a middleware sees an error of its inner service.
@@ -169,9 +198,30 @@ where
             this.call.get().is_some(),
             "ResponseFuture polled after completion"
         );
-        let result = {
+        let catches = this.call.get().is_some_and(Call::catches_panics);
+        let polled = {
             let _scope = this.call.enter();
-            ready!(this.inner.poll(cx))
+            if catches {
+                // The future is never polled again after a panic, so a state it left broken
+                // is never observed: asserting unwind safety is sound here.
+                let inner = this.inner;
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx)))
+            } else {
+                Ok(this.inner.poll(cx))
+            }
+        };
+        let result = match polled {
+            Ok(polled) => ready!(polled),
+            Err(payload) => {
+                let mut call = this.call.take();
+                let Some(state) = call.get_mut() else {
+                    std::panic::resume_unwind(payload);
+                };
+                state.on_panic(panic_message(&*payload));
+                let mut parts = state.panic_response();
+                state.on_head(&mut parts);
+                return Poll::Ready(Ok(Response::from_parts(parts, ResponseBody::empty(call))));
+            }
         };
         let mut call = this.call.take();
         Poll::Ready(match result {
@@ -191,10 +241,11 @@ where
 }
 
 pin_project! {
-    /// The response body of every middleware: where a call ends.
+    /// The response body of every middleware: where a call ends. `inner` is `None` for the
+    /// empty answer to a panic.
     pub(crate) struct ResponseBody<B, C: Call> {
         #[pin]
-        inner: B,
+        inner: Option<B>,
         call: Tracked<C>,
     }
 }
@@ -206,20 +257,59 @@ impl<B: Body, C: Call> ResponseBody<B, C> {
         if inner.is_end_stream() {
             call.finish(Outcome::Completed);
         }
-        Self { inner, call }
+        Self {
+            inner: Some(inner),
+            call,
+        }
     }
 }
 
 impl<B, C: Call> ResponseBody<B, C> {
-    pub(crate) fn inner(&self) -> &B {
-        &self.inner
+    /// The empty body of the answer to a panic; the call ends now.
+    fn empty(mut call: Tracked<C>) -> Self {
+        call.finish(Outcome::Completed);
+        Self { inner: None, call }
+    }
+
+    pub(crate) fn inner(&self) -> Option<&B> {
+        self.inner.as_ref()
     }
 }
 
-body_wrapper!(impl<B: Body, C: Call> for ResponseBody<B, C>, |this, cx| {
-    let mut this = this;
-    let polled = this.inner.as_mut().poll_frame(cx);
-    let Some(call) = this.call.get_mut() else {
+impl<B: Body, C: Call> Body for ResponseBody<B, C> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        let this = self.project();
+        match this.inner.as_pin_mut() {
+            Some(inner) => poll_tracked(inner, this.call, cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| http_body::SizeHint::with_exact(0), Body::size_hint)
+    }
+}
+
+/// Polls `inner` for a frame and shows it to the call, ending the call at the end.
+fn poll_tracked<B: Body, C: Call>(
+    mut inner: Pin<&mut B>,
+    call: &mut Tracked<C>,
+    cx: &mut TaskContext<'_>,
+) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+    let polled = inner.as_mut().poll_frame(cx);
+    let Some(state) = call.get_mut() else {
         return polled;
     };
     let ended = match &polled {
@@ -228,21 +318,21 @@ body_wrapper!(impl<B: Body, C: Call> for ResponseBody<B, C>, |this, cx| {
         Poll::Ready(Some(Err(_))) => Some(Outcome::BodyFailed),
         Poll::Ready(Some(Ok(frame))) => {
             if let Some(data) = frame.data_ref() {
-                call.on_data(data);
+                state.on_data(data);
             }
             if let Some(trailers) = frame.trailers_ref() {
-                call.on_trailers(trailers);
+                state.on_trailers(trailers);
                 Some(Outcome::Completed)
             } else {
-                this.inner.is_end_stream().then_some(Outcome::Completed)
+                inner.is_end_stream().then_some(Outcome::Completed)
             }
         }
     };
     if let Some(outcome) = ended {
-        this.call.finish(outcome);
+        call.finish(outcome);
     }
     polled
-});
+}
 
 /// A module's public `ResponseFuture<F>` and `ResponseBody<B>`: newtypes over the generic
 /// [`ResponseFuture`] and [`ResponseBody`] for the module's call state, so that every public
@@ -313,7 +403,7 @@ macro_rules! response_types {
         impl<B: ::std::fmt::Debug> ::std::fmt::Debug for ResponseBody<B> {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.debug_struct("ResponseBody")
-                    .field("inner", self.inner.inner())
+                    .field("inner", &self.inner.inner())
                     .finish_non_exhaustive()
             }
         }

@@ -9,6 +9,7 @@
 pub(crate) mod access;
 pub(crate) mod classify;
 pub(crate) mod config;
+pub(crate) mod forwarded;
 pub(crate) mod headers;
 pub(crate) mod intern;
 pub(crate) mod lifecycle;
@@ -19,3 +20,4 @@ pub(crate) mod query;
 pub(crate) mod semconv;
 pub(crate) mod span;
 pub(crate) mod text_cache;
+pub(crate) mod tracer;

@@ -98,7 +98,8 @@ pub(crate) fn inject(
         let trace_state = span_context.trace_state().header();
         let tracestate = if trace_state.is_empty() {
             parent
-                .get::<CarriedTracestate>()
+                .get::<super::span::ServerScope>()
+                .and_then(|scope| scope.carried.as_ref())
                 .filter(|carried| carried.trace_id == span_context.trace_id())
                 .map(|carried| carried.state.clone())
         } else {
@@ -116,7 +117,11 @@ pub(crate) fn inject(
     }
     if let Some(name) = request_id_header
         && !headers.contains_key(name)
-        && let Some(id) = parent.get::<RequestId>()
+        && let Some(id) = parent.get::<RequestId>().or_else(|| {
+            parent
+                .get::<super::span::ServerScope>()
+                .and_then(|scope| scope.request_id.as_ref())
+        })
     {
         headers.insert(name, id.header_value().clone());
     }

@@ -6,10 +6,8 @@ use std::borrow::Cow;
 use std::time::SystemTime;
 
 use http::Request;
-use opentelemetry::global::BoxedSpan;
 use opentelemetry::trace::{
     Span as _, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt as _, TraceFlags,
-    Tracer as _,
 };
 use opentelemetry::{Context, KeyValue};
 
@@ -19,6 +17,7 @@ use super::classify::HttpError;
 use super::config::Common;
 use super::propagate::{CarriedTracestate, extract, inject, remote_span_context};
 use super::semconv::{METHODS, OTHER_METHOD};
+use super::tracer::CallSpan;
 use crate::request_id::RequestId;
 
 /// The W3C Trace Context Level 2 `random` trace flag.
@@ -39,12 +38,25 @@ pub(crate) fn server_builder(name: Cow<'static, str>, attrs: Vec<KeyValue>) -> S
         .with_attributes(attrs)
 }
 
+/// What a server call keeps in the context it attaches, besides the span and the baggage.
+pub(crate) struct ServerScope {
+    /// The request ID, which client calls made inside forward.
+    pub(crate) request_id: Option<RequestId>,
+    /// A caller's `tracestate` that OpenTelemetry's `TraceState` refuses, carried to client
+    /// calls.
+    pub(crate) carried: Option<CarriedTracestate>,
+    /// The context holding the server span alone: where [`crate::server_span`] edits go,
+    /// even from inside a child span that is the current one.
+    pub(crate) span_cx: Context,
+}
+
 /// The spans of a server call.
 pub(crate) struct ServerSpans {
-    /// The OpenTelemetry span, ended when the call ends.
-    pub(crate) otel: Option<BoxedSpan>,
-    /// The span as an OpenTelemetry context, attached while the inner service runs: its
-    /// identity, the baggage and the request ID.
+    /// The OpenTelemetry span, ended when the call ends: in `cx` when there is one.
+    pub(crate) otel: Option<CallSpan>,
+    /// The span as an OpenTelemetry context, attached while the inner service runs: the
+    /// span (which handlers reach through `Context::current()`), the baggage and the request
+    /// ID.
     pub(crate) cx: Option<Context>,
     /// The `tracing` span every log line of the call is written in.
     pub(crate) span: tracing::Span,
@@ -95,23 +107,32 @@ impl ServerSpans {
                 remote_span_context(link),
             )]);
         }
-        let otel = tracer.build_with_context(builder, &parent_cx);
-        let identity = identity(common, &otel, parent_cx.span().span_context());
-        let cx = common.attach_context.then(|| {
-            // The span itself stays with the call state (no lock around it); the context
-            // carries only its identity, which is all a child span needs.
-            let mut cx = Context::new().with_remote_span_context(identity.clone());
+        let (otel, identity, cx) = if common.attach_context {
+            // The span goes into the context the inner service runs in: handlers edit it
+            // through `Context::current().span()`, children inherit its identity.
+            let (mut cx, identity) = tracer.start_in_context(builder, &parent_cx, &|own| {
+                identity(common, own, parent_cx.span().span_context())
+            });
+            let otel = CallSpan::InContext {
+                cx: cx.clone(),
+                identity: identity.clone(),
+            };
+            // One value for what the call adds (each `with_value` copies the context's map).
+            let scope = ServerScope {
+                request_id: request_id.cloned(),
+                carried,
+                span_cx: cx.clone(),
+            };
             if let Some(baggage) = extracted.baggage.clone() {
                 cx = cx.with_value(baggage);
             }
-            if let Some(request_id) = request_id {
-                cx = cx.with_value(request_id.clone());
-            }
-            if let Some(carried) = carried {
-                cx = cx.with_value(carried);
-            }
-            cx
-        });
+            cx = cx.with_value(scope);
+            (otel, identity, Some(cx))
+        } else {
+            let otel = tracer.start_owned(builder, &parent_cx);
+            let identity = identity(common, otel.span_context(), parent_cx.span().span_context());
+            (CallSpan::Owned(otel), identity, None)
+        };
         if let Some(baggage) = extracted.baggage {
             req.extensions_mut().insert(baggage);
         }
@@ -134,8 +155,7 @@ impl ServerSpans {
 ///   unsampled caller's `random` must still go out on our calls.
 ///
 /// The flag goes on the identity, not the exported span.
-fn identity(common: &Common, span: &BoxedSpan, parent: &SpanContext) -> SpanContext {
-    let identity = span.span_context();
+fn identity(common: &Common, identity: &SpanContext, parent: &SpanContext) -> SpanContext {
     if !identity.is_valid() {
         return identity.clone();
     }
@@ -162,7 +182,7 @@ fn identity(common: &Common, span: &BoxedSpan, parent: &SpanContext) -> SpanCont
 /// The spans of a client call.
 pub(crate) struct ClientSpan {
     /// The OpenTelemetry span, ended when the call ends.
-    pub(crate) otel: Option<BoxedSpan>,
+    pub(crate) otel: Option<CallSpan>,
     /// What is propagated: the client span's identity, or without one the caller's.
     pub(crate) identity: SpanContext,
     /// The caller's context with the client span in it, attached while the inner service
@@ -182,14 +202,13 @@ impl ClientSpan {
         let parent = Context::current();
         let span = match &common.tracer {
             Some(tracer) => {
-                let otel =
-                    tracer.build_with_context(builder(req).with_kind(SpanKind::Client), &parent);
-                let identity = identity(common, &otel, parent.span().span_context());
+                let otel = tracer.start_owned(builder(req).with_kind(SpanKind::Client), &parent);
+                let identity = identity(common, otel.span_context(), parent.span().span_context());
                 let cx = common
                     .attach_context
                     .then(|| parent.with_remote_span_context(identity.clone()));
                 Self {
-                    otel: Some(otel),
+                    otel: Some(CallSpan::Owned(otel)),
                     identity,
                     cx,
                 }
@@ -212,7 +231,7 @@ impl ClientSpan {
 }
 
 /// Ends a span with its last attributes, and status Error when `error`.
-pub(crate) fn end(mut span: BoxedSpan, attrs: impl IntoIterator<Item = KeyValue>, error: bool) {
+pub(crate) fn end(mut span: CallSpan, attrs: impl IntoIterator<Item = KeyValue>, error: bool) {
     for attr in attrs {
         span.set_attribute(attr);
     }
@@ -243,7 +262,7 @@ pub(crate) fn http_method_attributes(
 
 /// Ends an HTTP span: `http.response.status_code`, `error.type`, and status Error for an
 /// error answer or a failure.
-pub(crate) fn end_http(span: BoxedSpan, status: Option<http::StatusCode>, error: HttpError) {
+pub(crate) fn end_http(span: CallSpan, status: Option<http::StatusCode>, error: HttpError) {
     let status =
         status.map(|s| KeyValue::new(attribute::HTTP_RESPONSE_STATUS_CODE, i64::from(s.as_u16())));
     let error_type = error
@@ -341,7 +360,6 @@ mod request_span_tests {
 
 #[cfg(test)]
 mod random_flag_tests {
-    use opentelemetry::global::BoxedTracer;
     use opentelemetry::trace::TracerProvider as _;
     use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 
@@ -353,7 +371,9 @@ mod random_flag_tests {
 
     fn common(side: Side, provider: &SdkTracerProvider) -> Common {
         let mut config = CommonConfig::new(side);
-        config.tracer = Some(BoxedTracer::new(Box::new(provider.tracer("random-flag"))));
+        config.tracer = Some(crate::core::tracer::LayerTracer::new(
+            provider.tracer("random-flag"),
+        ));
         config.build_http()
     }
 

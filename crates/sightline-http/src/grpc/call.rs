@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Buf;
-use opentelemetry::global::BoxedSpan;
 use opentelemetry::trace::Span as _;
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute;
@@ -119,7 +118,7 @@ pub(crate) struct CallCore {
     pub(crate) method: Resolved,
     /// The caller's deadline (`grpc-timeout`), measured from `start`.
     pub(crate) deadline: Option<Duration>,
-    pub(crate) span: Option<BoxedSpan>,
+    pub(crate) span: Option<crate::core::tracer::CallSpan>,
     /// Whether the span got its method attributes at the start.
     pub(crate) method_recorded: bool,
     /// The status, once the response head (trailers-only) or trailers told it.
@@ -143,7 +142,7 @@ impl CallCore {
         start: Instant,
         method: Resolved,
         headers: &http::HeaderMap,
-        span: Option<BoxedSpan>,
+        span: Option<crate::core::tracer::CallSpan>,
         method_recorded: bool,
     ) -> Self {
         Self {

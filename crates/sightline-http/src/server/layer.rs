@@ -12,6 +12,10 @@ use crate::core::config::{
 pub const DEFAULT_ACCESS_LOG_EXCLUDE: &[&str] =
     &["/metrics", "/healthz", "/health", "/livez", "/readyz"];
 
+/// Routes of health probes and scrapes: no span and no access-log line by default, still
+/// counted in the RED metrics under their own route.
+pub const DEFAULT_PROBE_ROUTES: &[&str] = &["/metrics", "/healthz", "/health", "/livez", "/readyz"];
+
 /// Builder of a [`ServerLayer`].
 pub struct ServerLayerBuilder {
     common: CommonConfig,
@@ -29,9 +33,13 @@ impl Default for ServerLayerBuilder {
                     .iter()
                     .map(|&r| r.into())
                     .collect(),
+                probe_routes: DEFAULT_PROBE_ROUTES.iter().map(|&r| r.into()).collect(),
                 sensitive_query_params: default_sensitive_query_params(),
                 default_scheme: "http",
                 traceresponse: false,
+                catch_panics: true,
+                record_panic_message: true,
+                trusted_proxies: Default::default(),
             },
         }
     }
@@ -81,7 +89,75 @@ names_setter! {
     fn access_log_exclude => options.access_log_exclude
 }
 
+names_setter! {
+    ServerLayerBuilder,
+    /// Route templates of probes and scrapes: their requests make no span and no access-log
+    /// line (they are still counted in the RED metrics, under their own route). A request
+    /// that no router matched is compared by its path.
+    ///
+    /// Defaults to [`DEFAULT_PROBE_ROUTES`]; an empty list traces every request.
+    ///
+    /// ```
+    /// let layer = sightline_http::server::ServerLayer::builder()
+    ///     .probe_routes(["/healthz", "/ready"])
+    ///     .build();
+    /// # drop(layer);
+    /// ```
+    fn probe_routes => options.probe_routes
+}
+
 impl ServerLayerBuilder {
+    /// Whether a panic in the inner service (a handler) becomes a `500` answer, recorded as
+    /// one on the span (status Error, with an `exception` event), in the metrics and in the
+    /// access log, while the connection keeps serving.
+    ///
+    /// Defaults to `true`. Off, the panic unwinds through the connection as without the
+    /// layer (hyper closes it), and the call is recorded as cancelled.
+    ///
+    /// ```
+    /// let layer = sightline_http::server::ServerLayer::builder().catch_panics(false).build();
+    /// # drop(layer);
+    /// ```
+    pub fn catch_panics(mut self, enabled: bool) -> Self {
+        self.options.catch_panics = enabled;
+        self
+    }
+
+    /// Whether the panic's message goes on the span's `exception` event
+    /// (`exception.message`). Defaults to `true`; turn it off when panic messages may carry
+    /// personal data.
+    ///
+    /// ```
+    /// let layer = sightline_http::server::ServerLayer::builder()
+    ///     .record_panic_message(false)
+    ///     .build();
+    /// # drop(layer);
+    /// ```
+    pub fn record_panic_message(mut self, enabled: bool) -> Self {
+        self.options.record_panic_message = enabled;
+        self
+    }
+
+    /// The reverse proxies and load balancers whose `Forwarded` or `X-Forwarded-For` headers
+    /// are believed: when a request comes from one of them, `client.address` (span and access
+    /// line) is the rightmost address of the chain that is not itself a trusted proxy, and
+    /// the proxy is `network.peer.address`. From anyone else the headers are ignored, so a
+    /// client cannot claim another's address.
+    ///
+    /// Defaults to none. Single addresses are `/32` (or `/128`) networks.
+    ///
+    /// ```
+    /// let layer = sightline_http::server::ServerLayer::builder()
+    ///     .trusted_proxies(["10.0.0.0/8".parse().unwrap(), "192.168.1.10/32".parse().unwrap()])
+    ///     .build();
+    /// # drop(layer);
+    /// ```
+    pub fn trusted_proxies(mut self, networks: impl IntoIterator<Item = ipnet::IpNet>) -> Self {
+        self.options.trusted_proxies =
+            crate::core::forwarded::TrustedProxies::new(networks.into_iter().collect());
+        self
+    }
+
     /// `url.scheme` when the request URI has none (HTTP/1.1 origin-form requests).
     ///
     /// Defaults to `"http"`; set `"https"` behind a TLS acceptor.

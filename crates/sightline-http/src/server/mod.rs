@@ -58,7 +58,7 @@ mod service;
 mod state;
 
 pub use crate::core::config::DEFAULT_SENSITIVE_QUERY_PARAMS;
-pub use layer::{DEFAULT_ACCESS_LOG_EXCLUDE, ServerLayerBuilder};
+pub use layer::{DEFAULT_ACCESS_LOG_EXCLUDE, DEFAULT_PROBE_ROUTES, ServerLayerBuilder};
 #[cfg(feature = "metrics")]
 pub use metrics::{
     DURATION_BUCKETS, HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION,
@@ -72,6 +72,10 @@ use crate::core::middleware::middleware;
 /// What the builder sets besides the common and access-log parts, kept as it is by the layer.
 struct Options {
     access_log_exclude: Vec<Box<str>>,
+    probe_routes: Vec<Box<str>>,
+    catch_panics: bool,
+    record_panic_message: bool,
+    trusted_proxies: crate::core::forwarded::TrustedProxies,
     sensitive_query_params: Vec<Box<str>>,
     default_scheme: &'static str,
     traceresponse: bool,
@@ -90,6 +94,11 @@ struct Shared {
 }
 
 impl Shared {
+    /// Whether a request to `route` (a template; the path when no router matched) is a probe.
+    fn is_probe(&self, route: &str) -> bool {
+        self.options.probe_routes.iter().any(|r| &**r == route)
+    }
+
     fn logs_access_for(&self, route: &str) -> bool {
         self.access.enabled
             && !self

@@ -36,29 +36,40 @@ impl<S> Server<S> {
         // Only the span and the access line print who asked: without either, not even the
         // header lookup and the connection info are paid for.
         let peer = if shared.access.enabled || shared.common.tracer.is_some() {
-            Peer::of(&req)
+            Peer::of(&req, &shared.options.trusted_proxies)
         } else {
             Peer::NONE
         };
-        let spans = ServerSpans::start(
-            &shared.common,
-            RequestKind::Http,
-            request_id.as_ref(),
-            &mut req,
-            |req| {
-                let name = match &route {
-                    RouteRef::Uncached(route) => [METHODS[method], " ", route].concat().into(),
-                    RouteRef::Cached(slot) => slot
-                        .get()
-                        .map_or(METHODS[method].into(), |info| info.span_name(method)),
-                    RouteRef::Unmatched => Cow::Borrowed(METHODS[method]),
-                };
-                server_builder(
-                    name,
-                    self.request_attributes(req, method, scheme, &route, &peer),
-                )
-            },
-        );
+        let probe = self.shared.is_probe(match &route {
+            RouteRef::Unmatched => req.uri().path(),
+            RouteRef::Uncached(route) => route,
+            RouteRef::Cached(slot) => slot
+                .get()
+                .map_or(super::UNMATCHED_ROUTE, super::route::RouteInfo::template),
+        });
+        let spans = if probe {
+            ServerSpans::none()
+        } else {
+            ServerSpans::start(
+                &shared.common,
+                RequestKind::Http,
+                request_id.as_ref(),
+                &mut req,
+                |req| {
+                    let name = match &route {
+                        RouteRef::Uncached(route) => [METHODS[method], " ", route].concat().into(),
+                        RouteRef::Cached(slot) => slot
+                            .get()
+                            .map_or(METHODS[method].into(), |info| info.span_name(method)),
+                        RouteRef::Unmatched => Cow::Borrowed(METHODS[method]),
+                    };
+                    server_builder(
+                        name,
+                        self.request_attributes(req, method, scheme, &route, &peer),
+                    )
+                },
+            )
+        };
         let state = RequestState {
             shared: Arc::clone(shared),
             start,
@@ -71,6 +82,8 @@ impl<S> Server<S> {
             request_bytes: content_length(&req),
             status: None,
             response_bytes: 0,
+            probe,
+            panicked: None,
         };
         (req, Tracked::new(Box::new(state)))
     }

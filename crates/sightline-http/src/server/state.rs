@@ -56,6 +56,10 @@ pub(crate) struct RequestState {
     pub(super) request_bytes: Option<u64>,
     pub(super) status: Option<StatusCode>,
     pub(super) response_bytes: u64,
+    /// A probe: no span, no access line.
+    pub(super) probe: bool,
+    /// The inner service panicked: with its message when it had one and may be recorded.
+    pub(super) panicked: Option<Option<String>>,
 }
 
 impl RequestState {
@@ -159,6 +163,15 @@ impl Call for RequestState {
         self.response_bytes += data.remaining() as u64;
     }
 
+    fn catches_panics(&self) -> bool {
+        self.shared.options.catch_panics
+    }
+
+    fn on_panic(&mut self, message: Option<&str>) {
+        let record = self.shared.options.record_panic_message;
+        self.panicked = Some(message.filter(|_| record).map(str::to_owned));
+    }
+
     fn finish(&mut self, outcome: Outcome) {
         let elapsed = self.start.elapsed();
         let error = HttpError::of(Side::Server, self.status, outcome);
@@ -166,11 +179,26 @@ impl Call for RequestState {
         #[cfg(feature = "metrics")]
         super::metrics::record(self, error, elapsed.as_secs_f64());
 
-        if let Some(otel) = self.spans.otel.take() {
+        if let Some(mut otel) = self.spans.otel.take() {
+            if let Some(message) = self.panicked.take() {
+                use opentelemetry::trace::Span as _;
+                use opentelemetry_semantic_conventions::attribute;
+                let mut attrs = vec![opentelemetry::KeyValue::new(
+                    attribute::EXCEPTION_TYPE,
+                    "panic",
+                )];
+                if let Some(message) = message {
+                    attrs.push(opentelemetry::KeyValue::new(
+                        attribute::EXCEPTION_MESSAGE,
+                        message,
+                    ));
+                }
+                otel.add_event("exception", attrs);
+            }
             span::end_http(otel, self.status, error);
         }
 
-        if self.shared.logs_access_for(self.route_str()) {
+        if !self.probe && self.shared.logs_access_for(self.route_str()) {
             // Whole microseconds: a binary fraction of a millisecond prints as 0.45517399999999997.
             self.log_access(elapsed.as_micros() as f64 / 1e3, error);
         }

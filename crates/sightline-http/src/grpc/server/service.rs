@@ -48,7 +48,7 @@ impl<S> GrpcServer<S> {
             call::request_counters((shared.access.enabled && !health_check) || grpc.message_counts);
         // As for HTTP: only the span and the access line print who called.
         let peer = if shared.access.enabled || shared.common.tracer.is_some() {
-            Peer::of(&req)
+            Peer::of(&req, &crate::core::forwarded::TrustedProxies::NONE)
         } else {
             Peer::NONE
         };
