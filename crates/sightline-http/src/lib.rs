@@ -34,6 +34,8 @@ pub mod grpc;
 #[cfg(all(test, feature = "metrics", feature = "grpc"))]
 mod interning_tests;
 pub mod request_id;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
 pub mod server;
 mod server_span;
 

@@ -40,6 +40,7 @@ pub struct SightlineBuilder {
     pub(crate) metric_export_interval: Option<Duration>,
     pub(crate) prometheus: bool,
     pub(crate) propagator: Option<sightline_propagation::Propagator>,
+    pub(crate) trusted_proxies: Option<Vec<ipnet::IpNet>>,
 }
 
 impl std::fmt::Debug for SightlineBuilder {
@@ -75,6 +76,7 @@ impl Default for SightlineBuilder {
             metric_export_interval: None,
             prometheus: cfg!(feature = "prometheus"),
             propagator: None,
+            trusted_proxies: None,
         }
     }
 }
@@ -309,6 +311,24 @@ impl SightlineBuilder {
     #[cfg(feature = "otlp-metrics")]
     pub fn metric_export_interval(mut self, interval: Duration) -> Self {
         self.metric_export_interval = Some(interval);
+        self
+    }
+
+    /// The reverse proxies and load balancers whose `Forwarded` / `X-Forwarded-For` headers
+    /// the HTTP server layers believe for `client.address` (see
+    /// [`ServerLayerBuilder::trusted_proxies`](crate::ServerLayerBuilder::trusted_proxies));
+    /// from anyone else those headers are ignored.
+    ///
+    /// Defaults to `SIGHTLINE_TRUSTED_PROXIES` (comma-separated addresses or networks, as
+    /// `10.0.0.0/8,192.168.1.10`), else none.
+    ///
+    /// ```
+    /// let builder = sightline::Sightline::builder()
+    ///     .trusted_proxies(["10.0.0.0/8".parse().unwrap()]);
+    /// # drop(builder);
+    /// ```
+    pub fn trusted_proxies(mut self, networks: impl IntoIterator<Item = ipnet::IpNet>) -> Self {
+        self.trusted_proxies = Some(networks.into_iter().collect());
         self
     }
 

@@ -17,6 +17,7 @@ use crate::Sightline;
 pub(crate) struct Layers {
     tracer: Tracer,
     propagator: Propagator,
+    trusted_proxies: Vec<ipnet::IpNet>,
     http_server: ServerLayer,
     http_client: ClientLayer,
     #[cfg(feature = "grpc")]
@@ -24,7 +25,11 @@ pub(crate) struct Layers {
 }
 
 impl Layers {
-    pub(crate) fn new(tracer: Tracer, propagator: Option<Propagator>) -> Self {
+    pub(crate) fn new(
+        tracer: Tracer,
+        propagator: Option<Propagator>,
+        trusted_proxies: Vec<ipnet::IpNet>,
+    ) -> Self {
         let propagator = propagator.unwrap_or_default();
         let mut layers = Self {
             http_server: ServerLayer::builder().build(),
@@ -33,6 +38,7 @@ impl Layers {
             grpc_server: GrpcServerLayer::builder().build(),
             tracer,
             propagator,
+            trusted_proxies,
         };
         layers.http_server = layers.http_server_builder().build();
         layers.http_client = layers.http_client_builder().build();
@@ -47,6 +53,7 @@ impl Layers {
         ServerLayer::builder()
             .tracer(self.tracer.clone())
             .propagator(self.propagator.clone())
+            .trusted_proxies(self.trusted_proxies.iter().copied())
     }
 
     fn http_client_builder(&self) -> ClientLayerBuilder {
@@ -118,6 +125,25 @@ impl Sightline {
     /// ```
     pub fn http_client_layer_builder(&self) -> ClientLayerBuilder {
         self.inner.layers.http_client_builder()
+    }
+
+    /// A [`reqwest-middleware`](https://docs.rs/reqwest-middleware) middleware for outgoing
+    /// `reqwest` calls, made of [`Self::http_client_layer`]: a CLIENT span per call, the trace
+    /// context in this `Sightline`'s formats and the request ID injected,
+    /// `http.client.request.duration` recorded; the call ends when its body has been read.
+    ///
+    /// ```
+    /// # fn f() -> Result<(), sightline::Error> {
+    /// let sightline = sightline::Sightline::builder().build()?;
+    /// let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+    ///     .with(sightline.reqwest_middleware())
+    ///     .build();
+    /// # drop(client);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "reqwest")]
+    pub fn reqwest_middleware(&self) -> sightline_http::reqwest::ClientMiddleware {
+        sightline_http::reqwest::ClientMiddleware::new(self.http_client_layer())
     }
 
     /// The server middleware for a tonic server, with the defaults:

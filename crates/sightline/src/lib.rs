@@ -82,10 +82,10 @@ mod error;
 mod layers;
 #[cfg(feature = "otlp-logs")]
 mod logs;
-#[cfg(any(feature = "prometheus", feature = "otlp-metrics"))]
-mod metrics;
 mod otel_env;
 mod parts;
+#[cfg(any(feature = "prometheus", feature = "otlp-metrics"))]
+mod recorders;
 mod resolve;
 mod sightline;
 
@@ -106,7 +106,7 @@ pub use sightline_http::server::{ServerLayer, ServerLayerBuilder};
 pub use sightline_http::{ServerSpan, server_span};
 
 // The versions Sightline is built with, so an application matches them without guessing.
-pub use metrics;
+pub use ::metrics;
 pub use opentelemetry;
 pub use opentelemetry_sdk;
 pub use sightline_logging as logging;
@@ -117,6 +117,8 @@ pub use sightline_propagation as propagation;
 pub use tracing;
 pub use tracing_opentelemetry;
 pub use tracing_subscriber;
+#[cfg(feature = "reqwest")]
+pub use {reqwest_middleware, sightline_http::reqwest::ClientMiddleware};
 
 /// The longest string attribute value of an exported span, in characters, when neither
 /// `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` (or `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`) nor

@@ -351,6 +351,30 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// `SIGHTLINE_TRUSTED_PROXIES`: addresses and networks (`10.0.0.1`, `10.0.0.0/8`,
+    /// `fd00::/8`), comma-separated; an entry that is neither is left out with a warning.
+    pub(crate) fn trusted_proxies(&mut self) -> Vec<ipnet::IpNet> {
+        let name = "SIGHTLINE_TRUSTED_PROXIES";
+        let Some(value) = self.get(name) else {
+            return Vec::new();
+        };
+        let mut networks = Vec::new();
+        for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            match entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            {
+                Ok(network) => networks.push(network),
+                Err(_) => self.warn(
+                    name,
+                    entry,
+                    "is not an IP address or network; that entry is ignored",
+                ),
+            }
+        }
+        networks
+    }
+
     /// A comma-separated list of exporter names (`OTEL_TRACES_EXPORTER`, ...), lower-cased.
     pub(crate) fn exporters(&self, name: &str) -> Option<Vec<String>> {
         self.get(name).map(|v| {

@@ -24,10 +24,11 @@ pub(crate) struct Parts {
     dispatch: Option<tracing::Dispatch>,
     log_guard: Option<sightline_logging::WorkerGuard>,
     #[cfg(any(feature = "prometheus", feature = "otlp-metrics"))]
-    recorders: crate::metrics::Recorders,
+    recorders: crate::recorders::Recorders,
     /// The log writer, whose dropped lines the metrics report.
     log_writer: Option<sightline_logging::NonBlocking>,
     propagator: Option<sightline_propagation::Propagator>,
+    trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Parts {
@@ -72,15 +73,15 @@ impl Parts {
         let resource = resource.build();
 
         #[cfg(any(feature = "prometheus", feature = "otlp-metrics"))]
-        let recorders = crate::metrics::Recorders::new(
+        let recorders = crate::recorders::Recorders::new(
             settings.prometheus,
             #[cfg(feature = "otlp-metrics")]
             metric_exporter
                 .zip(settings.metrics_push)
-                .map(|(exporter, push)| crate::metrics::OtlpPush {
+                .map(|(exporter, push)| crate::recorders::OtlpPush {
                     exporter: exporter
                         .with_resource(&resource)
-                        .with_scope(crate::metrics::scope())
+                        .with_scope(crate::recorders::scope())
                         .with_temporality(push.temporality),
                     interval: push.interval,
                     timeout: push.timeout,
@@ -149,6 +150,7 @@ impl Parts {
             recorders,
             log_writer,
             propagator: settings.propagator,
+            trusted_proxies: settings.trusted_proxies,
         })
     }
 
@@ -170,7 +172,7 @@ impl Parts {
         opentelemetry::global::set_tracer_provider(self.provider.clone());
 
         let tracer = self.provider.tracer(crate::INSTRUMENTATION_SCOPE);
-        let layers = crate::layers::Layers::new(tracer, self.propagator);
+        let layers = crate::layers::Layers::new(tracer, self.propagator, self.trusted_proxies);
         Ok(Sightline {
             inner: Arc::new(Inner {
                 service_name: self.service_name,

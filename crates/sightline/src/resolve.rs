@@ -49,6 +49,8 @@ pub(crate) struct Settings {
     #[cfg(feature = "otlp-metrics")]
     pub(crate) metrics_push: Option<MetricsPush>,
     pub(crate) propagator: Option<sightline_propagation::Propagator>,
+    /// The proxies whose forwarding headers the server layers believe.
+    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
     /// Values that were wrong but have a fallback: one line each on stderr.
     pub(crate) warnings: Vec<String>,
 }
@@ -266,6 +268,10 @@ impl Settings {
             None => reader.propagator(),
         };
 
+        let trusted_proxies = match &builder.trusted_proxies {
+            Some(networks) => networks.clone(),
+            None => reader.trusted_proxies(),
+        };
         let mut warnings = reader.warnings;
         // The exporters' own non-fatal findings, once each (both signals read the general
         // variables).
@@ -337,6 +343,7 @@ impl Settings {
             #[cfg(feature = "otlp-metrics")]
             metrics_push,
             propagator,
+            trusted_proxies,
             warnings,
         })
     }

@@ -23,7 +23,7 @@ pub(crate) struct Inner {
     pub(crate) logger_provider: Option<opentelemetry_sdk::logs::SdkLoggerProvider>,
     pub(crate) layers: crate::layers::Layers,
     #[cfg(any(feature = "prometheus", feature = "otlp-metrics"))]
-    pub(crate) metrics: crate::metrics::Installed,
+    pub(crate) metrics: crate::recorders::Installed,
     pub(crate) _log_guard: Option<sightline_logging::WorkerGuard>,
 }
 

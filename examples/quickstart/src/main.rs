@@ -13,6 +13,17 @@
 //! - `curl -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
 //!   127.0.0.1:3000/users/7`: the log lines now carry that trace id;
 //! - `curl 127.0.0.1:3000/fail`: a 500, logged at ERROR, counted with `error_type="500"`;
+//! - `curl -i 127.0.0.1:3000/panic`: the handler panics; the answer is a 500, the span has
+//!   status Error and an `exception` event with the panic message, the access line is at
+//!   ERROR, and the next request is served as usual;
+//! - `curl 127.0.0.1:3000/proxy/users/7`: the handler calls `{UPSTREAM}/users/7` (`UPSTREAM`
+//!   defaults to this service itself) with `reqwest` and Sightline's middleware: a CLIENT span,
+//!   child of the server span, whose id is the upstream's `traceparent` parent;
+//! - `curl 127.0.0.1:3000/healthz`: a probe: no span and no access line, still counted in
+//!   `http_server_request_duration_seconds{http_route="/healthz"}`;
+//! - behind a load balancer, `SIGHTLINE_TRUSTED_PROXIES=10.0.0.0/8` (addresses or networks,
+//!   comma-separated): `client.address` is then read from `X-Forwarded-For` / `Forwarded`
+//!   when, and only when, the request comes from one of them;
 //! - `curl -d '{"name":"Ada","email":"ada@example.com","phone":"+447700900123","password":"pw"}'
 //!   -H 'content-type: application/json' 127.0.0.1:3000/signup`: a line with the sign-up
 //!   as `#[derive(Redact)]` writes it: the email as a keyed hash, the phone masked
@@ -32,10 +43,11 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{HeaderName, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
+use sightline::opentelemetry::KeyValue;
 use sightline::{RequestId, Sightline};
 
 #[tokio::main]
@@ -48,18 +60,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .capture_response_headers(captured)
         .build();
 
+    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let local = listener.local_addr()?;
+    let proxy = Proxy {
+        client: sightline::reqwest_middleware::ClientBuilder::new(
+            reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()?,
+        )
+        .with(sightline.reqwest_middleware())
+        .build(),
+        upstream: std::env::var("UPSTREAM")
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|_| format!("http://{local}")),
+    };
+
     let app = Router::new()
         .route("/users/{id}", get(user))
         .route("/orders/{id}", get(order))
         .route("/fail", get(fail))
+        .route("/panic", get(panic))
+        .route("/proxy/users/{id}", get(proxy_user).with_state(proxy))
         .route("/signup", axum::routing::post(signup))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", sightline.metrics_handler())
         .layer(server_layer);
 
-    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
-    tracing::info!(addr = %listener.local_addr()?, "listening");
+    tracing::info!(addr = %local, "listening");
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -84,8 +112,41 @@ fn captured_headers() -> Result<Vec<HeaderName>, Box<dyn std::error::Error>> {
 
 /// A small JSON answer; its log line carries the request's trace and request IDs.
 async fn user(Path(id): Path<String>, request_id: RequestId) -> Json<serde_json::Value> {
+    // One line puts the user on the request's server span.
+    sightline::server_span().set_attribute(KeyValue::new("enduser.id", id.clone()));
     tracing::info!(user.id = %id, "looking up user");
     Json(serde_json::json!({ "id": id, "name": "Ada", "request_id": request_id.as_str() }))
+}
+
+/// A handler that panics: Sightline answers 500 and records the panic.
+async fn panic() -> &'static str {
+    panic!("the quick start panics on purpose")
+}
+
+/// The `reqwest` client of `/proxy`, and where it goes.
+#[derive(Clone)]
+struct Proxy {
+    client: sightline::reqwest_middleware::ClientWithMiddleware,
+    upstream: String,
+}
+
+/// `GET {UPSTREAM}/users/{id}` through the traced client: the upstream's status and body.
+async fn proxy_user(State(proxy): State<Proxy>, Path(id): Path<String>) -> (StatusCode, String) {
+    let url = format!("{}/users/{id}", proxy.upstream);
+    match proxy.client.get(&url).send().await {
+        Ok(response) => {
+            let status =
+                StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            match response.text().await {
+                Ok(body) => (status, body),
+                Err(e) => (StatusCode::BAD_GATEWAY, format!("upstream body: {e}")),
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "upstream call failed");
+            (StatusCode::BAD_GATEWAY, format!("upstream: {e}"))
+        }
+    }
 }
 
 /// An order, looked up in a span of the handler's own.

@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod cardinality;
+mod handlers;
 mod log_correlation;
 mod logql;
 mod otel_env;

@@ -54,6 +54,8 @@ where
             Some(e)
         } else if let Some(e) = any.downcast_ref::<tower::timeout::error::Elapsed>() {
             Some(e)
+        } else if let Some(e) = reqwest_root(any) {
+            Some(e)
         } else {
             grpc_root(any)
         };
@@ -65,6 +67,20 @@ where
         link = e.source();
     }
     ErrorKind::Other
+}
+
+/// A `reqwest-middleware` error: `reqwest`'s own, or the middleware's.
+#[cfg(feature = "reqwest")]
+fn reqwest_root(any: &dyn std::any::Any) -> Option<&(dyn Error + 'static)> {
+    match any.downcast_ref::<reqwest_middleware::Error>()? {
+        reqwest_middleware::Error::Reqwest(e) => Some(e),
+        reqwest_middleware::Error::Middleware(e) => Some(e.as_ref()),
+    }
+}
+
+#[cfg(not(feature = "reqwest"))]
+fn reqwest_root(_: &dyn std::any::Any) -> Option<&(dyn Error + 'static)> {
+    None
 }
 
 #[cfg(feature = "grpc")]
@@ -90,6 +106,10 @@ fn link_kind(e: &(dyn Error + 'static)) -> Option<ErrorKind> {
     }
     if e.is::<tower::timeout::error::Elapsed>() {
         return Some(ErrorKind::Timeout);
+    }
+    #[cfg(feature = "reqwest")]
+    if let Some(e) = e.downcast_ref::<reqwest::Error>() {
+        return e.is_timeout().then_some(ErrorKind::Timeout);
     }
     grpc_link_kind(e)
 }
