@@ -33,6 +33,7 @@ pub struct SightlineBuilder {
     pub(crate) log_filter: Option<String>,
     pub(crate) log_field_names: Option<sightline_logging::FieldNames>,
     pub(crate) json_logs: bool,
+    pub(crate) install_subscriber: bool,
     pub(crate) otlp_logs: Option<bool>,
     #[cfg_attr(not(feature = "otlp-metrics"), allow(dead_code))]
     pub(crate) otlp_metrics: Option<bool>,
@@ -71,6 +72,7 @@ impl Default for SightlineBuilder {
             log_filter: None,
             log_field_names: None,
             json_logs: true,
+            install_subscriber: true,
             otlp_logs: None,
             otlp_metrics: None,
             metric_export_interval: None,
@@ -329,6 +331,18 @@ impl SightlineBuilder {
     /// ```
     pub fn trusted_proxies(mut self, networks: impl IntoIterator<Item = ipnet::IpNet>) -> Self {
         self.trusted_proxies = Some(networks.into_iter().collect());
+        self
+    }
+
+    /// Whether `build` installs Sightline's `tracing` subscriber as the global default.
+    ///
+    /// Defaults to `true`. Turn it off in an application that installs its own subscriber
+    /// (its own fmt layer, its own filter): it then adds
+    /// [`Sightline::tracing_layer`](crate::Sightline::tracing_layer) to its registry, and
+    /// gets the JSON lines and the span bridge there. With `true`, a subscriber installed
+    /// before `build` is an [`Error::AlreadyInstalled`](crate::Error::AlreadyInstalled).
+    pub fn install_subscriber(mut self, install: bool) -> Self {
+        self.install_subscriber = install;
         self
     }
 

@@ -91,7 +91,11 @@ mod sightline;
 
 pub use builder::{OtlpProtocol, SightlineBuilder};
 pub use error::{ConfigError, Error, Global};
-pub use sightline::Sightline;
+#[cfg(feature = "prometheus")]
+pub use metrics_exporter_prometheus;
+#[cfg(feature = "prometheus")]
+pub use recorders::prometheus_builder;
+pub use sightline::{Sightline, shutdown_signal};
 
 /// The middleware crate: the layers' types, builders and configuration.
 pub use sightline_http as middleware;

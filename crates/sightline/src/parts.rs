@@ -22,6 +22,8 @@ pub(crate) struct Parts {
     logger_provider: Option<opentelemetry_sdk::logs::SdkLoggerProvider>,
     /// The subscriber, not yet installed.
     dispatch: Option<tracing::Dispatch>,
+    /// Or the layers for the application's own subscriber.
+    own_layers: Option<OwnLayers>,
     log_guard: Option<sightline_logging::WorkerGuard>,
     #[cfg(any(feature = "prometheus", feature = "otlp-metrics"))]
     recorders: crate::recorders::Recorders,
@@ -126,18 +128,37 @@ impl Parts {
         let mut log_guard = None;
         // Read by the metrics, which report the writer's dropped lines.
         let mut log_writer = None;
-        let dispatch = settings.json.map(|json| {
-            let (dispatch, guard, writer) = subscriber(
-                json,
-                &settings.service_name,
-                &provider,
-                #[cfg(feature = "otlp-logs")]
-                logger_provider.as_ref(),
-            );
+        let mut dispatch = None;
+        let mut own_layers = None;
+        let json = settings.json.map(|json| {
+            let (layer, filter, guard, writer) = json_layer(json, &settings.service_name);
             log_guard = guard;
             log_writer = writer;
-            dispatch
+            (layer, filter)
         });
+        if settings.install_subscriber {
+            dispatch = json.map(|(layer, filter)| {
+                subscriber(
+                    layer,
+                    filter,
+                    &provider,
+                    #[cfg(feature = "otlp-logs")]
+                    logger_provider.as_ref(),
+                )
+            });
+        } else {
+            let (json, directives) = match json {
+                Some((layer, filter)) => (Some(layer), filter.to_string()),
+                None => (None, "info".to_owned()),
+            };
+            own_layers = Some(OwnLayers {
+                json: std::sync::Mutex::new(json),
+                directives,
+                tracer: provider.tracer(crate::INSTRUMENTATION_SCOPE),
+                #[cfg(feature = "otlp-logs")]
+                logger_provider: logger_provider.clone(),
+            });
+        }
 
         Ok(Self {
             service_name: settings.service_name,
@@ -145,6 +166,7 @@ impl Parts {
             #[cfg(feature = "otlp-logs")]
             logger_provider,
             dispatch,
+            own_layers,
             log_guard,
             #[cfg(any(feature = "prometheus", feature = "otlp-metrics"))]
             recorders,
@@ -180,6 +202,7 @@ impl Parts {
                 #[cfg(feature = "otlp-logs")]
                 logger_provider: self.logger_provider,
                 layers,
+                own_layers: self.own_layers,
                 #[cfg(any(feature = "prometheus", feature = "otlp-metrics"))]
                 metrics,
                 _log_guard: self.log_guard,
@@ -208,18 +231,14 @@ fn console_processor(_: ()) -> impl opentelemetry_sdk::trace::SpanProcessor {
     .build()
 }
 
-/// The subscriber: the filter, the JSON lines, the bridge of `tracing` spans to OpenTelemetry
-/// and, with OTLP logs, the log bridge. Returns it with the log writer's guard and the
-/// writer (whose dropped lines the exposition reports).
-fn subscriber(
+/// The JSON lines layer with its filter, the writer's guard, and the stdout writer (whose
+/// dropped lines the metrics report).
+fn json_layer(
     json: JsonLogs,
     service_name: &str,
-    provider: &SdkTracerProvider,
-    #[cfg(feature = "otlp-logs")] logger_provider: Option<
-        &opentelemetry_sdk::logs::SdkLoggerProvider,
-    >,
 ) -> (
-    tracing::Dispatch,
+    sightline_logging::JsonLayer,
+    tracing_subscriber::EnvFilter,
     Option<sightline_logging::WorkerGuard>,
     Option<sightline_logging::NonBlocking>,
 ) {
@@ -240,25 +259,39 @@ fn subscriber(
             layer = layer.writer(writer);
         }
     }
-    let filter = json.filter;
-    // Sightline's own spans are made with the OpenTelemetry SDK directly; the bridge must not
-    // turn them into second, duplicate spans. The filter states the global filter's level as
-    // its hint: a per-layer filter without one makes the whole subscriber's maximum level
-    // TRACE, and then every `trace!` in hyper, h2 and tokio is checked at run time on every
-    // request (measured: about half the throughput).
+    (layer.build(), json.filter, guard, stdout)
+}
+
+/// Sightline's spans are made with the OpenTelemetry SDK directly; the bridge must not turn
+/// them into second, duplicate spans.
+fn not_sightline_http(meta: &tracing::Metadata<'_>) -> bool {
+    !meta.target().starts_with("sightline_http")
+}
+
+/// The subscriber Sightline installs: the filter, the JSON lines, the bridge of `tracing`
+/// spans to OpenTelemetry and, with OTLP logs, the log bridge.
+fn subscriber(
+    layer: sightline_logging::JsonLayer,
+    filter: tracing_subscriber::EnvFilter,
+    provider: &SdkTracerProvider,
+    #[cfg(feature = "otlp-logs")] logger_provider: Option<
+        &opentelemetry_sdk::logs::SdkLoggerProvider,
+    >,
+) -> tracing::Dispatch {
+    // The filter states the global filter's level as its hint: a per-layer filter without
+    // one makes the whole subscriber's maximum level TRACE, and then every `trace!` in hyper,
+    // h2 and tokio is checked at run time on every request (measured: about half the
+    // throughput).
     let hint = tracing_subscriber::Layer::<tracing_subscriber::Registry>::max_level_hint(&filter)
         .unwrap_or(tracing_subscriber::filter::LevelFilter::TRACE);
     let bridge = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer(crate::INSTRUMENTATION_SCOPE))
         .with_filter(
-            tracing_subscriber::filter::filter_fn(|meta| {
-                !meta.target().starts_with("sightline_http")
-            })
-            .with_max_level_hint(hint),
+            tracing_subscriber::filter::filter_fn(not_sightline_http).with_max_level_hint(hint),
         );
     let subscriber = tracing_subscriber::registry()
         .with(filter)
-        .with(layer.build())
+        .with(layer)
         .with(bridge);
     // The log bridge sees what passes the same global filter as the JSON lines. It is added
     // directly, not as an `Option`, so that it is told its dispatcher.
@@ -270,8 +303,49 @@ fn subscriber(
             })
             .with_max_level_hint(hint),
         );
-        return (tracing::Dispatch::new(subscriber.with(logs)), guard, stdout);
+        return tracing::Dispatch::new(subscriber.with(logs));
     }
-    let dispatch = tracing::Dispatch::new(subscriber);
-    (dispatch, guard, stdout)
+    tracing::Dispatch::new(subscriber)
+}
+
+/// Sightline's `tracing` layers for an application's own subscriber
+/// ([`SightlineBuilder::install_subscriber`](crate::SightlineBuilder::install_subscriber)):
+/// built once, handed out by [`Sightline::tracing_layer`].
+pub(crate) struct OwnLayers {
+    json: std::sync::Mutex<Option<sightline_logging::JsonLayer>>,
+    directives: String,
+    tracer: opentelemetry_sdk::trace::Tracer,
+    #[cfg(feature = "otlp-logs")]
+    logger_provider: Option<opentelemetry_sdk::logs::SdkLoggerProvider>,
+}
+
+impl OwnLayers {
+    /// The JSON lines (the first time), the span bridge and the log bridge, each behind
+    /// Sightline's filter, for a subscriber `S`.
+    pub(crate) fn layer<S>(&self) -> Box<dyn tracing_subscriber::Layer<S> + Send + Sync>
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync,
+    {
+        use tracing_subscriber::filter::{EnvFilter, FilterExt as _, filter_fn};
+
+        let filter = || EnvFilter::new(&self.directives);
+        let json = self
+            .json
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .map(|layer| layer.with_filter(filter()));
+        let bridge = tracing_opentelemetry::layer()
+            .with_tracer(self.tracer.clone())
+            .with_filter(filter_fn(not_sightline_http).and(filter()));
+        let layer = tracing_subscriber::Layer::and_then(json, bridge);
+        #[cfg(feature = "otlp-logs")]
+        if let Some(logs) = &self.logger_provider {
+            let logs = sightline_logging::otlp::OtlpLogLayer::new(logs).with_filter(
+                filter_fn(|meta| !sightline_logging::otlp::excluded(meta.target())).and(filter()),
+            );
+            return Box::new(tracing_subscriber::Layer::and_then(layer, logs));
+        }
+        Box::new(layer)
+    }
 }

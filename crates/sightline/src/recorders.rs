@@ -174,6 +174,26 @@ impl Drop for Exposition {
 /// The Prometheus recorder with the semantic conventions' buckets.
 #[cfg(feature = "prometheus")]
 fn prometheus_recorder() -> Result<PrometheusRecorder, Error> {
+    Ok(prometheus_builder()?.build_recorder())
+}
+
+/// A `metrics-exporter-prometheus` builder set up as Sightline's own exposition is: the
+/// recommended naming (`http_server_request_duration_seconds`) and the semantic conventions'
+/// buckets for Sightline's histograms. For an application that installs its own recorder
+/// (with [`SightlineBuilder::prometheus(false)`](crate::SightlineBuilder::prometheus)) and
+/// adds its own settings (global labels, its buckets, its listener) before installing it.
+///
+/// ```no_run
+/// # fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// let handle = sightline::prometheus_builder()?
+///     .add_global_label("app", "checkout")
+///     .install_recorder()?;
+/// let sightline = sightline::Sightline::builder().prometheus(false).build()?;
+/// # drop((handle, sightline));
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "prometheus")]
+pub fn prometheus_builder() -> Result<PrometheusBuilder, Error> {
     let buckets_error = |_| Error::Config(crate::error::ConfigError::HistogramBuckets);
     let mut builder = PrometheusBuilder::new().with_recommended_naming(true);
     for (name, buckets) in histogram_buckets() {
@@ -181,7 +201,7 @@ fn prometheus_recorder() -> Result<PrometheusRecorder, Error> {
             .set_buckets_for_metric(Matcher::Full(name.to_owned()), buckets)
             .map_err(buckets_error)?;
     }
-    Ok(builder.build_recorder())
+    Ok(builder)
 }
 
 /// The instrumentation scope of the pushed metrics: Sightline, with its version.
@@ -264,6 +284,9 @@ impl Recorders {
         log_writer: Option<sightline_logging::NonBlocking>,
     ) -> Result<Installed, Error> {
         if self.is_empty() {
+            // An application's own recorder, installed before `build`, still learns what
+            // Sightline's metrics are.
+            describe();
             return Ok(Installed::default());
         }
         let dropped_lines = DroppedLines(log_writer);

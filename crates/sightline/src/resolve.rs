@@ -41,6 +41,9 @@ pub(crate) struct Settings {
     /// marked (Sightline's default limit) or not (a limit the operator or code set).
     #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
     pub(crate) value_length_limit: Option<(usize, bool)>,
+    /// Whether Sightline installs its subscriber (else the application composes
+    /// [`crate::Sightline::tracing_layer`] into its own).
+    pub(crate) install_subscriber: bool,
     /// The JSON lines and the subscriber; `None` when `json_logs(false)`.
     pub(crate) json: Option<JsonLogs>,
     #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
@@ -339,6 +342,7 @@ impl Settings {
             span_limits,
             value_length_limit,
             json,
+            install_subscriber: builder.install_subscriber,
             prometheus,
             #[cfg(feature = "otlp-metrics")]
             metrics_push,

@@ -22,6 +22,8 @@ pub(crate) struct Inner {
     #[cfg(feature = "otlp-logs")]
     pub(crate) logger_provider: Option<opentelemetry_sdk::logs::SdkLoggerProvider>,
     pub(crate) layers: crate::layers::Layers,
+    /// The `tracing` layers for the application's own subscriber, when Sightline installs none.
+    pub(crate) own_layers: Option<crate::parts::OwnLayers>,
     #[cfg(any(feature = "prometheus", feature = "otlp-metrics"))]
     pub(crate) metrics: crate::recorders::Installed,
     pub(crate) _log_guard: Option<sightline_logging::WorkerGuard>,
@@ -37,6 +39,34 @@ impl Drop for Inner {
             let _ = logs.shutdown();
         }
     }
+}
+
+/// Resolves when the process is asked to stop: Ctrl-C (SIGINT) or, on Unix, SIGTERM (what
+/// Kubernetes, systemd and Docker send). For `with_graceful_shutdown` of axum and tonic.
+///
+/// ```no_run
+/// # async fn serve(listener: tokio::net::TcpListener, app: axum::Router) -> std::io::Result<()> {
+/// axum::serve(listener, app)
+///     .with_graceful_shutdown(sightline::shutdown_signal())
+///     .await
+/// # }
+/// ```
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            return ctrl_c.await.unwrap_or_default();
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.unwrap_or_default();
 }
 
 impl std::fmt::Debug for Sightline {
@@ -87,6 +117,37 @@ impl Sightline {
         result
     }
 
+    /// Sightline's `tracing` layers, for an application that installs its own subscriber
+    /// ([`SightlineBuilder::install_subscriber(false)`](SightlineBuilder::install_subscriber)):
+    /// the JSON lines (with `trace_id`, `span_id` and `request_id`), the bridge that makes the
+    /// application's `tracing` spans children of Sightline's spans, and, with OTLP logs, the
+    /// log bridge; each behind Sightline's filter (`RUST_LOG`, else `info`), so the
+    /// application's own filter and layers keep deciding what they print.
+    ///
+    /// The JSON lines go to the first layer asked for; later calls get the bridges only. When
+    /// Sightline installed its own subscriber, this is an empty layer.
+    ///
+    /// ```no_run
+    /// use sightline::tracing_subscriber::{self, Layer as _, layer::SubscriberExt as _, util::SubscriberInitExt as _};
+    ///
+    /// # fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sightline = sightline::Sightline::builder().install_subscriber(false).build()?;
+    /// tracing_subscriber::registry()
+    ///     .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+    ///     .with(sightline.tracing_layer())
+    ///     .try_init()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn tracing_layer<S>(&self) -> Box<dyn tracing_subscriber::Layer<S> + Send + Sync>
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync,
+    {
+        match &self.inner.own_layers {
+            Some(layers) => layers.layer(),
+            None => Box::new(tracing_subscriber::layer::Identity::new()),
+        }
+    }
+
     /// The Prometheus text exposition of every metric, as `/metrics` serves it.
     #[cfg(feature = "prometheus")]
     pub fn render_metrics(&self) -> String {
@@ -118,6 +179,30 @@ impl Sightline {
                 body,
             ))
         })
+    }
+
+    /// [`Self::shutdown`] from async code: on the runtime's blocking pool, so the exporters'
+    /// connections (which live on the runtime) can finish the last export. Await it after the
+    /// server has stopped, before `main` returns.
+    ///
+    /// ```no_run
+    /// # async fn serve(listener: tokio::net::TcpListener, app: axum::Router) -> Result<(), Box<dyn std::error::Error>> {
+    /// let sightline = sightline::Sightline::builder().build()?;
+    /// axum::serve(listener, app)
+    ///     .with_graceful_shutdown(sightline::shutdown_signal())
+    ///     .await?;
+    /// sightline.shutdown_async().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn shutdown_async(&self) -> Result<(), opentelemetry_sdk::error::OTelSdkError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.shutdown())
+            .await
+            .unwrap_or_else(|e| {
+                Err(opentelemetry_sdk::error::OTelSdkError::InternalFailure(
+                    format!("the shutdown task failed: {e}"),
+                ))
+            })
     }
 
     /// Exports every span and OTLP log record still queued, pushes the metrics one last time

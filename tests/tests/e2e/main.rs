@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod cardinality;
+mod compose;
 mod handlers;
 mod log_correlation;
 mod logql;
