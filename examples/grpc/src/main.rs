@@ -1,8 +1,9 @@
 //! gRPC: a tonic service with traces, RED metrics, request IDs and JSON logs from the same
 //! builder as the HTTP quick start, and one layer on the tonic server.
 //!
-//! Run it with `cargo run -p example-grpc` (gRPC on 127.0.0.1:50051 or `ADDR`, Prometheus
-//! metrics on `http://127.0.0.1:9464/metrics` or `METRICS_ADDR`; building it needs `protoc`,
+//! Run it with `cargo run -p example-grpc` (gRPC on 127.0.0.1:50051 or `ADDR`, which also
+//! answers a plain HTTP `GET /metrics`; Prometheus metrics on
+//! `http://127.0.0.1:9464/metrics` too, or `METRICS_ADDR`; building it needs `protoc`,
 //! Debian's `protobuf-compiler`). It serves `sightline.example.v1.Greeter`
 //! (`proto/sightline/example/v1/greeter.proto`) and `grpc.health.v1.Health`. Then look at:
 //!
@@ -28,7 +29,6 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 /// The code generated from `proto/sightline/example/v1/greeter.proto`.
@@ -79,9 +79,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let grpc_addr: SocketAddr = listener.local_addr()?;
     let metrics_addr: SocketAddr = metrics_listener.local_addr()?;
 
+    // One port for gRPC and HTTP: the tonic services as an axum router (gRPC over h2c),
+    // traced by the gRPC layer, beside `/metrics` for a plain HTTP/1.1 scrape. The metrics
+    // port of its own stays for scrapers configured with it.
+    let grpc_routes = tonic::service::Routes::new(GreeterServer::new(DemoGreeter))
+        .add_service(health_service)
+        .into_axum_router()
+        .layer(server_layer);
+    let app = grpc_routes.route("/metrics", sightline.metrics_handler());
+    let metrics_app = axum::Router::new().route("/metrics", sightline.metrics_handler());
+
     // Both servers stop on the same signal; the watch channel fans it out.
     let (stop_tx, stop_rx) = watch::channel(false);
-    let metrics_app = axum::Router::new().route("/metrics", sightline.metrics_handler());
     let metrics_server = tokio::spawn(
         axum::serve(metrics_listener, metrics_app)
             .with_graceful_shutdown(stopped(stop_rx.clone()))
@@ -89,22 +98,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     tracing::info!(addr = %grpc_addr, metrics_addr = %metrics_addr, "listening");
-    let grpc = tonic::transport::Server::builder()
-        .layer(server_layer)
-        .add_service(health_service)
-        .add_service(GreeterServer::new(DemoGreeter))
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
-            async move {
-                shutdown_signal().await;
-                let _ = stop_tx.send(true);
-            },
-        );
-    grpc.await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        sightline::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    })
+    .await?;
     metrics_server.await??;
 
     // Export the spans still queued while the runtime (and the exporter's connection) is up.
-    tokio::task::spawn_blocking(move || sightline.shutdown()).await??;
+    sightline.shutdown_async().await?;
     Ok(())
 }
 
@@ -178,22 +184,4 @@ impl Greeter for DemoGreeter {
 /// Resolves once `stop` turns true (or its sender is gone).
 async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopped| *stopped).await;
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => return ctrl_c.await.unwrap_or_default(),
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    ctrl_c.await.unwrap_or_default();
 }

@@ -588,3 +588,40 @@ async fn example_pushes_rpc_metrics_over_otlp() {
     let (_, by_itself) = app.terminate().await;
     assert!(by_itself, "{}", app.output_report());
 }
+
+/// The gRPC port answers a plain HTTP/1.1 `GET /metrics` with the exposition too, while the
+/// metrics port of its own keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_serves_metrics_on_its_grpc_port_too() {
+    let (mut app, channel) = start(&[]).await;
+    let mut client = GreeterClient::new(channel);
+    say_hello(&mut client, &[]).await;
+    let http = HttpClient::new();
+    let on_grpc_port = http
+        .get(&app.url("/metrics"), &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(on_grpc_port.status, 200);
+    let body = on_grpc_port.text();
+    assert!(
+        body.lines()
+            .any(|l| l.starts_with("rpc_server_call_duration_seconds_count{")
+                && l.contains(&greeter("SayHello"))),
+        "{body}"
+    );
+    let metrics_addr = app
+        .listening_addr("metrics_addr")
+        .expect("the listening line names metrics_addr");
+    let on_metrics_port = http
+        .get(&format!("http://{metrics_addr}/metrics"), &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(on_metrics_port.status, 200);
+    assert!(
+        on_metrics_port
+            .text()
+            .contains("rpc_server_call_duration_seconds")
+    );
+    let (_, by_itself) = app.terminate().await;
+    assert!(by_itself, "{}", app.output_report());
+}
