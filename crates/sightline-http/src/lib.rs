@@ -31,6 +31,7 @@ pub mod client;
 mod core;
 #[cfg(feature = "grpc")]
 pub mod grpc;
+mod head;
 #[cfg(all(test, feature = "metrics", feature = "grpc"))]
 mod interning_tests;
 pub mod request_id;
@@ -42,6 +43,7 @@ mod server_span;
 pub use client::{ClientLayer, ClientLayerBuilder};
 pub use core::headers::DEFAULT_SENSITIVE_HEADERS;
 pub use core::span::REQUEST_SPAN_FIELDS;
+pub use head::{RequestHead, ResponseHead};
 pub use request_id::RequestId;
 pub use server::{ServerLayer, ServerLayerBuilder};
 pub use server_span::{ServerSpan, server_span};

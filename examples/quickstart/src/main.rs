@@ -92,11 +92,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(sightline::shutdown_signal())
     .await?;
 
     // Export the spans still queued while the runtime (and the exporter's connection) is up.
-    tokio::task::spawn_blocking(move || sightline.shutdown()).await??;
+    sightline.shutdown_async().await?;
     Ok(())
 }
 
@@ -215,22 +215,4 @@ async fn signup(Json(body): Json<serde_json::Value>) -> (StatusCode, Json<serde_
 async fn fail() -> (StatusCode, &'static str) {
     tracing::warn!("about to fail on purpose");
     (StatusCode::INTERNAL_SERVER_ERROR, "failed on purpose")
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => return ctrl_c.await.unwrap_or_default(),
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    ctrl_c.await.unwrap_or_default();
 }

@@ -69,11 +69,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(sightline::shutdown_signal())
     .await?;
 
     // Export the spans still queued while the runtime (and the exporter's connection) is up.
-    tokio::task::spawn_blocking(move || sightline.shutdown()).await??;
+    sightline.shutdown_async().await?;
     Ok(())
 }
 
@@ -135,22 +135,4 @@ async fn send(client: &TracedClient, call: &Call) -> Result<u16, String> {
         .await
         .map_err(|e| format!("response body: {e}"))?;
     Ok(status)
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => return ctrl_c.await.unwrap_or_default(),
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    ctrl_c.await.unwrap_or_default();
 }

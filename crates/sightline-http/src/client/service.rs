@@ -69,10 +69,7 @@ impl<S> Client<S> {
             attribute::URL_FULL,
             url_full(req.uri(), target, &self.shared.sensitive_query_params),
         ));
-        self.shared
-            .common
-            .capture
-            .request(req.headers(), &mut attrs);
+        self.shared.common.capture.request_head(req, &mut attrs);
         attrs
     }
 }

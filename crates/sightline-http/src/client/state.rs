@@ -45,7 +45,7 @@ impl Call for CallState {
         self.shared
             .common
             .capture
-            .record_response(&parts.headers, self.span.as_mut());
+            .record_response_head(parts, self.span.as_mut());
     }
 
     fn finish(&mut self, outcome: Outcome) {

@@ -172,6 +172,57 @@ macro_rules! common_setters {
                 self
             }
 
+            #[doc = concat!("Adds attributes to every ", $span, " from the request head, when the span starts")]
+            /// (a tenant from a header, an API version from the path): the hook appends
+            /// them to the list it is given. Runs only for requests that get a span, after
+            /// the semantic-convention attributes, so it may also override one. Like the
+            /// OpenTelemetry contrib crates' request extractors.
+            ///
+            /// Defaults to none.
+            ///
+            /// ```
+            /// use opentelemetry::KeyValue;
+            ///
+            #[doc = concat!("let layer = ", $layer, "::builder()")]
+            ///     .request_attributes(|head, attrs| {
+            ///         if let Some(tenant) = head.headers().get("x-tenant").and_then(|v| v.to_str().ok()) {
+            ///             attrs.push(KeyValue::new("tenant.id", tenant.to_owned()));
+            ///         }
+            ///     })
+            ///     .build();
+            /// # drop(layer);
+            /// ```
+            pub fn request_attributes<F>(mut self, hook: F) -> Self
+            where
+                F: Fn(&$crate::RequestHead<'_>, &mut Vec<::opentelemetry::KeyValue>) + Send + Sync + 'static,
+            {
+                self.common.capture.hooks.request = Some(::std::sync::Arc::new(hook));
+                self
+            }
+
+            #[doc = concat!("Adds attributes to every ", $span, " from the response head, when it arrives")]
+            /// (a cache status, a header the service sets). Defaults to none.
+            ///
+            /// ```
+            /// use opentelemetry::KeyValue;
+            ///
+            #[doc = concat!("let layer = ", $layer, "::builder()")]
+            ///     .response_attributes(|head, attrs| {
+            ///         if let Some(cache) = head.headers().get("x-cache").and_then(|v| v.to_str().ok()) {
+            ///             attrs.push(KeyValue::new("http.cache_status", cache.to_owned()));
+            ///         }
+            ///     })
+            ///     .build();
+            /// # drop(layer);
+            /// ```
+            pub fn response_attributes<F>(mut self, hook: F) -> Self
+            where
+                F: Fn(&$crate::ResponseHead<'_>, &mut Vec<::opentelemetry::KeyValue>) + Send + Sync + 'static,
+            {
+                self.common.capture.hooks.response = Some(::std::sync::Arc::new(hook));
+                self
+            }
+
             /// Which trace context formats are read from incoming requests (servers) and
             /// written to outgoing ones (clients).
             ///

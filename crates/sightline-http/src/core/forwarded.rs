@@ -13,6 +13,7 @@ pub(crate) struct TrustedProxies(Vec<IpNet>);
 
 impl TrustedProxies {
     /// Nobody trusted.
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
     pub(crate) const NONE: Self = Self(Vec::new());
 
     pub(crate) fn new(nets: Vec<IpNet>) -> Self {

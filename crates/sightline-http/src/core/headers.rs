@@ -28,6 +28,7 @@ pub(crate) const REDACTED: &str = "REDACTED";
 pub(crate) struct HeaderCapture {
     request: Box<[Captured]>,
     response: Box<[Captured]>,
+    hooks: crate::head::Hooks,
 }
 
 #[derive(Clone, Debug)]
@@ -44,6 +45,8 @@ pub(crate) struct HeaderCaptureConfig {
     pub(crate) response: Vec<HeaderName>,
     /// Sensitive in addition to [`DEFAULT_SENSITIVE_HEADERS`].
     pub(crate) sensitive: Vec<HeaderName>,
+    /// The attribute hooks, which ride along with the headers they usually read.
+    pub(crate) hooks: crate::head::Hooks,
 }
 
 impl HeaderCaptureConfig {
@@ -71,11 +74,42 @@ impl HeaderCaptureConfig {
         HeaderCapture {
             request: captured(request, &self.request),
             response: captured(response, &self.response),
+            hooks: self.hooks.clone(),
         }
     }
 }
 
 impl HeaderCapture {
+    /// The captured request headers of `req`, then what the request hook adds.
+    pub(crate) fn request_head<B>(&self, req: &http::Request<B>, out: &mut Vec<KeyValue>) {
+        self.request(req.headers(), out);
+        if let Some(hook) = &self.hooks.request {
+            hook(&crate::head::RequestHead::of(req), out);
+        }
+    }
+
+    /// Records the captured response headers of a response head, then what the response
+    /// hook adds, on `span`.
+    pub(crate) fn record_response_head(
+        &self,
+        parts: &http::response::Parts,
+        span: Option<&mut super::tracer::CallSpan>,
+    ) {
+        use opentelemetry::trace::Span as _;
+
+        let Some(span) = span else {
+            return;
+        };
+        self.record_response(&parts.headers, Some(&mut *span));
+        if let Some(hook) = &self.hooks.response {
+            let mut attrs = Vec::new();
+            hook(&crate::head::ResponseHead::of(parts), &mut attrs);
+            for attr in attrs {
+                span.set_attribute(attr);
+            }
+        }
+    }
+
     /// Appends an attribute for each captured request header present in `headers`.
     pub(crate) fn request(&self, headers: &HeaderMap, out: &mut Vec<KeyValue>) {
         out.extend(self.request.iter().filter_map(|c| c.attribute(headers)));
@@ -184,6 +218,7 @@ mod tests {
             .to_vec(),
             response: vec![http::header::SET_COOKIE, http::header::CONTENT_TYPE],
             sensitive: vec![HeaderName::from_static("x-session")],
+            hooks: Default::default(),
         };
         let capture = config.build_with_prefixes(HTTP_REQUEST_HEADER, HTTP_RESPONSE_HEADER);
         let mut headers = HeaderMap::new();

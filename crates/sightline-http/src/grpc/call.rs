@@ -165,7 +165,7 @@ impl CallCore {
             (parts.status != http::StatusCode::OK).then(|| Code::from_http_status(parts.status))
         });
         self.streamed = self.code.is_none();
-        capture.record_response(&parts.headers, self.span.as_mut());
+        capture.record_response_head(parts, self.span.as_mut());
     }
 
     fn on_data(&mut self, data: &impl Buf, count_messages: bool) {

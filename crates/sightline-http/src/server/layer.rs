@@ -40,6 +40,7 @@ impl Default for ServerLayerBuilder {
                 catch_panics: true,
                 record_panic_message: true,
                 trusted_proxies: Default::default(),
+                route_extractor: None,
             },
         }
     }
@@ -155,6 +156,33 @@ impl ServerLayerBuilder {
     pub fn trusted_proxies(mut self, networks: impl IntoIterator<Item = ipnet::IpNet>) -> Self {
         self.options.trusted_proxies =
             crate::core::forwarded::TrustedProxies::new(networks.into_iter().collect());
+        self
+    }
+
+    /// The route template of a request, for routers other than axum (whose `MatchedPath`
+    /// is read without this): `http.route`, the span name and the metrics' route label.
+    /// Return a template (`/users/{id}`), never the raw path, or every id becomes a time
+    /// series; `None` leaves the request unmatched. Not called when axum matched a route.
+    ///
+    /// ```
+    /// use std::borrow::Cow;
+    ///
+    /// let layer = sightline_http::server::ServerLayer::builder()
+    ///     .route_extractor(|head| {
+    ///         let path = head.uri().path();
+    ///         path.starts_with("/users/").then_some(Cow::Borrowed("/users/{id}"))
+    ///     })
+    ///     .build();
+    /// # drop(layer);
+    /// ```
+    pub fn route_extractor<F>(mut self, extractor: F) -> Self
+    where
+        F: Fn(&crate::RequestHead<'_>) -> Option<std::borrow::Cow<'static, str>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.options.route_extractor = Some(std::sync::Arc::new(extractor));
         self
     }
 

@@ -76,6 +76,7 @@ struct Options {
     catch_panics: bool,
     record_panic_message: bool,
     trusted_proxies: crate::core::forwarded::TrustedProxies,
+    route_extractor: Option<crate::head::RouteExtractor>,
     sensitive_query_params: Vec<Box<str>>,
     default_scheme: &'static str,
     traceresponse: bool,

@@ -97,7 +97,14 @@ impl<S> Server<S> {
                 None => RouteRef::Uncached(Arc::from(template)),
             };
         }
-        let _ = req;
+        if let Some(extractor) = &self.shared.options.route_extractor
+            && let Some(template) = extractor(&crate::head::RequestHead::of(req))
+        {
+            return match self.route.resolve(&template, &self.shared.routes) {
+                Some(_) => RouteRef::Cached(Arc::clone(&self.route)),
+                None => RouteRef::Uncached(Arc::from(&*template)),
+            };
+        }
         RouteRef::Unmatched
     }
 
@@ -142,10 +149,7 @@ impl<S> Server<S> {
                 text_cache::user_agent(&ua),
             ));
         }
-        self.shared
-            .common
-            .capture
-            .request(req.headers(), &mut attrs);
+        self.shared.common.capture.request_head(req, &mut attrs);
         attrs
     }
 }

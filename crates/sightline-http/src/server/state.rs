@@ -156,7 +156,7 @@ impl Call for RequestState {
         self.shared
             .common
             .capture
-            .record_response(&parts.headers, self.spans.otel.as_mut());
+            .record_response_head(parts, self.spans.otel.as_mut());
     }
 
     fn on_data(&mut self, data: &impl Buf) {

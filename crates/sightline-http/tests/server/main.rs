@@ -2,6 +2,7 @@
 //! the SDK's in-memory exporter, metrics through a real Prometheus recorder.
 
 mod capture;
+mod handlers;
 mod lifecycle;
 mod metrics;
 mod spans;

@@ -57,10 +57,7 @@ impl<S> GrpcClient<S> {
             }
             None => net::address_attributes(net::uri_authority(req), &mut attrs),
         }
-        self.shared
-            .common
-            .capture
-            .request(req.headers(), &mut attrs);
+        self.shared.common.capture.request_head(req, &mut attrs);
         attrs
     }
 }

@@ -101,10 +101,7 @@ impl<S> GrpcServer<S> {
         }
         net::address_attributes(net::uri_authority(req), &mut attrs);
         peer.attributes(&mut attrs);
-        self.shared
-            .common
-            .capture
-            .request(req.headers(), &mut attrs);
+        self.shared.common.capture.request_head(req, &mut attrs);
         attrs
     }
 }
