@@ -232,9 +232,7 @@ impl ClientSpan {
 
 /// Ends a span with its last attributes, and status Error when `error`.
 pub(crate) fn end(mut span: CallSpan, attrs: impl IntoIterator<Item = KeyValue>, error: bool) {
-    for attr in attrs {
-        span.set_attribute(attr);
-    }
+    span.set_attributes(attrs);
     if error {
         span.set_status(Status::error(""));
     }

@@ -192,6 +192,14 @@ impl Span for CallSpan {
         }
     }
 
+    fn set_attributes(&mut self, attributes: impl IntoIterator<Item = KeyValue>) {
+        match self {
+            Self::Owned(span) => span.set_attributes(attributes),
+            // One lock for them all.
+            Self::InContext { cx, .. } => cx.span().set_attributes(attributes),
+        }
+    }
+
     fn set_status(&mut self, status: Status) {
         match self {
             Self::Owned(span) => span.set_status(status),

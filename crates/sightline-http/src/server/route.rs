@@ -76,6 +76,8 @@ impl RouteSlot {
 pub(crate) struct RouteInfo {
     /// `None` for unmatched requests.
     template: Option<Arc<str>>,
+    /// Whether the route is one of the layer's probe routes, decided by the first request.
+    pub(crate) probe: OnceLock<bool>,
     /// `"{method} {route}"`, interned once per process (`None` past the interner's cap).
     span_names: [OnceLock<Option<&'static str>>; METHODS.len()],
     /// Whether span names may be interned (the route is in the table, so the set is bounded).
@@ -89,6 +91,7 @@ impl RouteInfo {
         Self {
             template,
             span_names: Default::default(),
+            probe: OnceLock::new(),
             intern_names,
             #[cfg(feature = "metrics")]
             histograms: Default::default(),

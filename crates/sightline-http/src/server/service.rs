@@ -40,13 +40,14 @@ impl<S> Server<S> {
         } else {
             Peer::NONE
         };
-        let probe = self.shared.is_probe(match &route {
-            RouteRef::Unmatched => req.uri().path(),
-            RouteRef::Uncached(route) => route,
+        let probe = match &route {
+            // Decided once per route, not compared on every request.
             RouteRef::Cached(slot) => slot
                 .get()
-                .map_or(super::UNMATCHED_ROUTE, super::route::RouteInfo::template),
-        });
+                .is_some_and(|info| *info.probe.get_or_init(|| shared.is_probe(info.template()))),
+            RouteRef::Uncached(route) => shared.is_probe(route),
+            RouteRef::Unmatched => shared.is_probe(req.uri().path()),
+        };
         let spans = if probe {
             ServerSpans::none()
         } else {
