@@ -16,6 +16,7 @@ Everything it learns is printed to stdout as one JSON object per line:
   {"event": "done", "status": N}
 
 Usage: peer.py --service http://127.0.0.1:PORT/test --format w3c|b3-single|b3-multi
+       peer.py --serve N     the SERVER alone, for N requests (GET or POST), then exit
 """
 
 import argparse
@@ -70,7 +71,11 @@ def span_fields(span_context):
 class Handler(BaseHTTPRequestHandler):
     # Sightline's client speaks HTTP/1.1 with keep-alive; answer in kind.
     protocol_version = "HTTP/1.1"
+    served = threading.Semaphore(0)
     extractor = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
+
+    def do_GET(self):
+        self.do_POST()
 
     def do_POST(self):
         length = int(self.headers.get("content-length") or 0)
@@ -89,9 +94,13 @@ class Handler(BaseHTTPRequestHandler):
                 "body": body.decode("utf-8", "replace"),
             }
         )
+        answer = b"python-upstream"
         self.send_response(200)
-        self.send_header("content-length", "0")
+        self.send_header("content-type", "text/plain")
+        self.send_header("content-length", str(len(answer)))
         self.end_headers()
+        self.wfile.write(answer)
+        Handler.served.release()
 
     def log_message(self, format, *args):  # noqa: A002 - keep stdout for JSON lines only
         pass
@@ -99,8 +108,9 @@ class Handler(BaseHTTPRequestHandler):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--service", required=True, help="the Sightline service's /test url")
-    parser.add_argument("--format", required=True, choices=sorted(INJECTORS))
+    parser.add_argument("--service", help="the Sightline service's /test url")
+    parser.add_argument("--format", choices=sorted(INJECTORS))
+    parser.add_argument("--serve", type=int, help="serve this many requests, then exit")
     args = parser.parse_args()
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -108,6 +118,15 @@ def main():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_address[1]
     emit({"event": "listening", "port": port})
+    if args.serve is not None:
+        for _ in range(args.serve):
+            if not Handler.served.acquire(timeout=TIMEOUT_SECONDS):
+                break
+        server.shutdown()
+        emit({"event": "done", "status": 0})
+        return
+    if not args.service or not args.format:
+        parser.error("--service and --format are required without --serve")
 
     tracer = TracerProvider().get_tracer("sightline-interop-peer")
     injector = CompositePropagator([INJECTORS[args.format], W3CBaggagePropagator()])

@@ -15,6 +15,7 @@
 
 mod grpc_peer;
 mod python_peer;
+mod reqwest_peer;
 mod service_contract;
 mod support;
 mod w3c_trace_context;

@@ -35,7 +35,7 @@ const SPAN_TIMEOUT: Duration = Duration::from_secs(15);
 /// The baggage `peer.py` sends (its `BAGGAGE`).
 const BAGGAGE: [(&str, &str); 2] = [("tenant", "acme-42"), ("region", "eu-west-1")];
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("tests/ is inside the workspace")
@@ -43,7 +43,7 @@ fn workspace_root() -> PathBuf {
 }
 
 /// `.venv/bin/python`, after checking it can import the SDK; panics with how to set it up.
-fn venv_python() -> PathBuf {
+pub(crate) fn venv_python() -> PathBuf {
     let root = workspace_root();
     let python = root.join(".venv/bin/python");
     let setup = "run ./scripts/test, or: python3 -m venv .venv && \
