@@ -78,6 +78,9 @@ fn lock(calls: &Mutex<Vec<ReceivedCall>>) -> MutexGuard<'_, Vec<ReceivedCall>> {
     calls.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A unary request with this message makes the handler panic.
+pub const PANIC_MESSAGE: &str = "panic, please";
+
 /// The status a request asks for, if any.
 fn requested_failure(request: &EchoRequest) -> Option<Status> {
     (request.fail_code != 0).then(|| {
@@ -142,6 +145,11 @@ impl Echo for EchoService {
     async fn unary(&self, request: Request<EchoRequest>) -> Result<Response<EchoReply>, Status> {
         self.record("Unary", &request);
         let request = request.into_inner();
+        // A handler bug, on request: what a server layer must turn into an answer.
+        assert!(
+            request.message != PANIC_MESSAGE,
+            "the echo service panics on request"
+        );
         tokio::time::sleep(delay(&request)).await;
         if let Some(status) = requested_failure(&request) {
             return Err(status);

@@ -129,6 +129,11 @@ impl Greeter for DemoGreeter {
         request: Request<HelloRequest>,
     ) -> Result<Response<HelloReply>, Status> {
         let name = name_or_world(&request.get_ref().name);
+        // What only the handler knows, on the call's server span.
+        sightline::server_span().set_attribute(sightline::opentelemetry::KeyValue::new(
+            "greeting.name",
+            name.to_owned(),
+        ));
         tracing::info!(greeted = name, "saying hello");
         Ok(Response::new(HelloReply {
             message: format!("Hello, {name}!"),

@@ -682,3 +682,53 @@ async fn message_counts_per_call_when_enabled() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_panicking_handler_is_an_internal_answer_recorded_on_the_span() {
+    let t = Telemetry::new();
+    let (server, _echo, mut client) = wrapped_pair(&t).await;
+    let status = client
+        .unary(Request::new(request(sightline_tests::grpc::PANIC_MESSAGE)))
+        .await
+        .expect_err("the handler panicked");
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    // The server keeps serving.
+    let ok = client
+        .unary(Request::new(request("after")))
+        .await
+        .expect("served");
+    assert_eq!(ok.get_ref().message, "after");
+
+    let spans = t.wait_spans(SpanKind::Server, 2).await;
+    let panicked = spans
+        .iter()
+        .find(|s| s.events.iter().any(|e| e.name == "exception"))
+        .unwrap_or_else(|| panic!("no exception event: {spans:#?}"));
+    assert!(matches!(
+        panicked.status,
+        opentelemetry::trace::Status::Error { .. }
+    ));
+    assert_eq!(
+        attr(panicked, "rpc.response.status_code").as_deref(),
+        Some("INTERNAL")
+    );
+    let message = panicked.events[0]
+        .attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == "exception.message")
+        .map(|kv| kv.value.to_string());
+    assert_eq!(
+        message.as_deref(),
+        Some("the echo service panics on request")
+    );
+    t.wait_sample(
+        SERVER_DURATION,
+        &[
+            ("rpc_method", &echo_method("Unary")),
+            ("rpc_response_status_code", "INTERNAL"),
+        ],
+        1.0,
+    )
+    .await;
+    server.stop().await;
+}

@@ -457,6 +457,11 @@ async fn example_exports_spans_and_logs_each_call_with_its_request_id() {
         Some(greeter("SayHello").as_str())
     );
     assert_eq!(hello.attr_str("rpc.response.status_code"), Some("OK"));
+    assert_eq!(
+        hello.attr_str("greeting.name"),
+        Some("Ada"),
+        "set by the tonic handler through sightline::server_span()"
+    );
     assert_eq!(hello.attr_str("server.address"), Some("127.0.0.1"));
     assert_eq!(hello.attr_str("client.address"), Some("127.0.0.1"));
     assert_eq!(

@@ -44,6 +44,11 @@ pub(crate) trait Side {
     /// The code an error of the inner service stands for.
     fn failed(kind: ErrorKind) -> Code;
 
+    /// Whether a panic of the inner service becomes an `INTERNAL` answer (a server).
+    fn catches_panics(&self) -> bool {
+        false
+    }
+
     /// The call ended: a server lowers its in-flight gauge.
     #[cfg(feature = "metrics")]
     fn ended(&self, _labels: &super::metrics::Labels) {}
@@ -80,6 +85,30 @@ impl<X: Side> Call for GrpcCall<X> {
 
     fn on_data(&mut self, data: &impl Buf) {
         self.core.on_data(data, self.side.config().1.message_counts);
+    }
+
+    fn catches_panics(&self) -> bool {
+        self.side.catches_panics()
+    }
+
+    fn on_panic(&mut self, message: Option<&str>) {
+        self.core.panicked = Some(message.map(str::to_owned));
+    }
+
+    /// A trailers-only `INTERNAL` answer, as tonic gives a handler's error.
+    fn panic_response(&self) -> http::response::Parts {
+        let (mut parts, ()) = http::Response::new(()).into_parts();
+        let headers = &mut parts.headers;
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/grpc"),
+        );
+        headers.insert("grpc-status", http::HeaderValue::from_static("13"));
+        headers.insert(
+            "grpc-message",
+            http::HeaderValue::from_static("the%20handler%20panicked"),
+        );
+        parts
     }
 
     fn on_trailers(&mut self, trailers: &http::HeaderMap) {
@@ -127,6 +156,8 @@ pub(crate) struct CallCore {
     streamed: bool,
     pub(crate) response_bytes: u64,
     pub(crate) response_messages: MessageCounter,
+    /// The inner service panicked, with its message when it had one.
+    pub(crate) panicked: Option<Option<String>>,
 }
 
 /// How a call ended, once its status is decided.
@@ -155,6 +186,7 @@ impl CallCore {
             streamed: false,
             response_bytes: 0,
             response_messages: MessageCounter::default(),
+            panicked: None,
         }
     }
 
@@ -259,6 +291,14 @@ impl CallCore {
         });
         if settled.error {
             attrs.push(KeyValue::new(attribute::ERROR_TYPE, settled.code.as_str()));
+        }
+        if let Some(message) = self.panicked.take() {
+            use opentelemetry::trace::Span as _;
+            let mut event = vec![KeyValue::new(attribute::EXCEPTION_TYPE, "panic")];
+            if let Some(message) = message {
+                event.push(KeyValue::new(attribute::EXCEPTION_MESSAGE, message));
+            }
+            otel.add_event("exception", event);
         }
         span::end(otel, attrs, settled.error);
     }

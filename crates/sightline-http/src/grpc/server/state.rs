@@ -43,6 +43,10 @@ impl Side for ServerSide {
         (&self.shared.common, &self.shared.grpc)
     }
 
+    fn catches_panics(&self) -> bool {
+        true
+    }
+
     fn span(&self) -> Option<&tracing::Span> {
         Some(&self.spans.span)
     }
