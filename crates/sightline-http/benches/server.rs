@@ -6,6 +6,10 @@
 //! - `metrics_request_id`: request IDs and RED metrics into a real Prometheus recorder;
 //! - `full`: plus a recorded server span (SDK tracer provider, no exporter) and the access
 //!   log event (no subscriber installed, so the event is not formatted);
+//! - `full_owned_span`: `full` with `attach_context(false)`: the span owned by the call, not
+//!   in the context (what the context, which the handler API needs, costs);
+//! - `full_handler_api`: `full` whose handler sets an attribute through
+//!   `sightline_http::server_span()` (what using the API costs);
 //! - `full_logged`: `full` as the `sightline` facade wires it: the span ended into a span
 //!   processor (whose exporter drops the batch: OTLP encoding is not counted), and a global
 //!   subscriber with an `info` filter, the JSON layer writing to `io::sink`, and the
@@ -63,6 +67,32 @@ fn bench(c: &mut Criterion) {
                     .tracer(provider.tracer("bench"))
                     .build(),
             ),
+        ),
+        (
+            "full_owned_span",
+            router().layer(
+                sightline_http::ServerLayer::builder()
+                    .tracer(provider.tracer("bench"))
+                    .attach_context(false)
+                    .build(),
+            ),
+        ),
+        (
+            "full_handler_api",
+            Router::new()
+                .route(
+                    "/users/{id}",
+                    get(|| async {
+                        sightline_http::server_span()
+                            .set_attribute(opentelemetry::KeyValue::new("enduser.id", "7"));
+                        "{\"id\":7,\"name\":\"Ada\"}"
+                    }),
+                )
+                .layer(
+                    sightline_http::ServerLayer::builder()
+                        .tracer(provider.tracer("bench"))
+                        .build(),
+                ),
         ),
     ];
     let exported = opentelemetry_sdk::trace::SdkTracerProvider::builder()

@@ -138,7 +138,8 @@ mod tests {
     fn only_trusted_peers_are_believed_and_only_as_far_as_the_trusted_chain() {
         let proxies = trusted(&["10.0.0.0/8", "192.168.1.1/32"]);
         // (peer, headers, client)
-        let cases: &[(&str, &[(&'static str, &'static str)], Option<&str>)] = &[
+        type Case<'a> = (&'a str, &'a [(&'static str, &'static str)], Option<&'a str>);
+        let cases: &[Case<'_>] = &[
             // Not a trusted proxy: nothing it says is believed.
             ("203.0.113.9", &[("x-forwarded-for", "1.2.3.4")], None),
             (

@@ -280,10 +280,7 @@ impl<B: Body, C: Call> Body for ResponseBody<B, C> {
     type Data = B::Data;
     type Error = B::Error;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Polled<B> {
         let this = self.project();
         match this.inner.as_pin_mut() {
             Some(inner) => poll_tracked(inner, this.call, cx),
@@ -302,12 +299,15 @@ impl<B: Body, C: Call> Body for ResponseBody<B, C> {
     }
 }
 
+/// What polling a body for a frame gives.
+type Polled<B> = Poll<Option<Result<http_body::Frame<<B as Body>::Data>, <B as Body>::Error>>>;
+
 /// Polls `inner` for a frame and shows it to the call, ending the call at the end.
 fn poll_tracked<B: Body, C: Call>(
     mut inner: Pin<&mut B>,
     call: &mut Tracked<C>,
     cx: &mut TaskContext<'_>,
-) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+) -> Polled<B> {
     let polled = inner.as_mut().poll_frame(cx);
     let Some(state) = call.get_mut() else {
         return polled;
