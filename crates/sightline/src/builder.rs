@@ -42,6 +42,7 @@ pub struct SightlineBuilder {
     pub(crate) prometheus: bool,
     pub(crate) propagator: Option<sightline_propagation::Propagator>,
     pub(crate) trusted_proxies: Option<Vec<ipnet::IpNet>>,
+    pub(crate) tracer_provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
 }
 
 impl std::fmt::Debug for SightlineBuilder {
@@ -79,6 +80,7 @@ impl Default for SightlineBuilder {
             prometheus: cfg!(feature = "prometheus"),
             propagator: None,
             trusted_proxies: None,
+            tracer_provider: None,
         }
     }
 }
@@ -331,6 +333,35 @@ impl SightlineBuilder {
     /// ```
     pub fn trusted_proxies(mut self, networks: impl IntoIterator<Item = ipnet::IpNet>) -> Self {
         self.trusted_proxies = Some(networks.into_iter().collect());
+        self
+    }
+
+    /// A tracer provider the application built (its own processors, exporters, sampler and
+    /// resource), used as it is: Sightline's layers, the span bridge and the JSON lines take
+    /// their tracer from it, and Sightline builds no span exporter of its own (the
+    /// `OTEL_TRACES_*` and `OTEL_BSP_*` choices are then the provider's).
+    /// [`Sightline::shutdown`](crate::Sightline::shutdown) shuts it down too.
+    ///
+    /// ```
+    /// use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), sightline::Error> {
+    /// let provider = SdkTracerProvider::builder()
+    ///     .with_simple_exporter(InMemorySpanExporter::default())
+    ///     .build();
+    /// let sightline = sightline::Sightline::builder()
+    ///     .tracer_provider(provider)
+    ///     .install_subscriber(false)
+    ///     .prometheus(false)
+    ///     .build()?;
+    /// # drop(sightline);
+    /// # Ok(()) }
+    /// ```
+    pub fn tracer_provider(
+        mut self,
+        provider: opentelemetry_sdk::trace::SdkTracerProvider,
+    ) -> Self {
+        self.tracer_provider = Some(provider);
         self
     }
 

@@ -90,36 +90,45 @@ impl Parts {
                 }),
         )?;
 
-        let mut provider = SdkTracerProvider::builder()
-            .with_resource(resource.clone())
-            .with_sampler(settings.sampler)
-            .with_span_limits(settings.span_limits);
-        // Every span the queue cannot take, or the collector does not accept, is counted in
-        // `sightline.telemetry.dropped`.
-        #[cfg(feature = "otlp")]
-        if let Some(exporter) = span_exporter {
-            let processor =
-                sightline_otlp::counting_batch_span_processor(exporter, settings.span_batch);
-            provider = match settings.value_length_limit {
-                Some((limit, marked)) => {
-                    let truncating = sightline_otlp::TruncatingSpanProcessor::new(processor, limit);
-                    provider.with_span_processor(if marked {
-                        truncating.marked(crate::TRUNCATED)
-                    } else {
-                        truncating
-                    })
+        let provider = match settings.tracer_provider {
+            // The application's own provider, with its processors, exporters and sampler.
+            Some(provider) => provider,
+            None => {
+                let mut provider = SdkTracerProvider::builder()
+                    .with_resource(resource.clone())
+                    .with_sampler(settings.sampler)
+                    .with_span_limits(settings.span_limits);
+                // Every span the queue cannot take, or the collector does not accept, is counted in
+                // `sightline.telemetry.dropped`.
+                #[cfg(feature = "otlp")]
+                if let Some(exporter) = span_exporter {
+                    let processor = sightline_otlp::counting_batch_span_processor(
+                        exporter,
+                        settings.span_batch,
+                    );
+                    provider = match settings.value_length_limit {
+                        Some((limit, marked)) => {
+                            let truncating =
+                                sightline_otlp::TruncatingSpanProcessor::new(processor, limit);
+                            provider.with_span_processor(if marked {
+                                truncating.marked(crate::TRUNCATED)
+                            } else {
+                                truncating
+                            })
+                        }
+                        None => provider.with_span_processor(processor),
+                    };
                 }
-                None => provider.with_span_processor(processor),
-            };
-        }
-        if settings.console_traces {
-            #[cfg(feature = "otlp")]
-            let batch = settings.span_batch;
-            #[cfg(not(feature = "otlp"))]
-            let batch = ();
-            provider = provider.with_span_processor(console_processor(batch));
-        }
-        let provider = provider.build();
+                if settings.console_traces {
+                    #[cfg(feature = "otlp")]
+                    let batch = settings.span_batch;
+                    #[cfg(not(feature = "otlp"))]
+                    let batch = ();
+                    provider = provider.with_span_processor(console_processor(batch));
+                }
+                provider.build()
+            }
+        };
 
         #[cfg(feature = "otlp-logs")]
         let logger_provider = log_exporter

@@ -28,6 +28,8 @@ pub(crate) struct Settings {
     pub(crate) span_batch: sightline_otlp::BatchSettings,
     /// `OTEL_TRACES_EXPORTER=console`: spans as JSON lines on stderr.
     pub(crate) console_traces: bool,
+    /// The application's own tracer provider, used as it is.
+    pub(crate) tracer_provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
     /// Where log records go; `None`: the JSON lines are the only log output.
     #[cfg(feature = "otlp-logs")]
     pub(crate) logs: Option<sightline_otlp::ExporterConfig>,
@@ -170,7 +172,8 @@ impl Settings {
                 builder.otlp_endpoint.is_some()
                     || sightline_otlp::ExporterConfig::endpoint_in_env(Signal::Traces, env)
             };
-            wanted
+            // The application's own provider exports its spans itself.
+            (wanted && builder.tracer_provider.is_none())
                 .then(|| exporter_config(Signal::Traces, &builder, env))
                 .transpose()?
         };
@@ -337,7 +340,8 @@ impl Settings {
             log_batch,
             #[cfg(feature = "otlp-logs")]
             log_limits,
-            console_traces,
+            console_traces: console_traces && builder.tracer_provider.is_none(),
+            tracer_provider: builder.tracer_provider.clone(),
             sampler,
             span_limits,
             value_length_limit,

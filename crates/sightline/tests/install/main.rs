@@ -74,3 +74,73 @@ fn an_existing_recorder_is_an_error_by_variant_and_leaves_the_subscriber_free() 
         .expect("builds without a recorder");
     sightline.shutdown().ok();
 }
+
+/// The application's own provider is used as it is: Sightline's server spans and the spans of
+/// the application's `tracing` spans (through `tracing_layer` in its own subscriber) reach its
+/// exporter, in one trace.
+#[test]
+fn the_applications_provider_and_subscriber_are_used_as_they_are() {
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+    use sightline::tracing_subscriber::layer::SubscriberExt as _;
+    use tower::{Layer as _, Service as _, ServiceExt as _};
+
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let sightline = runtime.block_on(async {
+        Sightline::builder()
+            .tracer_provider(provider)
+            .install_subscriber(false)
+            .prometheus(false)
+            .log_writer(std::io::sink)
+            .build()
+            .expect("builds")
+    });
+    assert!(
+        !tracing::dispatcher::has_been_set(),
+        "no subscriber installed by Sightline"
+    );
+    let subscriber = sightline::tracing_subscriber::registry().with(sightline.tracing_layer());
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let mut service = sightline.http_server_layer().layer(tower::service_fn(
+        |_req: http::Request<String>| async {
+            let _inner = tracing::info_span!("load user").entered();
+            Ok::<_, std::convert::Infallible>(http::Response::new(String::from("ok")))
+        },
+    ));
+    runtime.block_on(async {
+        let response = service
+            .ready()
+            .await
+            .expect("ready")
+            .call(
+                http::Request::get("http://127.0.0.1/users/1")
+                    .body(String::new())
+                    .expect("request"),
+            )
+            .await
+            .expect("answers");
+        drop(response);
+    });
+    let spans = exporter.get_finished_spans().expect("spans");
+    let server = spans
+        .iter()
+        .find(|s| s.span_kind == opentelemetry::trace::SpanKind::Server)
+        .unwrap_or_else(|| panic!("no server span in the application's exporter: {spans:#?}"));
+    let inner = spans
+        .iter()
+        .find(|s| s.name == "load user")
+        .unwrap_or_else(|| panic!("no bridged span: {spans:#?}"));
+    assert_eq!(inner.parent_span_id, server.span_context.span_id());
+    assert_eq!(
+        inner.span_context.trace_id(),
+        server.span_context.trace_id()
+    );
+    sightline.shutdown().ok();
+}
