@@ -18,7 +18,9 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The job name of the scraped target, for `up{job=..}` queries.
 pub const JOB: &str = "sightline";
 
-fn tool(name: &str) -> PathBuf {
+/// The path of a Prometheus tool (`prometheus`, `promtool`) from Debian's package, or its bare
+/// name for a `PATH` lookup.
+pub fn tool(name: &str) -> PathBuf {
     ["/usr/bin", "/usr/local/bin", "/bin"]
         .iter()
         .map(|dir| PathBuf::from(dir).join(name))
@@ -31,6 +33,7 @@ fn tool(name: &str) -> PathBuf {
 pub struct Prometheus {
     child: Child,
     port: u16,
+    job: String,
     dir: TempDir,
     client: HttpClient,
 }
@@ -42,10 +45,28 @@ impl Prometheus {
     /// Panics if the binary is missing (`apt-get install prometheus`) or never gets ready,
     /// with its log.
     pub async fn start(target: SocketAddr, metrics_path: &str) -> Self {
+        Self::start_with(target, metrics_path, JOB, None).await
+    }
+
+    /// [`start`](Self::start) with the scrape job named `job` and, when given, `rules` (a
+    /// Prometheus rules file) loaded and evaluated every second.
+    pub async fn start_with(
+        target: SocketAddr,
+        metrics_path: &str,
+        job: &str,
+        rules: Option<&str>,
+    ) -> Self {
         let dir = TempDir::new("prometheus");
+        let rule_files = match rules {
+            Some(rules) => {
+                std::fs::write(dir.path().join("rules.yaml"), rules).expect("write rules.yaml");
+                "rule_files:\n  - rules.yaml\n"
+            }
+            None => "",
+        };
         let config = format!(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: {JOB}\n    metrics_path: '{metrics_path}'\n    \
+             {rule_files}scrape_configs:\n  - job_name: '{job}'\n    metrics_path: '{metrics_path}'\n    \
              static_configs:\n      - targets: ['{target}']\n"
         );
         let config_path = dir.path().join("prometheus.yml");
@@ -73,6 +94,7 @@ impl Prometheus {
         let mut prometheus = Self {
             child,
             port,
+            job: job.to_owned(),
             dir,
             client: HttpClient::new(),
         };
@@ -112,6 +134,19 @@ impl Prometheus {
     /// Prometheus's own log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
+    }
+
+    /// The alerts Prometheus holds now (pending and firing), from `/api/v1/alerts`.
+    pub async fn alerts(&self) -> Result<Vec<Value>, String> {
+        let url = format!("{}/api/v1/alerts", self.url());
+        let json = self.client.get(&url, &[]).await?.json()?;
+        if json["status"] != "success" {
+            return Err(format!("alerts failed: {json}"));
+        }
+        Ok(json["data"]["alerts"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
     }
 
     /// Runs an instant query and returns `data.result` (a vector: `[{metric, value}]`).
@@ -168,7 +203,7 @@ impl Prometheus {
             .duration_since(UNIX_EPOCH)
             .expect("clock after 1970")
             .as_secs_f64();
-        let promql = format!("timestamp(up{{job=\"{JOB}\"}} == 1)");
+        let promql = format!("timestamp(up{{job=\"{}\"}} == 1)", self.job);
         self.query_until(&promql, timeout, |v| {
             scalar(v).filter(|ts| *ts > after).map(|_| ())
         })

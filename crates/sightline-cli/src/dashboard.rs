@@ -1,0 +1,236 @@
+//! A Grafana dashboard (JSON model, schema 39) built from the same metrics as the rules:
+//! RED per route and per method from Sightline's histograms, and per objective its
+//! attainment, burn rate and error budget left. Variables: the service (Prometheus' `job`),
+//! the route and the method. The latency panels ask for exemplars, so a point links to its
+//! trace through the data source's exemplar settings.
+
+use serde_json::{Value, json};
+
+use crate::rules::{BUDGET_RULE, OBJECTIVE_RULE, error_ratio_rule};
+use crate::spec::{Spec, Target};
+
+const DATASOURCE: &str = "${datasource}";
+
+fn target(expr: impl Into<String>, legend: &str, exemplar: bool) -> Value {
+    let expr: String = expr.into();
+    json!({
+        "datasource": {"type": "prometheus", "uid": DATASOURCE},
+        "expr": expr,
+        "legendFormat": legend,
+        "exemplar": exemplar,
+        "refId": "A",
+    })
+}
+
+fn panel(id: u64, title: &str, unit: &str, targets: Vec<Value>, x: u64, y: u64) -> Value {
+    let targets: Vec<Value> = targets
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut t)| {
+            t["refId"] = json!(((b'A' + i as u8) as char).to_string());
+            t
+        })
+        .collect();
+    json!({
+        "id": id,
+        "type": "timeseries",
+        "title": title,
+        "datasource": {"type": "prometheus", "uid": DATASOURCE},
+        "gridPos": {"h": 8, "w": 12, "x": x, "y": y},
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "options": {"legend": {"displayMode": "list", "placement": "bottom"}},
+        "targets": targets,
+    })
+}
+
+/// The RED panels of one kind of call: `(count, bucket, label, variable, what)`.
+fn red(
+    panels: &mut Vec<Value>,
+    next_id: &mut u64,
+    y: &mut u64,
+    names: (&str, &str, &str, &str, &str),
+) {
+    let (count, bucket, label, variable, what) = names;
+    let sel = format!("job=\"$service\",{label}=~\"${variable}\"");
+    let mut add = |title: String, unit: &str, targets: Vec<Value>, x: u64, y: u64| {
+        panels.push(panel(*next_id, &title, unit, targets, x, y));
+        *next_id += 1;
+    };
+    add(
+        format!("{what}: rate"),
+        "reqps",
+        vec![target(
+            format!("sum by ({label}) (rate({count}{{{sel}}}[$__rate_interval]))"),
+            &format!("{{{{{label}}}}}"),
+            false,
+        )],
+        0,
+        *y,
+    );
+    add(
+        format!("{what}: error share"),
+        "percentunit",
+        vec![target(
+            format!(
+                "(sum by ({label}) (rate({count}{{{sel},error_type!=\"\"}}[$__rate_interval])) or \
+                 (sum by ({label}) (rate({count}{{{sel}}}[$__rate_interval])) * 0)) / \
+                 sum by ({label}) (rate({count}{{{sel}}}[$__rate_interval]))"
+            ),
+            &format!("{{{{{label}}}}}"),
+            false,
+        )],
+        12,
+        *y,
+    );
+    *y += 8;
+    let quantile = |q: f64| {
+        target(
+            format!(
+                "histogram_quantile({q}, sum by (le, {label}) (rate({bucket}{{{sel}}}[$__rate_interval])))"
+            ),
+            &format!("p{} {{{{{label}}}}}", (q * 100.0).round()),
+            true,
+        )
+    };
+    add(
+        format!("{what}: latency (exemplars link to traces)"),
+        "s",
+        vec![quantile(0.5), quantile(0.95), quantile(0.99)],
+        0,
+        *y,
+    );
+    *y += 8;
+}
+
+/// The dashboard of `spec`.
+pub fn dashboard(spec: &Spec) -> Value {
+    let has_http = spec
+        .objectives
+        .iter()
+        .any(|o| matches!(o.target, Target::HttpRoute(_)));
+    let has_rpc = spec
+        .objectives
+        .iter()
+        .any(|o| matches!(o.target, Target::RpcMethod(_)));
+    let mut panels = Vec::new();
+    let mut id = 1;
+    let mut y = 0;
+    let mut templating = vec![
+        json!({
+            "name": "datasource",
+            "type": "datasource",
+            "query": "prometheus",
+            "label": "Prometheus",
+        }),
+        json!({
+            "name": "service",
+            "type": "query",
+            "datasource": {"type": "prometheus", "uid": DATASOURCE},
+            "query": {"query": "label_values(sightline:slo_objective:ratio, service)", "refId": "service"},
+            "definition": "label_values(sightline:slo_objective:ratio, service)",
+            "current": {"text": spec.service, "value": spec.service},
+            "refresh": 2,
+        }),
+    ];
+    if has_http {
+        templating.push(json!({
+            "name": "route",
+            "type": "query",
+            "datasource": {"type": "prometheus", "uid": DATASOURCE},
+            "query": {"query": "label_values(http_server_request_duration_seconds_count{job=\"$service\"}, http_route)", "refId": "route"},
+            "definition": "label_values(http_server_request_duration_seconds_count{job=\"$service\"}, http_route)",
+            "includeAll": true,
+            "multi": true,
+            "allValue": ".+",
+            "current": {"text": "All", "value": "$__all"},
+            "refresh": 2,
+        }));
+        red(
+            &mut panels,
+            &mut id,
+            &mut y,
+            (
+                "http_server_request_duration_seconds_count",
+                "http_server_request_duration_seconds_bucket",
+                "http_route",
+                "route",
+                "HTTP",
+            ),
+        );
+    }
+    if has_rpc {
+        templating.push(json!({
+            "name": "method",
+            "type": "query",
+            "datasource": {"type": "prometheus", "uid": DATASOURCE},
+            "query": {"query": "label_values(rpc_server_call_duration_seconds_count{job=\"$service\"}, rpc_method)", "refId": "method"},
+            "definition": "label_values(rpc_server_call_duration_seconds_count{job=\"$service\"}, rpc_method)",
+            "includeAll": true,
+            "multi": true,
+            "allValue": ".+",
+            "current": {"text": "All", "value": "$__all"},
+            "refresh": 2,
+        }));
+        red(
+            &mut panels,
+            &mut id,
+            &mut y,
+            (
+                "rpc_server_call_duration_seconds_count",
+                "rpc_server_call_duration_seconds_bucket",
+                "rpc_method",
+                "method",
+                "gRPC",
+            ),
+        );
+    }
+    let slo = "service=\"$service\"";
+    let mut add = |title: &str, unit: &str, expr: String, x: u64, y: u64| {
+        panels.push(panel(
+            id,
+            title,
+            unit,
+            vec![target(expr, "{{objective}}", false)],
+            x,
+            y,
+        ));
+        id += 1;
+    };
+    add(
+        "SLO attainment over 30 days",
+        "percentunit",
+        format!("1 - {}{{{slo}}}", error_ratio_rule("30d")),
+        0,
+        y,
+    );
+    add(
+        "Burn rate over 1h (1 spends the budget in exactly 30 days)",
+        "none",
+        format!(
+            "{}{{{slo}}} / on (service, objective) (1 - {OBJECTIVE_RULE}{{{slo}}})",
+            error_ratio_rule("1h")
+        ),
+        12,
+        y,
+    );
+    add(
+        "Error budget left",
+        "percentunit",
+        format!("{BUDGET_RULE}{{{slo}}}"),
+        0,
+        y + 8,
+    );
+    json!({
+        "title": format!("{}: RED and SLOs", spec.service),
+        "uid": format!("sightline-{}", spec.service.to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "-")),
+        "tags": ["sightline", "slo"],
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": true,
+        "time": {"from": "now-6h", "to": "now"},
+        "refresh": "30s",
+        "templating": {"list": templating},
+        "annotations": {"list": []},
+        "panels": panels,
+    })
+}
