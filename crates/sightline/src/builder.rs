@@ -43,6 +43,8 @@ pub struct SightlineBuilder {
     pub(crate) propagator: Option<sightline_propagation::Propagator>,
     pub(crate) trusted_proxies: Option<Vec<ipnet::IpNet>>,
     pub(crate) tracer_provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+    #[cfg_attr(not(feature = "debug"), allow(dead_code))]
+    pub(crate) debug: Option<bool>,
 }
 
 impl std::fmt::Debug for SightlineBuilder {
@@ -81,6 +83,7 @@ impl Default for SightlineBuilder {
             propagator: None,
             trusted_proxies: None,
             tracer_provider: None,
+            debug: None,
         }
     }
 }
@@ -362,6 +365,18 @@ impl SightlineBuilder {
         provider: opentelemetry_sdk::trace::SdkTracerProvider,
     ) -> Self {
         self.tracer_provider = Some(provider);
+        self
+    }
+
+    /// Whether [`Sightline::debug_router`](crate::Sightline::debug_router) serves its
+    /// internal pages: `/debug/sightline` (recent calls, errors and latencies, recorded in
+    /// fixed memory) and `/debug/pprof/profile` (CPU profiles). Mount the router on an admin
+    /// listener or behind a trusted network: these routes are for operators.
+    ///
+    /// Defaults to `SIGHTLINE_DEBUG` (`1` or `true`), else off: every debug route is a 404.
+    #[cfg(feature = "debug")]
+    pub fn debug(mut self, enabled: bool) -> Self {
+        self.debug = Some(enabled);
         self
     }
 

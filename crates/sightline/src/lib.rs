@@ -78,6 +78,8 @@
 
 mod builder;
 mod console;
+#[cfg(feature = "debug")]
+mod debug;
 mod error;
 mod layers;
 #[cfg(feature = "otlp-logs")]

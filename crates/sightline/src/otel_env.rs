@@ -351,6 +351,22 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A switch: `1`, `true`, `yes` or `on` (any case) is on; unset, empty, `0`, `false`,
+    /// `no` or `off` is off; anything else is off with a warning.
+    pub(crate) fn flag(&mut self, name: &str) -> bool {
+        let Some(value) = self.get(name) else {
+            return false;
+        };
+        match value.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" => false,
+            _ => {
+                self.warn(name, &value, "is not 1/true or 0/false; it stays off");
+                false
+            }
+        }
+    }
+
     /// `SIGHTLINE_TRUSTED_PROXIES`: addresses and networks (`10.0.0.1`, `10.0.0.0/8`,
     /// `fd00::/8`), comma-separated; an entry that is neither is left out with a warning.
     pub(crate) fn trusted_proxies(&mut self) -> Vec<ipnet::IpNet> {

@@ -24,6 +24,9 @@ pub(crate) struct Parts {
     dispatch: Option<tracing::Dispatch>,
     /// Or the layers for the application's own subscriber.
     own_layers: Option<OwnLayers>,
+    /// The debug page's recent spans, sampler and exporter descriptions.
+    #[cfg(feature = "debug")]
+    debug: Option<(crate::debug::recent::RecentSpans, String, String)>,
     log_guard: Option<sightline_logging::WorkerGuard>,
     #[cfg(any(feature = "prometheus", feature = "otlp-metrics"))]
     recorders: crate::recorders::Recorders,
@@ -90,6 +93,27 @@ impl Parts {
                 }),
         )?;
 
+        // What the debug page says of the pipeline, and the spans it shows.
+        #[cfg(feature = "debug")]
+        let debug = settings.debug.then(|| {
+            #[cfg(feature = "otlp")]
+            let exporter = settings.traces.as_ref().map_or_else(
+                || "none (no endpoint)".to_owned(),
+                |config| format!("OTLP to {}", config.url()),
+            );
+            #[cfg(not(feature = "otlp"))]
+            let exporter = "none (the otlp feature is off)".to_owned();
+            let exporter = if settings.tracer_provider.is_some() {
+                "the application's own tracer provider".to_owned()
+            } else {
+                exporter
+            };
+            (
+                crate::debug::recent::RecentSpans::default(),
+                format!("{:?}", settings.sampler),
+                exporter,
+            )
+        });
         let provider = match settings.tracer_provider {
             // The application's own provider, with its processors, exporters and sampler.
             Some(provider) => provider,
@@ -125,6 +149,10 @@ impl Parts {
                     #[cfg(not(feature = "otlp"))]
                     let batch = ();
                     provider = provider.with_span_processor(console_processor(batch));
+                }
+                #[cfg(feature = "debug")]
+                if let Some((recent, _, _)) = &debug {
+                    provider = provider.with_span_processor(recent.clone());
                 }
                 provider.build()
             }
@@ -176,6 +204,8 @@ impl Parts {
             logger_provider,
             dispatch,
             own_layers,
+            #[cfg(feature = "debug")]
+            debug,
             log_guard,
             #[cfg(any(feature = "prometheus", feature = "otlp-metrics"))]
             recorders,
@@ -204,6 +234,19 @@ impl Parts {
 
         let tracer = self.provider.tracer(crate::INSTRUMENTATION_SCOPE);
         let layers = crate::layers::Layers::new(tracer, self.propagator, self.trusted_proxies);
+        #[cfg(feature = "debug")]
+        let debug = self.debug.map(|(recent, sampler, exporter)| {
+            crate::debug::DebugState::new(
+                recent,
+                metrics
+                    .exposition
+                    .as_ref()
+                    .map(crate::recorders::Exposition::renderer),
+                sampler,
+                exporter,
+                self.service_name.clone(),
+            )
+        });
         Ok(Sightline {
             inner: Arc::new(Inner {
                 service_name: self.service_name,
@@ -212,6 +255,8 @@ impl Parts {
                 logger_provider: self.logger_provider,
                 layers,
                 own_layers: self.own_layers,
+                #[cfg(feature = "debug")]
+                debug,
                 #[cfg(any(feature = "prometheus", feature = "otlp-metrics"))]
                 metrics,
                 _log_guard: self.log_guard,

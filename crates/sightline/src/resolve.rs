@@ -54,6 +54,9 @@ pub(crate) struct Settings {
     #[cfg(feature = "otlp-metrics")]
     pub(crate) metrics_push: Option<MetricsPush>,
     pub(crate) propagator: Option<sightline_propagation::Propagator>,
+    /// Whether the debug routes are served.
+    #[cfg_attr(not(feature = "debug"), allow(dead_code))]
+    pub(crate) debug: bool,
     /// The proxies whose forwarding headers the server layers believe.
     pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
     /// Values that were wrong but have a fallback: one line each on stderr.
@@ -274,6 +277,9 @@ impl Settings {
             None => reader.propagator(),
         };
 
+        let debug = builder
+            .debug
+            .unwrap_or_else(|| reader.flag("SIGHTLINE_DEBUG"));
         let trusted_proxies = match &builder.trusted_proxies {
             Some(networks) => networks.clone(),
             None => reader.trusted_proxies(),
@@ -351,6 +357,7 @@ impl Settings {
             #[cfg(feature = "otlp-metrics")]
             metrics_push,
             propagator,
+            debug,
             trusted_proxies,
             warnings,
         })

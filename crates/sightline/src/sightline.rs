@@ -24,6 +24,9 @@ pub(crate) struct Inner {
     pub(crate) layers: crate::layers::Layers,
     /// The `tracing` layers for the application's own subscriber, when Sightline installs none.
     pub(crate) own_layers: Option<crate::parts::OwnLayers>,
+    /// The debug routes' state, when they are on.
+    #[cfg(feature = "debug")]
+    pub(crate) debug: Option<crate::debug::DebugState>,
     #[cfg(any(feature = "prometheus", feature = "otlp-metrics"))]
     pub(crate) metrics: crate::recorders::Installed,
     pub(crate) _log_guard: Option<sightline_logging::WorkerGuard>,
@@ -203,6 +206,36 @@ impl Sightline {
                     format!("the shutdown task failed: {e}"),
                 ))
             })
+    }
+
+    /// The internal debug routes, when they are on ([`SightlineBuilder::debug`], or
+    /// `SIGHTLINE_DEBUG=1`); otherwise a router with no route, so every path is a 404:
+    ///
+    /// - `GET /debug/sightline`: one HTML page (no external assets, refreshed every 5 s) with,
+    ///   per HTTP route and gRPC method, the requests, errors, error share and p50/p95/p99
+    ///   from the same histograms as `/metrics`; the most recent errors and the slowest recent
+    ///   requests with their trace ids, status, duration and span tree (kept in fixed memory);
+    ///   the sampler, the span export and the drop counts. It shows no attribute value, so
+    ///   nothing the redaction rules hide elsewhere appears.
+    /// - `GET /debug/pprof/profile?seconds=N`: a CPU profile of N seconds (1 to 60, default
+    ///   10) as the gzipped pprof protobuf that `go tool pprof` reads; one at a time (409
+    ///   while another runs, 400 for a bad N).
+    ///
+    /// Merge it into the application's router, or better, serve it on an admin listener.
+    ///
+    /// ```no_run
+    /// # async fn admin() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sightline = sightline::Sightline::builder().debug(true).build()?;
+    /// let admin = tokio::net::TcpListener::bind("127.0.0.1:9000").await?;
+    /// tokio::spawn(async move { axum::serve(admin, sightline.debug_router::<()>()).await });
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "debug")]
+    pub fn debug_router<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
+        match &self.inner.debug {
+            Some(state) => crate::debug::router(state.clone()),
+            None => axum::Router::new(),
+        }
     }
 
     /// Exports every span and OTLP log record still queued, pushes the metrics one last time

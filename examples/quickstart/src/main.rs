@@ -21,6 +21,11 @@
 //!   child of the server span, whose id is the upstream's `traceparent` parent;
 //! - `curl 127.0.0.1:3000/healthz`: a probe: no span and no access line, still counted in
 //!   `http_server_request_duration_seconds{http_route="/healthz"}`;
+//! - with `SIGHTLINE_DEBUG=1`, `http://127.0.0.1:3000/debug/sightline` in a browser: per
+//!   route the requests, errors and p50/p95/p99, the recent errors and slowest requests with
+//!   their trace ids and span trees; and `curl -o cpu.pb.gz
+//!   '127.0.0.1:3000/debug/pprof/profile?seconds=10'` then `go tool pprof cpu.pb.gz` (both
+//!   404 without the variable; internal routes, for a trusted network);
 //! - behind a load balancer, `SIGHTLINE_TRUSTED_PROXIES=10.0.0.0/8` (addresses or networks,
 //!   comma-separated): `client.address` is then read from `X-Forwarded-For` / `Forwarded`
 //!   when, and only when, the request comes from one of them;
@@ -85,7 +90,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/signup", axum::routing::post(signup))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", sightline.metrics_handler())
-        .layer(server_layer);
+        .layer(server_layer)
+        // After the layer, so operators' own looks are not counted as traffic; every path
+        // a 404 unless SIGHTLINE_DEBUG=1.
+        .merge(sightline.debug_router());
 
     tracing::info!(addr = %local, "listening");
     axum::serve(

@@ -6,6 +6,7 @@
 mod bad_input;
 mod cardinality;
 mod compose;
+mod debug;
 mod handlers;
 mod log_correlation;
 mod logql;
