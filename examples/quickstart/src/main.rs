@@ -90,10 +90,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/signup", axum::routing::post(signup))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", sightline.metrics_handler())
-        .layer(server_layer)
-        // After the layer, so operators' own looks are not counted as traffic; every path
-        // a 404 unless SIGHTLINE_DEBUG=1.
-        .merge(sightline.debug_router());
+        // Every debug path is a 404 unless SIGHTLINE_DEBUG=1. Merged before the layer: a
+        // router merged after it would take over the fallback, and unmatched requests would
+        // no longer be counted.
+        .merge(sightline.debug_router())
+        .layer(server_layer);
 
     tracing::info!(addr = %local, "listening");
     axum::serve(
