@@ -14,10 +14,18 @@ use sightline_propagation::Propagator;
 use crate::Sightline;
 
 /// The tracer and propagator every layer gets, and the default layers, made once.
+/// The server's metric settings from the environment.
+#[derive(Default)]
+pub(crate) struct ServerMetrics {
+    pub(crate) tenant: Option<(http::HeaderName, sightline_http::server::TenantValues)>,
+    pub(crate) series_limit: Option<usize>,
+}
+
 pub(crate) struct Layers {
     tracer: Tracer,
     propagator: Propagator,
     trusted_proxies: Vec<ipnet::IpNet>,
+    server_metrics: ServerMetrics,
     http_server: ServerLayer,
     http_client: ClientLayer,
     #[cfg(feature = "grpc")]
@@ -29,6 +37,7 @@ impl Layers {
         tracer: Tracer,
         propagator: Option<Propagator>,
         trusted_proxies: Vec<ipnet::IpNet>,
+        server_metrics: ServerMetrics,
     ) -> Self {
         let propagator = propagator.unwrap_or_default();
         let mut layers = Self {
@@ -39,6 +48,7 @@ impl Layers {
             tracer,
             propagator,
             trusted_proxies,
+            server_metrics,
         };
         layers.http_server = layers.http_server_builder().build();
         layers.http_client = layers.http_client_builder().build();
@@ -50,10 +60,17 @@ impl Layers {
     }
 
     fn http_server_builder(&self) -> ServerLayerBuilder {
-        ServerLayer::builder()
+        let mut builder = ServerLayer::builder()
             .tracer(self.tracer.clone())
             .propagator(self.propagator.clone())
-            .trusted_proxies(self.trusted_proxies.iter().copied())
+            .trusted_proxies(self.trusted_proxies.iter().copied());
+        if let Some((header, values)) = &self.server_metrics.tenant {
+            builder = builder.tenant_label(header.clone(), values.clone());
+        }
+        if let Some(limit) = self.server_metrics.series_limit {
+            builder = builder.metric_series_limit(limit);
+        }
+        builder
     }
 
     fn http_client_builder(&self) -> ClientLayerBuilder {

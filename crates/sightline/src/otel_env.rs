@@ -367,6 +367,50 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// `SIGHTLINE_TENANT_HEADER` and `SIGHTLINE_TENANTS` (comma-separated values, or `*`):
+    /// the tenant label of the server's duration histogram; none without a header name.
+    pub(crate) fn tenant_label(
+        &mut self,
+    ) -> Option<(http::HeaderName, sightline_http::server::TenantValues)> {
+        let header_var = "SIGHTLINE_TENANT_HEADER";
+        let header = self.get(header_var)?;
+        let Ok(header) = http::HeaderName::try_from(header.to_ascii_lowercase()) else {
+            self.warn(header_var, &header, "is not a header name; no tenant label");
+            return None;
+        };
+        let values = match self.get("SIGHTLINE_TENANTS") {
+            Some(list) if list == "*" => sightline_http::server::TenantValues::Any,
+            Some(list) => sightline_http::server::TenantValues::Only(
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+            None => {
+                self.warn(
+                    header_var,
+                    header.as_str(),
+                    "is set without SIGHTLINE_TENANTS; every tenant is _OTHER",
+                );
+                sightline_http::server::TenantValues::Only(Vec::new())
+            }
+        };
+        Some((header, values))
+    }
+
+    /// `SIGHTLINE_METRIC_CARDINALITY_LIMIT`: the most series a metric may have.
+    pub(crate) fn series_limit(&mut self) -> Option<usize> {
+        let name = "SIGHTLINE_METRIC_CARDINALITY_LIMIT";
+        match self.number(name) {
+            Some(0) => {
+                self.warn(name, "0", "is not a positive number; the default is used");
+                None
+            }
+            other => other.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        }
+    }
+
     /// `SIGHTLINE_TRUSTED_PROXIES`: addresses and networks (`10.0.0.1`, `10.0.0.0/8`,
     /// `fd00::/8`), comma-separated; an entry that is neither is left out with a warning.
     pub(crate) fn trusted_proxies(&mut self) -> Vec<ipnet::IpNet> {

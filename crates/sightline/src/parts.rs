@@ -34,6 +34,7 @@ pub(crate) struct Parts {
     log_writer: Option<sightline_logging::NonBlocking>,
     propagator: Option<sightline_propagation::Propagator>,
     trusted_proxies: Vec<ipnet::IpNet>,
+    server_metrics: crate::layers::ServerMetrics,
 }
 
 impl Parts {
@@ -212,6 +213,10 @@ impl Parts {
             log_writer,
             propagator: settings.propagator,
             trusted_proxies: settings.trusted_proxies,
+            server_metrics: crate::layers::ServerMetrics {
+                tenant: settings.tenant_label,
+                series_limit: settings.series_limit,
+            },
         })
     }
 
@@ -233,7 +238,12 @@ impl Parts {
         opentelemetry::global::set_tracer_provider(self.provider.clone());
 
         let tracer = self.provider.tracer(crate::INSTRUMENTATION_SCOPE);
-        let layers = crate::layers::Layers::new(tracer, self.propagator, self.trusted_proxies);
+        let layers = crate::layers::Layers::new(
+            tracer,
+            self.propagator,
+            self.trusted_proxies,
+            self.server_metrics,
+        );
         #[cfg(feature = "debug")]
         let debug = self.debug.map(|(recent, sampler, exporter)| {
             crate::debug::DebugState::new(

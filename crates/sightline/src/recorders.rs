@@ -102,6 +102,12 @@ fn describe() {
         "Trace context headers that were present but malformed, by header."
     );
     metrics::describe_counter!(
+        sightline_http::server::METRIC_OVERFLOW,
+        metrics::Unit::Count,
+        "Recordings folded into a metric's otel_metric_overflow=\"true\" series because the \
+         metric reached its series limit, by metric."
+    );
+    metrics::describe_counter!(
         DROPPED_LINES,
         metrics::Unit::Count,
         "JSON log lines dropped because the writer's buffer was full."

@@ -57,6 +57,10 @@ pub(crate) struct Settings {
     /// Whether the debug routes are served.
     #[cfg_attr(not(feature = "debug"), allow(dead_code))]
     pub(crate) debug: bool,
+    /// The tenant label of the server's duration histogram.
+    pub(crate) tenant_label: Option<(http::HeaderName, sightline_http::server::TenantValues)>,
+    /// The series limit of the server's duration histogram.
+    pub(crate) series_limit: Option<usize>,
     /// The proxies whose forwarding headers the server layers believe.
     pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
     /// Values that were wrong but have a fallback: one line each on stderr.
@@ -280,6 +284,8 @@ impl Settings {
         let debug = builder
             .debug
             .unwrap_or_else(|| reader.flag("SIGHTLINE_DEBUG"));
+        let tenant_label = reader.tenant_label();
+        let series_limit = reader.series_limit();
         let trusted_proxies = match &builder.trusted_proxies {
             Some(networks) => networks.clone(),
             None => reader.trusted_proxies(),
@@ -358,6 +364,8 @@ impl Settings {
             metrics_push,
             propagator,
             debug,
+            tenant_label,
+            series_limit,
             trusted_proxies,
             warnings,
         })

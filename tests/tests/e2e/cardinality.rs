@@ -201,3 +201,108 @@ async fn run() {
         after_odd.len()
     );
 }
+
+/// The `_count` lines of the server's duration histogram in an exposition.
+fn duration_counts(exposition: &str) -> Vec<&str> {
+    exposition
+        .lines()
+        .filter(|l| l.starts_with("http_server_request_duration_seconds_count"))
+        .collect()
+}
+
+async fn exposition_of(app: &sightline_tests::process::ExampleProcess) -> String {
+    sightline_tests::http::HttpClient::new()
+        .get(&app.url("/metrics"), &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_on_the_allow_list_get_their_own_label_and_others_are_other() {
+    let mut app = crate::support::quickstart(&[
+        ("SIGHTLINE_TENANT_HEADER", "x-tenant-id"),
+        ("SIGHTLINE_TENANTS", "acme,globex"),
+    ])
+    .await;
+    let client = sightline_tests::http::HttpClient::new();
+    for tenant in ["acme", "acme", "globex", "initech", "umbrella"] {
+        let answer = client
+            .get_with(&app.url("/users/1"), &[("x-tenant-id", tenant)])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(answer.status, 200);
+    }
+    let answer = client
+        .get(&app.url("/users/1"), &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(answer.status, 200);
+    let exposition = exposition_of(&app).await;
+    let counts = duration_counts(&exposition);
+    let value = |needle: &str| {
+        counts
+            .iter()
+            .find(|l| l.contains(needle))
+            .and_then(|l| l.rsplit(' ').next())
+            .unwrap_or_else(|| panic!("no series with {needle}: {counts:#?}"))
+            .to_owned()
+    };
+    assert_eq!(value("tenant=\"acme\""), "2");
+    assert_eq!(value("tenant=\"globex\""), "1");
+    assert_eq!(value("tenant=\"_OTHER\""), "2");
+    assert!(
+        counts
+            .iter()
+            .any(|l| l.contains("http_route=\"/users/{id}\"") && !l.contains("tenant=")),
+        "no tenant label without the header: {counts:#?}"
+    );
+    assert!(!exposition.contains("initech") && !exposition.contains("umbrella"));
+    app.terminate().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_tenant_is_bounded_by_the_series_limit_with_one_overflow_series() {
+    let mut app = crate::support::quickstart(&[
+        ("SIGHTLINE_TENANT_HEADER", "x-tenant-id"),
+        ("SIGHTLINE_TENANTS", "*"),
+        ("SIGHTLINE_METRIC_CARDINALITY_LIMIT", "50"),
+    ])
+    .await;
+    let client = sightline_tests::http::HttpClient::new();
+    for i in 0..500 {
+        let tenant = format!("tenant-{i}");
+        let answer = client
+            .get_with(&app.url("/users/1"), &[("x-tenant-id", &tenant)])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(answer.status, 200);
+    }
+    let exposition = exposition_of(&app).await;
+    let counts = duration_counts(&exposition);
+    assert!(counts.len() <= 51, "{} series: {counts:#?}", counts.len());
+    let overflow: Vec<_> = counts
+        .iter()
+        .filter(|l| l.contains("otel_metric_overflow=\"true\""))
+        .collect();
+    assert_eq!(overflow.len(), 1, "{counts:#?}");
+    let total: f64 = counts
+        .iter()
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(total, 500.0, "no request lost: {counts:#?}");
+    assert!(
+        exposition
+            .lines()
+            .any(|l| l.starts_with("sightline_metrics_overflow_total{") && !l.ends_with(" 0")),
+        "the folding is counted: {exposition}"
+    );
+    app.terminate().await;
+    assert!(
+        app.stdout_lines()
+            .iter()
+            .any(|l| l.contains("series limit") && l.contains("http.server.request.duration")),
+        "a warning names the metric:\n{}",
+        app.output_report()
+    );
+}

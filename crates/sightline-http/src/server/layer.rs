@@ -41,6 +41,8 @@ impl Default for ServerLayerBuilder {
                 record_panic_message: true,
                 trusted_proxies: Default::default(),
                 route_extractor: None,
+                tenant: None,
+                series_limit: super::DEFAULT_SERIES_LIMIT,
             },
         }
     }
@@ -186,6 +188,45 @@ impl ServerLayerBuilder {
         self
     }
 
+    /// Adds a `tenant` label to `http.server.request.duration`, read from the request header
+    /// `header`: a value of `values` keeps its name, any other is `_OTHER`, and a request
+    /// without the header has no tenant label. Tenant labels multiply series: with
+    /// [`TenantValues::Any`], only the [series limit](Self::metric_series_limit) bounds them.
+    ///
+    /// Defaults to none. (The facade reads `SIGHTLINE_TENANT_HEADER` and `SIGHTLINE_TENANTS`.)
+    ///
+    /// ```
+    /// use sightline_http::server::{ServerLayer, TenantValues};
+    ///
+    /// let layer = ServerLayer::builder()
+    ///     .tenant_label(
+    ///         http::HeaderName::from_static("x-tenant-id"),
+    ///         TenantValues::Only(vec!["acme".into(), "globex".into()]),
+    ///     )
+    ///     .build();
+    /// # drop(layer);
+    /// ```
+    pub fn tenant_label(mut self, header: http::HeaderName, values: super::TenantValues) -> Self {
+        self.options.tenant = Some(super::TenantLabelConfig { header, values });
+        self
+    }
+
+    /// The most series `http.server.request.duration` may have; past it, new label sets are
+    /// folded into one series labelled `otel_metric_overflow="true"`, counted in
+    /// [`METRIC_OVERFLOW`](super::METRIC_OVERFLOW), and a warning names the metric once.
+    ///
+    /// Defaults to [`DEFAULT_SERIES_LIMIT`](super::DEFAULT_SERIES_LIMIT) (2,000, as the
+    /// OpenTelemetry SDK's cardinality limit).
+    ///
+    /// ```
+    /// let layer = sightline_http::server::ServerLayer::builder().metric_series_limit(500).build();
+    /// # drop(layer);
+    /// ```
+    pub fn metric_series_limit(mut self, limit: usize) -> Self {
+        self.options.series_limit = limit.max(1);
+        self
+    }
+
     /// `url.scheme` when the request URI has none (HTTP/1.1 origin-form requests).
     ///
     /// Defaults to `"http"`; set `"https"` behind a TLS acceptor.
@@ -219,6 +260,8 @@ impl ServerLayerBuilder {
         Shared {
             #[cfg(feature = "metrics")]
             active_requests: common.metrics_state(),
+            #[cfg(feature = "metrics")]
+            series_budget: super::metrics::SeriesBudget::new(self.options.series_limit),
             common,
             access: self.access,
             options: self.options,

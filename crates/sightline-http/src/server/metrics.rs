@@ -6,7 +6,10 @@
 //! route seeing more (method, status) combinations than the table holds takes the handle
 //! from the process-wide registry for the extra ones.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashSet;
+use std::hash::{Hash as _, Hasher as _};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use http::StatusCode;
 use metrics::{Gauge, Histogram, Label, SharedString, Unit};
@@ -47,6 +50,57 @@ pub fn describe_server_metrics() {
     );
 }
 
+/// The name of the counter of recordings folded into an overflow series.
+pub const METRIC_OVERFLOW: &str = "sightline.metrics.overflow";
+
+/// The series budget of the duration histogram: past `limit` label sets, new ones are folded
+/// into one series labelled `otel_metric_overflow="true"`.
+#[derive(Debug)]
+pub(super) struct SeriesBudget {
+    limit: usize,
+    seen: Mutex<HashSet<u64>>,
+    warned: AtomicBool,
+}
+
+impl SeriesBudget {
+    pub(super) fn new(limit: usize) -> Self {
+        Self {
+            limit: limit.max(1),
+            seen: Mutex::new(HashSet::new()),
+            warned: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether `labels` may have a series of their own.
+    fn admit(&self, labels: &[Label]) -> bool {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        for label in labels {
+            label.key().hash(&mut hasher);
+            label.value().hash(&mut hasher);
+        }
+        let key = hasher.finish();
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.contains(&key) {
+            return true;
+        }
+        // One series of the budget is the overflow series itself.
+        if seen.len() + 1 < self.limit {
+            seen.insert(key);
+            return true;
+        }
+        drop(seen);
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                metric = HTTP_SERVER_REQUEST_DURATION,
+                limit = self.limit,
+                "a metric reached its series limit; new label sets are folded into the \
+                 otel_metric_overflow=\"true\" series"
+            );
+        }
+        false
+    }
+}
+
 /// The labels of one finished request.
 struct RequestLabels<'a> {
     method: usize,
@@ -55,6 +109,8 @@ struct RequestLabels<'a> {
     scheme: &'static str,
     status: Option<StatusCode>,
     error: HttpError,
+    tenant: Option<&'a SharedString>,
+    budget: &'a SeriesBudget,
 }
 
 impl RequestLabels<'_> {
@@ -86,7 +142,17 @@ impl RequestLabels<'_> {
         if let Some(error_type) = self.error.as_str() {
             labels.push(Label::from_static_parts(attribute::ERROR_TYPE, error_type));
         }
-        intern::histogram(HTTP_SERVER_REQUEST_DURATION, labels)
+        if let Some(tenant) = self.tenant {
+            labels.push(Label::new("tenant", tenant.clone()));
+        }
+        if self.budget.admit(&labels) {
+            return intern::histogram(HTTP_SERVER_REQUEST_DURATION, labels);
+        }
+        metrics::counter!(METRIC_OVERFLOW, "metric" => HTTP_SERVER_REQUEST_DURATION).increment(1);
+        intern::histogram(
+            HTTP_SERVER_REQUEST_DURATION,
+            vec![Label::from_static_parts("otel_metric_overflow", "true")],
+        )
     }
 }
 
@@ -105,7 +171,11 @@ pub(super) fn record(state: &RequestState, error: HttpError, secs: f64) {
         scheme: state.scheme,
         status: state.status,
         error,
+        tenant: state.tenant.as_ref(),
+        budget: &state.shared.series_budget,
     };
+    // A tenant label multiplies the series: those requests take the registry's path.
+    let info = if labels.tenant.is_some() { None } else { info };
     let cached = info.and_then(|info| {
         info.histograms
             .get_or_insert_with(labels.cache_key(), || labels.histogram())

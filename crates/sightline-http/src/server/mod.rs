@@ -60,6 +60,8 @@ mod state;
 pub use crate::core::config::DEFAULT_SENSITIVE_QUERY_PARAMS;
 pub use layer::{DEFAULT_ACCESS_LOG_EXCLUDE, DEFAULT_PROBE_ROUTES, ServerLayerBuilder};
 #[cfg(feature = "metrics")]
+pub use metrics::METRIC_OVERFLOW;
+#[cfg(feature = "metrics")]
 pub use metrics::{
     DURATION_BUCKETS, HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION,
     describe_server_metrics,
@@ -77,6 +79,10 @@ struct Options {
     record_panic_message: bool,
     trusted_proxies: crate::core::forwarded::TrustedProxies,
     route_extractor: Option<crate::head::RouteExtractor>,
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    tenant: Option<TenantLabelConfig>,
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    series_limit: usize,
     sensitive_query_params: Vec<Box<str>>,
     default_scheme: &'static str,
     traceresponse: bool,
@@ -92,6 +98,60 @@ struct Shared {
     routes: route::RouteTable,
     #[cfg(feature = "metrics")]
     active_requests: Option<metrics::ActiveRequests>,
+    #[cfg(feature = "metrics")]
+    series_budget: metrics::SeriesBudget,
+}
+
+/// The tenant label as the builder holds it (kept without the `metrics` feature too, so the
+/// setter exists either way).
+#[derive(Clone, Debug)]
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+struct TenantLabelConfig {
+    header: http::HeaderName,
+    values: TenantValues,
+}
+
+/// The default number of series of a metric, as in the OpenTelemetry SDK.
+pub const DEFAULT_SERIES_LIMIT: usize = 2000;
+
+/// The label value of a tenant not on the list.
+#[cfg(feature = "metrics")]
+const OTHER_TENANT: &str = "_OTHER";
+
+/// Longest tenant value kept, in bytes.
+#[cfg(feature = "metrics")]
+const MAX_TENANT: usize = 64;
+
+#[cfg(feature = "metrics")]
+impl TenantLabelConfig {
+    /// The label value of a request: none without the header, `_OTHER` for a value not on
+    /// the list (or not short printable text).
+    fn value(&self, headers: &http::HeaderMap) -> Option<::metrics::SharedString> {
+        use ::metrics::SharedString;
+        let raw = headers.get(&self.header)?;
+        let text = raw
+            .to_str()
+            .ok()
+            .filter(|t| !t.is_empty() && t.len() <= MAX_TENANT);
+        Some(match (&self.values, text) {
+            (TenantValues::Any, Some(text)) => SharedString::from_owned(text.to_owned()),
+            (TenantValues::Only(list), Some(text)) => match list.iter().find(|v| *v == text) {
+                Some(value) => SharedString::from_owned(value.clone()),
+                None => SharedString::const_str(OTHER_TENANT),
+            },
+            (_, None) => SharedString::const_str(OTHER_TENANT),
+        })
+    }
+}
+
+/// Which values of the tenant header get a series of their own; see
+/// [`ServerLayerBuilder::tenant_label`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TenantValues {
+    /// Any value (bounded only by the series limit).
+    Any,
+    /// Only these; any other value is `_OTHER`.
+    Only(Vec<String>),
 }
 
 impl Shared {

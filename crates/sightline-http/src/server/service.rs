@@ -84,6 +84,12 @@ impl<S> Server<S> {
             status: None,
             response_bytes: 0,
             probe,
+            #[cfg(feature = "metrics")]
+            tenant: shared
+                .options
+                .tenant
+                .as_ref()
+                .and_then(|tenant| tenant.value(req.headers())),
             panicked: None,
         };
         (req, Tracked::new(Box::new(state)))

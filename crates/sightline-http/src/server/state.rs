@@ -58,6 +58,9 @@ pub(crate) struct RequestState {
     pub(super) response_bytes: u64,
     /// A probe: no span, no access line.
     pub(super) probe: bool,
+    /// The `tenant` label value, when the layer has a tenant label.
+    #[cfg(feature = "metrics")]
+    pub(super) tenant: Option<metrics::SharedString>,
     /// The inner service panicked: with its message when it had one and may be recorded.
     pub(super) panicked: Option<Option<String>>,
 }
