@@ -220,6 +220,63 @@ pub fn dashboard(spec: &Spec) -> Value {
         0,
         y + 8,
     );
+    // Runtime and process, from the same registry.
+    let job = "job=\"$service\"";
+    let runtime_y = y + 16;
+    let mut add_runtime = |title: &str, unit: &str, targets: Vec<Value>, x: u64, y: u64| {
+        panels.push(panel(id, title, unit, targets, x, y));
+        id += 1;
+    };
+    add_runtime(
+        "Process CPU (cores)",
+        "none",
+        vec![target(
+            format!("rate(process_cpu_seconds_total{{{job}}}[$__rate_interval])"),
+            "{{instance}}",
+            false,
+        )],
+        0,
+        runtime_y,
+    );
+    add_runtime(
+        "Process resident memory",
+        "bytes",
+        vec![target(
+            format!("process_resident_memory_bytes{{{job}}}"),
+            "{{instance}}",
+            false,
+        )],
+        12,
+        runtime_y,
+    );
+    add_runtime(
+        "Tokio: alive tasks and global queue",
+        "none",
+        vec![
+            target(format!("tokio_alive_tasks{{{job}}}"), "alive tasks", false),
+            target(
+                format!("tokio_global_queue_depth{{{job}}}"),
+                "global queue",
+                false,
+            ),
+        ],
+        0,
+        runtime_y + 8,
+    );
+    add_runtime(
+        "Tokio: busy share of the workers",
+        "percentunit",
+        vec![target(
+            format!(
+                "rate(tokio_worker_busy_time_seconds{{{job}}}[$__rate_interval]) / \
+                 tokio_workers{{{job}}}"
+            ),
+            "{{instance}}",
+            false,
+        )],
+        12,
+        runtime_y + 8,
+    );
     json!({
         "title": format!("{}: RED and SLOs", spec.service),
         "uid": format!("sightline-{}", spec.service.to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "-")),

@@ -89,6 +89,11 @@ mod parts;
 #[cfg(any(feature = "prometheus", feature = "otlp-metrics"))]
 mod recorders;
 mod resolve;
+#[cfg(all(
+    feature = "runtime-metrics",
+    any(feature = "prometheus", feature = "otlp-metrics")
+))]
+mod runtime_metrics;
 mod sightline;
 
 pub use builder::{OtlpProtocol, SightlineBuilder};

@@ -122,6 +122,12 @@ fn describe() {
     );
 }
 
+/// The runtime and process metrics sampler, or nothing without the feature.
+#[cfg(feature = "runtime-metrics")]
+type Runtime = crate::runtime_metrics::RuntimeMetrics;
+#[cfg(not(feature = "runtime-metrics"))]
+type Runtime = ();
+
 /// Publishes the log writer's drop count (kept in an atomic off the logging hot path) into
 /// its counter, before each scrape and each push.
 #[derive(Clone, Default)]
@@ -329,18 +335,28 @@ impl Recorders {
         };
         installed.map_err(|_| Error::AlreadyInstalled(Global::MetricsRecorder))?;
         describe();
+        // Sampled now, so the first scrape has them, then on every tick.
+        #[cfg(feature = "runtime-metrics")]
+        let runtime = {
+            let runtime = crate::runtime_metrics::RuntimeMetrics::new();
+            runtime.describe();
+            runtime.sample();
+            runtime
+        };
+        #[cfg(not(feature = "runtime-metrics"))]
+        let runtime = ();
 
         #[cfg(feature = "prometheus")]
         let exposition = handle
-            .map(|handle| start_upkeep(handle, dropped_lines.clone()))
+            .map(|handle| start_upkeep(handle, dropped_lines.clone(), runtime.clone()))
             .transpose()?;
         #[cfg(feature = "otlp-metrics")]
         let push = match (reader, push) {
-            (Some(reader), Some(push)) => Some(start_push(reader, push, dropped_lines)?),
+            (Some(reader), Some(push)) => Some(start_push(reader, push, dropped_lines, runtime)?),
             _ => None,
         };
         #[cfg(not(feature = "otlp-metrics"))]
-        let _ = dropped_lines;
+        let _ = (dropped_lines, runtime);
         Ok(Installed {
             #[cfg(feature = "prometheus")]
             exposition,
@@ -354,11 +370,14 @@ impl Recorders {
 fn start_upkeep(
     handle: PrometheusHandle,
     dropped_lines: DroppedLines,
+    runtime: Runtime,
 ) -> Result<Exposition, Error> {
     let renderer = Renderer {
         handle,
         dropped_lines,
     };
+    #[cfg(not(feature = "runtime-metrics"))]
+    let _ = &runtime;
     // metrics-exporter-prometheus keeps histogram samples until upkeep folds them into
     // buckets; without scrapes and without this thread their memory would grow forever.
     let stop = Arc::new(AtomicBool::new(false));
@@ -371,6 +390,8 @@ fn start_upkeep(
                 while !stop.load(Ordering::Acquire) {
                     std::thread::park_timeout(UPKEEP_INTERVAL);
                     renderer.dropped_lines.publish();
+                    #[cfg(feature = "runtime-metrics")]
+                    runtime.sample();
                     renderer.handle.run_upkeep();
                 }
             })
@@ -388,11 +409,18 @@ fn start_push(
     reader: sightline_otlp::MetricReader,
     push: OtlpPush,
     dropped_lines: DroppedLines,
+    runtime: Runtime,
 ) -> Result<sightline_otlp::PeriodicExport, Error> {
     sightline_otlp::PeriodicExport::builder(reader, push.exporter)
         .interval(push.interval)
         .timeout(push.timeout)
-        .before_each_export(move || dropped_lines.publish())
+        .before_each_export(move || {
+            dropped_lines.publish();
+            #[cfg(feature = "runtime-metrics")]
+            runtime.sample();
+            #[cfg(not(feature = "runtime-metrics"))]
+            let _ = &runtime;
+        })
         .start()
         .map_err(Error::Io)
 }

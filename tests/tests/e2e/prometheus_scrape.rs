@@ -227,3 +227,38 @@ async fn prometheus_counts_every_request_under_its_route() {
         panic!("{problems}\n--- exposition ---\n{text}");
     }
 }
+
+/// Runtime and process metrics sit beside the RED metrics, and the exposition stays valid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtime_and_process_metrics_are_exposed_beside_the_red_metrics() {
+    let mut app = crate::support::quickstart(&[]).await;
+    let text = sightline_tests::http::HttpClient::new()
+        .get(&app.url("/metrics"), &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text();
+    for name in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_threads",
+        "process_start_time_seconds",
+        "tokio_workers",
+        "tokio_alive_tasks",
+        "tokio_global_queue_depth",
+        "tokio_worker_busy_time_seconds",
+        "tokio_worker_parks_total",
+    ] {
+        let value = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"));
+        assert!(value >= 0.0, "{name} = {value}");
+    }
+    sightline_tests::prometheus::promtool_check_metrics(&text)
+        .unwrap_or_else(|e| panic!("promtool: {e}"));
+    app.terminate().await;
+}
