@@ -191,7 +191,8 @@ impl ServerLayerBuilder {
     /// Adds a `tenant` label to `http.server.request.duration`, read from the request header
     /// `header`: a value of `values` keeps its name, any other is `_OTHER`, and a request
     /// without the header has no tenant label. Tenant labels multiply series: with
-    /// [`TenantValues::Any`], only the [series limit](Self::metric_series_limit) bounds them.
+    /// [`TenantValues::Any`](super::TenantValues::Any), only the
+    /// [series limit](Self::metric_series_limit) bounds them.
     ///
     /// Defaults to none. (The facade reads `SIGHTLINE_TENANT_HEADER` and `SIGHTLINE_TENANTS`.)
     ///
