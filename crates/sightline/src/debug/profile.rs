@@ -99,6 +99,15 @@ impl Strings {
     }
 }
 
+/// Whether `name` is a frame of the sampling machinery rather than of the sampled code.
+fn is_profiler_frame(name: &str) -> bool {
+    name.contains("backtrace::")
+        || name.contains("pprof::")
+        || name.contains("perf_signal_handler")
+        || name.starts_with("__restore_rt")
+        || name.is_empty()
+}
+
 /// The samples of `report` as a pprof `Profile`, sampled every `period` for `duration`.
 pub(crate) fn encode(
     report: &pprof::Report,
@@ -120,7 +129,14 @@ pub(crate) fn encode(
     let mut samples = Vec::new();
     for (frames, count) in &report.data {
         let mut location_ids = Vec::with_capacity(frames.frames.len());
-        for frame in &frames.frames {
+        // The innermost frames are the profiler's own (its signal handler unwinding the
+        // stack): leave them out, so a sample's first location is the code it interrupted.
+        let interrupted = frames
+            .frames
+            .iter()
+            .position(|frame| !frame.iter().all(|s| is_profiler_frame(&s.name())))
+            .unwrap_or(0);
+        for frame in &frames.frames[interrupted..] {
             // One location per frame; its inlined functions are its lines, innermost first.
             let mut lines = Vec::with_capacity(frame.len());
             for symbol in frame {
