@@ -45,6 +45,20 @@ pub struct SightlineBuilder {
     pub(crate) tracer_provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
     #[cfg_attr(not(feature = "debug"), allow(dead_code))]
     pub(crate) debug: Option<bool>,
+    #[cfg_attr(
+        not(any(feature = "prometheus", feature = "otlp-metrics")),
+        allow(dead_code)
+    )]
+    pub(crate) histogram_buckets: Vec<(HistogramMatch, Vec<f64>)>,
+}
+
+/// Which histograms a bucket list of [`SightlineBuilder::histogram_buckets`] is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HistogramMatch {
+    /// The histogram of this name (`http.server.request.duration`, or one of your own).
+    Name(String),
+    /// Every histogram whose name starts with this (a name match wins over it).
+    Prefix(String),
 }
 
 impl std::fmt::Debug for SightlineBuilder {
@@ -84,6 +98,7 @@ impl Default for SightlineBuilder {
             trusted_proxies: None,
             tracer_provider: None,
             debug: None,
+            histogram_buckets: Vec::new(),
         }
     }
 }
@@ -377,6 +392,31 @@ impl SightlineBuilder {
     #[cfg(feature = "debug")]
     pub fn debug(mut self, enabled: bool) -> Self {
         self.debug = Some(enabled);
+        self
+    }
+
+    /// The bucket boundaries of histograms: the application's own (`metrics::histogram!`
+    /// calls), by name or name prefix, or Sightline's, by name (overriding the semantic
+    /// conventions' boundaries). Applies to `/metrics` and to the OTLP push alike. Call it
+    /// once per histogram or prefix; the boundaries must be finite and increasing, else
+    /// `build` returns [`ConfigError::HistogramBuckets`](crate::ConfigError::HistogramBuckets).
+    ///
+    /// Without it, the application's histograms are summaries on `/metrics` (the Prometheus
+    /// exporter's default) and have the SDK's default boundaries over OTLP.
+    ///
+    /// ```
+    /// use sightline::HistogramMatch;
+    ///
+    /// let builder = sightline::Sightline::builder()
+    ///     .histogram_buckets(HistogramMatch::Prefix("db.".into()), &[0.001, 0.01, 0.1, 1.0])
+    ///     .histogram_buckets(
+    ///         HistogramMatch::Name("http.server.request.duration".into()),
+    ///         &[0.01, 0.05, 0.2, 1.0],
+    ///     );
+    /// # drop(builder);
+    /// ```
+    pub fn histogram_buckets(mut self, histograms: HistogramMatch, bounds: &[f64]) -> Self {
+        self.histogram_buckets.push((histograms, bounds.to_vec()));
         self
     }
 

@@ -96,7 +96,7 @@ mod resolve;
 mod runtime_metrics;
 mod sightline;
 
-pub use builder::{OtlpProtocol, SightlineBuilder};
+pub use builder::{HistogramMatch, OtlpProtocol, SightlineBuilder};
 pub use error::{ConfigError, Error, Global};
 #[cfg(feature = "prometheus")]
 pub use metrics_exporter_prometheus;

@@ -92,6 +92,7 @@ impl Parts {
                     interval: push.interval,
                     timeout: push.timeout,
                 }),
+            &settings.histogram_buckets,
         )?;
 
         // What the debug page says of the pipeline, and the spans it shows.

@@ -185,8 +185,20 @@ impl Drop for Exposition {
 
 /// The Prometheus recorder with the semantic conventions' buckets.
 #[cfg(feature = "prometheus")]
-fn prometheus_recorder() -> Result<PrometheusRecorder, Error> {
-    Ok(prometheus_builder()?.build_recorder())
+fn prometheus_recorder(
+    buckets: &[(crate::HistogramMatch, Vec<f64>)],
+) -> Result<PrometheusRecorder, Error> {
+    let mut builder = prometheus_builder()?;
+    for (histograms, bounds) in buckets {
+        let matcher = match histograms {
+            crate::HistogramMatch::Name(name) => Matcher::Full(name.clone()),
+            crate::HistogramMatch::Prefix(prefix) => Matcher::Prefix(prefix.clone()),
+        };
+        builder = builder
+            .set_buckets_for_metric(matcher, bounds)
+            .map_err(|_| Error::Config(crate::error::ConfigError::HistogramBuckets))?;
+    }
+    Ok(builder.build_recorder())
 }
 
 /// A `metrics-exporter-prometheus` builder set up as Sightline's own exposition is: the
@@ -254,12 +266,21 @@ impl Recorders {
     pub(crate) fn new(
         prometheus: bool,
         #[cfg(feature = "otlp-metrics")] otlp: Option<OtlpPush>,
+        buckets: &[(crate::HistogramMatch, Vec<f64>)],
     ) -> Result<Self, Error> {
+        for (_, bounds) in buckets {
+            let increasing = bounds.windows(2).all(|w| w[0] < w[1]);
+            if bounds.is_empty() || !increasing || bounds.iter().any(|b| !b.is_finite()) {
+                return Err(Error::Config(crate::error::ConfigError::HistogramBuckets));
+            }
+        }
         #[cfg(not(feature = "prometheus"))]
         let _ = prometheus;
         Ok(Self {
             #[cfg(feature = "prometheus")]
-            prometheus: prometheus.then(prometheus_recorder).transpose()?,
+            prometheus: prometheus
+                .then(|| prometheus_recorder(buckets))
+                .transpose()?,
             #[cfg(feature = "otlp-metrics")]
             otlp: otlp.map(|push| {
                 let mut recorder = sightline_otlp::MetricRecorder::new();
@@ -268,6 +289,14 @@ impl Recorders {
                 }
                 for (name, unit) in annotated_units() {
                     recorder = recorder.unit(name, unit);
+                }
+                for (histograms, bounds) in buckets {
+                    recorder = match histograms {
+                        crate::HistogramMatch::Name(name) => recorder.buckets(name, bounds),
+                        crate::HistogramMatch::Prefix(prefix) => {
+                            recorder.buckets_for_prefix(prefix, bounds)
+                        }
+                    };
                 }
                 (recorder, push)
             }),

@@ -50,6 +50,12 @@ pub(crate) struct Settings {
     pub(crate) json: Option<JsonLogs>,
     #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
     pub(crate) prometheus: bool,
+    /// Bucket boundaries set in code.
+    #[cfg_attr(
+        not(any(feature = "prometheus", feature = "otlp-metrics")),
+        allow(dead_code)
+    )]
+    pub(crate) histogram_buckets: Vec<(crate::HistogramMatch, Vec<f64>)>,
     /// Where and how often metrics are pushed; `None`: they are not.
     #[cfg(feature = "otlp-metrics")]
     pub(crate) metrics_push: Option<MetricsPush>,
@@ -359,6 +365,7 @@ impl Settings {
             value_length_limit,
             json,
             install_subscriber: builder.install_subscriber,
+            histogram_buckets: builder.histogram_buckets.clone(),
             prometheus,
             #[cfg(feature = "otlp-metrics")]
             metrics_push,

@@ -80,6 +80,8 @@ struct Description {
 #[derive(Debug)]
 struct Cells {
     buckets: Mutex<HashMap<String, Arc<[f64]>>>,
+    /// By name prefix; the longest matching prefix wins, after an exact name.
+    prefix_buckets: Mutex<Vec<(String, Arc<[f64]>)>>,
     default_buckets: Arc<[f64]>,
 }
 
@@ -97,8 +99,16 @@ impl Storage<Key> for Cells {
     }
 
     fn histogram(&self, key: &Key) -> Self::Histogram {
-        let buckets = lock(&self.buckets);
-        let bounds = buckets.get(key.name()).unwrap_or(&self.default_buckets);
+        let name = key.name();
+        if let Some(bounds) = lock(&self.buckets).get(name) {
+            return Arc::new(BucketCell::new(Arc::clone(bounds)));
+        }
+        let prefixes = lock(&self.prefix_buckets);
+        let bounds = prefixes
+            .iter()
+            .filter(|(prefix, _)| name.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map_or(&self.default_buckets, |(_, bounds)| bounds);
         Arc::new(BucketCell::new(Arc::clone(bounds)))
     }
 }
@@ -241,6 +251,7 @@ impl MetricRecorder {
             shared: Arc::new(Shared {
                 registry: Registry::new(Cells {
                     buckets: Mutex::new(HashMap::new()),
+                    prefix_buckets: Mutex::new(Vec::new()),
                     default_buckets: Arc::from(&DEFAULT_BUCKETS[..]),
                 }),
                 descriptions: Mutex::new(HashMap::new()),
@@ -257,6 +268,17 @@ impl MetricRecorder {
         bounds.sort_by(f64::total_cmp);
         bounds.dedup();
         lock(&self.shared.registry.storage().buckets).insert(name.to_owned(), Arc::from(bounds));
+        self
+    }
+
+    /// The explicit bucket boundaries of every histogram whose name starts with `prefix`
+    /// (the longest matching prefix wins; a [name](Self::buckets) wins over any prefix).
+    pub fn buckets_for_prefix(self, prefix: &str, bounds: &[f64]) -> Self {
+        let mut bounds: Vec<f64> = bounds.iter().copied().filter(|b| b.is_finite()).collect();
+        bounds.sort_by(f64::total_cmp);
+        bounds.dedup();
+        lock(&self.shared.registry.storage().prefix_buckets)
+            .push((prefix.to_owned(), Arc::from(bounds)));
         self
     }
 

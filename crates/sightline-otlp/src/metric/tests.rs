@@ -300,3 +300,32 @@ fn nothing_recorded_yet_is_an_empty_snapshot() {
     assert!(recorder.reader().collect(at(1)).metrics.is_empty());
     assert!(recorder.reader().metric_names().is_empty());
 }
+
+#[test]
+fn buckets_by_name_win_over_the_longest_prefix_over_the_default() {
+    let recorder = MetricRecorder::new()
+        .buckets_for_prefix("app.", &[1.0])
+        .buckets_for_prefix("app.db.", &[0.5, 2.0])
+        .buckets("app.db.exact", &[9.0]);
+    metrics::with_local_recorder(&recorder, || {
+        for name in ["app.db.exact", "app.db.query", "app.http", "other"] {
+            metrics::histogram!(name).record(1.0);
+        }
+    });
+    let snapshot = recorder.reader().collect(at(1));
+    let bounds = |name: &str| {
+        let metric = snapshot
+            .metrics
+            .iter()
+            .find(|m| m.name == name)
+            .expect(name);
+        match &metric.data {
+            super::snapshot::Data::Histogram { points, .. } => points[0].bounds.to_vec(),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(bounds("app.db.exact"), [9.0]);
+    assert_eq!(bounds("app.db.query"), [0.5, 2.0]);
+    assert_eq!(bounds("app.http"), [1.0]);
+    assert_eq!(bounds("other"), super::DEFAULT_BUCKETS);
+}

@@ -144,3 +144,38 @@ fn the_applications_provider_and_subscriber_are_used_as_they_are() {
     );
     sightline.shutdown().ok();
 }
+
+/// Bucket boundaries from the builder: by prefix for the application's own histograms; a bad
+/// list is refused before anything is installed.
+#[test]
+fn histogram_buckets_from_the_builder_shape_the_applications_histograms() {
+    use sightline::HistogramMatch;
+
+    let err = Sightline::builder()
+        .log_writer(std::io::sink)
+        .histogram_buckets(HistogramMatch::Name("app.job".into()), &[1.0, 0.5])
+        .build()
+        .expect_err("decreasing bounds are refused");
+    assert!(
+        matches!(err, Error::Config(ConfigError::HistogramBuckets)),
+        "{err:?}"
+    );
+    assert!(!tracing::dispatcher::has_been_set(), "nothing installed");
+
+    let sightline = Sightline::builder()
+        .log_writer(std::io::sink)
+        .histogram_buckets(HistogramMatch::Prefix("app.".into()), &[0.5, 1.0])
+        .build()
+        .expect("builds");
+    metrics::histogram!("app.job").record(0.7);
+    let text = sightline.render_metrics();
+    assert!(
+        text.lines().any(|l| l == "app_job_bucket{le=\"0.5\"} 0"),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l == "app_job_bucket{le=\"1\"} 1"),
+        "{text}"
+    );
+    sightline.shutdown().ok();
+}
