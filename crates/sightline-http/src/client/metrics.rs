@@ -13,7 +13,7 @@ use metrics::{Histogram, Label, SharedString, Unit};
 use opentelemetry_semantic_conventions::{attribute, metric};
 
 use crate::core::classify::HttpError;
-use crate::core::intern::{self, HandleCache};
+use crate::core::intern::HandleCache;
 use crate::core::semconv::{self, METHODS};
 
 /// `http.client.request.duration`: exposed to Prometheus as
@@ -56,7 +56,7 @@ impl CallLabels<'_> {
             | u32::from(self.status.map_or(0, |s| s.as_u16())) << 8)
     }
 
-    fn register(&self) -> Histogram {
+    fn register(&self, budget: &crate::core::budget::SeriesBudget) -> Histogram {
         let mut labels = Vec::with_capacity(5);
         labels.push(Label::from_static_parts(
             attribute::HTTP_REQUEST_METHOD,
@@ -82,7 +82,8 @@ impl CallLabels<'_> {
         if let Some(error_type) = self.error.as_str() {
             labels.push(Label::from_static_parts(attribute::ERROR_TYPE, error_type));
         }
-        intern::histogram(HTTP_CLIENT_REQUEST_DURATION, labels)
+        // Every upstream host is a series: the budget bounds a client of many hosts.
+        budget.histogram(labels)
     }
 }
 
@@ -93,10 +94,22 @@ pub(crate) struct Entry {
     histogram: Histogram,
 }
 
-/// The per-layer handle cache.
-#[derive(Default)]
+/// The per-layer handle cache, and the histogram's series budget.
 pub(crate) struct Histograms {
     cache: HandleCache<Entry>,
+    budget: crate::core::budget::SeriesBudget,
+}
+
+impl Default for Histograms {
+    fn default() -> Self {
+        Self {
+            cache: HandleCache::default(),
+            budget: crate::core::budget::SeriesBudget::new(
+                HTTP_CLIENT_REQUEST_DURATION,
+                crate::core::budget::DEFAULT_LIMIT,
+            ),
+        }
+    }
 }
 
 impl Histograms {
@@ -104,7 +117,7 @@ impl Histograms {
         let entry = self.cache.get_or_insert_with(labels.cache_key(), || Entry {
             server_address: labels.server_address.cloned(),
             server_port: labels.server_port,
-            histogram: labels.register(),
+            histogram: labels.register(&self.budget),
         });
         match entry {
             Some(entry)
@@ -113,7 +126,7 @@ impl Histograms {
             {
                 entry.histogram.record(secs);
             }
-            _ => labels.register().record(secs),
+            _ => labels.register(&self.budget).record(secs),
         }
     }
 }

@@ -7,6 +7,8 @@
 //! and never each other: each is a layer, a service, a per-call state and its metrics.
 
 pub(crate) mod access;
+#[cfg(feature = "metrics")]
+pub(crate) mod budget;
 pub(crate) mod classify;
 pub(crate) mod config;
 pub(crate) mod forwarded;

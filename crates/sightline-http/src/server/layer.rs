@@ -262,7 +262,10 @@ impl ServerLayerBuilder {
             #[cfg(feature = "metrics")]
             active_requests: common.metrics_state(),
             #[cfg(feature = "metrics")]
-            series_budget: super::metrics::SeriesBudget::new(self.options.series_limit),
+            series_budget: crate::core::budget::SeriesBudget::new(
+                super::HTTP_SERVER_REQUEST_DURATION,
+                self.options.series_limit,
+            ),
             common,
             access: self.access,
             options: self.options,

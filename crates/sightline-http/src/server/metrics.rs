@@ -6,10 +6,7 @@
 //! route seeing more (method, status) combinations than the table holds takes the handle
 //! from the process-wide registry for the extra ones.
 
-use std::collections::HashSet;
-use std::hash::{Hash as _, Hasher as _};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 
 use http::StatusCode;
 use metrics::{Gauge, Histogram, Label, SharedString, Unit};
@@ -50,56 +47,7 @@ pub fn describe_server_metrics() {
     );
 }
 
-/// The name of the counter of recordings folded into an overflow series.
-pub const METRIC_OVERFLOW: &str = "sightline.metrics.overflow";
-
-/// The series budget of the duration histogram: past `limit` label sets, new ones are folded
-/// into one series labelled `otel_metric_overflow="true"`.
-#[derive(Debug)]
-pub(super) struct SeriesBudget {
-    limit: usize,
-    seen: Mutex<HashSet<u64>>,
-    warned: AtomicBool,
-}
-
-impl SeriesBudget {
-    pub(super) fn new(limit: usize) -> Self {
-        Self {
-            limit: limit.max(1),
-            seen: Mutex::new(HashSet::new()),
-            warned: AtomicBool::new(false),
-        }
-    }
-
-    /// Whether `labels` may have a series of their own.
-    fn admit(&self, labels: &[Label]) -> bool {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        for label in labels {
-            label.key().hash(&mut hasher);
-            label.value().hash(&mut hasher);
-        }
-        let key = hasher.finish();
-        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        if seen.contains(&key) {
-            return true;
-        }
-        // One series of the budget is the overflow series itself.
-        if seen.len() + 1 < self.limit {
-            seen.insert(key);
-            return true;
-        }
-        drop(seen);
-        if !self.warned.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                metric = HTTP_SERVER_REQUEST_DURATION,
-                limit = self.limit,
-                "a metric reached its series limit; new label sets are folded into the \
-                 otel_metric_overflow=\"true\" series"
-            );
-        }
-        false
-    }
-}
+pub use crate::core::budget::METRIC_OVERFLOW;
 
 /// The labels of one finished request.
 struct RequestLabels<'a> {
@@ -110,7 +58,7 @@ struct RequestLabels<'a> {
     status: Option<StatusCode>,
     error: HttpError,
     tenant: Option<&'a SharedString>,
-    budget: &'a SeriesBudget,
+    budget: &'a crate::core::budget::SeriesBudget,
 }
 
 impl RequestLabels<'_> {
@@ -145,14 +93,7 @@ impl RequestLabels<'_> {
         if let Some(tenant) = self.tenant {
             labels.push(Label::new("tenant", tenant.clone()));
         }
-        if self.budget.admit(&labels) {
-            return intern::histogram(HTTP_SERVER_REQUEST_DURATION, labels);
-        }
-        metrics::counter!(METRIC_OVERFLOW, "metric" => HTTP_SERVER_REQUEST_DURATION).increment(1);
-        intern::histogram(
-            HTTP_SERVER_REQUEST_DURATION,
-            vec![Label::from_static_parts("otel_metric_overflow", "true")],
-        )
+        self.budget.histogram(labels)
     }
 }
 

@@ -99,7 +99,7 @@ struct Shared {
     #[cfg(feature = "metrics")]
     active_requests: Option<metrics::ActiveRequests>,
     #[cfg(feature = "metrics")]
-    series_budget: metrics::SeriesBudget,
+    series_budget: crate::core::budget::SeriesBudget,
 }
 
 /// The tenant label as the builder holds it (kept without the `metrics` feature too, so the
@@ -113,6 +113,8 @@ struct TenantLabelConfig {
 
 /// The default number of series of a metric, as in the OpenTelemetry SDK.
 pub const DEFAULT_SERIES_LIMIT: usize = 2000;
+#[cfg(feature = "metrics")]
+const _: () = assert!(DEFAULT_SERIES_LIMIT == crate::core::budget::DEFAULT_LIMIT);
 
 /// The label value of a tenant not on the list.
 #[cfg(feature = "metrics")]

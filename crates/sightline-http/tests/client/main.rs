@@ -578,3 +578,44 @@ async fn captured_headers_are_redacted_when_sensitive() {
     );
     assert!(!format!("{span:?}").contains("s3cr3t"), "{span:?}");
 }
+
+/// A client of many upstream hosts: `http.client.request.duration` keeps within its series
+/// budget (2,000), the rest folded into one `otel_metric_overflow="true"` series, every call
+/// still counted.
+#[tokio::test]
+async fn many_upstream_hosts_stay_within_the_series_budget() {
+    use tower::{Layer as _, ServiceExt as _};
+
+    let handle = prometheus();
+    let layer = sightline_http::ClientLayer::builder().build();
+    let calls = 2300;
+    for i in 0..calls {
+        let service = layer.layer(tower::service_fn(|_req: Request<Empty<Bytes>>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(Empty::<Bytes>::new()))
+        }));
+        let response = service
+            .oneshot(get_req(format!("http://host-{i}.example:8080/ping")))
+            .await
+            .expect("answers");
+        http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .expect("body");
+    }
+    let text = handle.render();
+    let counts: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("http_client_request_duration_seconds_count"))
+        .collect();
+    assert!(counts.len() <= 2000, "{} series", counts.len());
+    let overflow: Vec<&&str> = counts
+        .iter()
+        .filter(|l| l.contains("otel_metric_overflow=\"true\""))
+        .collect();
+    assert_eq!(overflow.len(), 1);
+    let total: f64 = counts
+        .iter()
+        .filter(|l| l.contains("host-") || l.contains("otel_metric_overflow"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(total, f64::from(calls), "every call counted");
+}
