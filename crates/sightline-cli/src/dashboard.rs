@@ -132,23 +132,10 @@ pub fn dashboard(spec: &Spec) -> Value {
             "refresh": 2,
         }),
     ];
-    if has_http {
-        templating.push(json!({
-            "name": "route",
-            "type": "query",
-            "datasource": {"type": "prometheus", "uid": DATASOURCE},
-            "query": {"query": "label_values(http_server_request_duration_seconds_count{job=\"$service\"}, http_route)", "refId": "route"},
-            "definition": "label_values(http_server_request_duration_seconds_count{job=\"$service\"}, http_route)",
-            "includeAll": true,
-            "multi": true,
-            "allValue": ".+",
-            "current": {"text": "All", "value": "$__all"},
-            "refresh": 2,
-        }));
-        red(
-            &mut panels,
-            &mut id,
-            &mut y,
+    // Per kind of call: a variable for its route or method, then its RED panels.
+    let kinds = [
+        (
+            has_http,
             (
                 "http_server_request_duration_seconds_count",
                 "http_server_request_duration_seconds_bucket",
@@ -156,25 +143,9 @@ pub fn dashboard(spec: &Spec) -> Value {
                 "route",
                 "HTTP",
             ),
-        );
-    }
-    if has_rpc {
-        templating.push(json!({
-            "name": "method",
-            "type": "query",
-            "datasource": {"type": "prometheus", "uid": DATASOURCE},
-            "query": {"query": "label_values(rpc_server_call_duration_seconds_count{job=\"$service\"}, rpc_method)", "refId": "method"},
-            "definition": "label_values(rpc_server_call_duration_seconds_count{job=\"$service\"}, rpc_method)",
-            "includeAll": true,
-            "multi": true,
-            "allValue": ".+",
-            "current": {"text": "All", "value": "$__all"},
-            "refresh": 2,
-        }));
-        red(
-            &mut panels,
-            &mut id,
-            &mut y,
+        ),
+        (
+            has_rpc,
             (
                 "rpc_server_call_duration_seconds_count",
                 "rpc_server_call_duration_seconds_bucket",
@@ -182,7 +153,27 @@ pub fn dashboard(spec: &Spec) -> Value {
                 "method",
                 "gRPC",
             ),
-        );
+        ),
+    ];
+    for (wanted, names) in kinds {
+        if !wanted {
+            continue;
+        }
+        let (count, _, label, variable, _) = names;
+        let query = format!("label_values({count}{{job=\"$service\"}}, {label})");
+        templating.push(json!({
+            "name": variable,
+            "type": "query",
+            "datasource": {"type": "prometheus", "uid": DATASOURCE},
+            "query": {"query": query, "refId": variable},
+            "definition": query,
+            "includeAll": true,
+            "multi": true,
+            "allValue": ".+",
+            "current": {"text": "All", "value": "$__all"},
+            "refresh": 2,
+        }));
+        red(&mut panels, &mut id, &mut y, names);
     }
     let slo = "service=\"$service\"";
     let mut add = |title: &str, unit: &str, expr: String, x: u64, y: u64| {
