@@ -45,13 +45,14 @@ fn panel(id: u64, title: &str, unit: &str, targets: Vec<Value>, x: u64, y: u64) 
 
 /// The RED panels of one kind of call: `(count, bucket, label, variable, what)`.
 fn red(
+    service: &str,
     panels: &mut Vec<Value>,
     next_id: &mut u64,
     y: &mut u64,
     names: (&str, &str, &str, &str, &str),
 ) {
     let (count, bucket, label, variable, what) = names;
-    let sel = format!("job=\"$service\",{label}=~\"${variable}\"");
+    let sel = format!("{service},{label}=~\"${variable}\"");
     let mut add = |title: String, unit: &str, targets: Vec<Value>, x: u64, y: u64| {
         panels.push(panel(*next_id, &title, unit, targets, x, y));
         *next_id += 1;
@@ -132,6 +133,18 @@ pub fn dashboard(spec: &Spec) -> Value {
             "refresh": 2,
         }),
     ];
+    // The service's series: `job="$service"` (the variable) with the default selector, else
+    // the spec's own matchers, as the rules select them.
+    let default_selector = spec.selector == [("job".to_owned(), spec.service.clone())];
+    let service = if default_selector {
+        "job=\"$service\"".to_owned()
+    } else {
+        spec.selector
+            .iter()
+            .map(|(label, value)| format!("{label}={}", Value::String(value.clone())))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     // Per kind of call: a variable for its route or method, then its RED panels.
     let kinds = [
         (
@@ -160,7 +173,7 @@ pub fn dashboard(spec: &Spec) -> Value {
             continue;
         }
         let (count, _, label, variable, _) = names;
-        let query = format!("label_values({count}{{job=\"$service\"}}, {label})");
+        let query = format!("label_values({count}{{{service}}}, {label})");
         templating.push(json!({
             "name": variable,
             "type": "query",
@@ -173,7 +186,7 @@ pub fn dashboard(spec: &Spec) -> Value {
             "current": {"text": "All", "value": "$__all"},
             "refresh": 2,
         }));
-        red(&mut panels, &mut id, &mut y, names);
+        red(&service, &mut panels, &mut id, &mut y, names);
     }
     let slo = "service=\"$service\"";
     let mut add = |title: &str, unit: &str, expr: String, x: u64, y: u64| {
@@ -212,7 +225,7 @@ pub fn dashboard(spec: &Spec) -> Value {
         y + 8,
     );
     // Runtime and process, from the same registry.
-    let job = "job=\"$service\"";
+    let job = service.as_str();
     let runtime_y = y + 16;
     let mut add_runtime = |title: &str, unit: &str, targets: Vec<Value>, x: u64, y: u64| {
         panels.push(panel(id, title, unit, targets, x, y));
@@ -281,4 +294,42 @@ pub fn dashboard(spec: &Spec) -> Value {
         "annotations": {"list": []},
         "panels": panels,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exprs(spec: &str) -> Vec<String> {
+        let dashboard = dashboard(&Spec::parse(spec).expect("valid"));
+        let mut out = Vec::new();
+        for panel in dashboard["panels"].as_array().expect("panels") {
+            for target in panel["targets"].as_array().expect("targets") {
+                out.push(target["expr"].as_str().expect("expr").to_owned());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_red_panels_select_the_service_as_the_rules_do() {
+        let default = exprs(
+            "service: shop\nobjectives:\n  - name: a\n    http_route: /a\n    availability: 99\n",
+        );
+        assert!(default[0].contains("job=\"$service\""), "{}", default[0]);
+        let custom = exprs(
+            "service: shop\nselector:\n  namespace: prod\nobjectives:\n  - name: a\n    http_route: /a\n    availability: 99\n",
+        );
+        let red: Vec<&String> = custom
+            .iter()
+            .filter(|e| e.contains("http_server"))
+            .collect();
+        assert!(!red.is_empty());
+        for expr in red {
+            assert!(
+                expr.contains("namespace=\"prod\"") && !expr.contains("job="),
+                "{expr}"
+            );
+        }
+    }
 }
