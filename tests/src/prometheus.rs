@@ -81,6 +81,8 @@ impl Prometheus {
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg(format!("--storage.tsdb.path={}", data.display()))
             .arg("--log.level=warn")
+            // Exemplars are kept only with this flag (Prometheus 2.x).
+            .arg("--enable-feature=exemplar-storage")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log handle"))
             .stderr(log)
@@ -162,6 +164,27 @@ impl Prometheus {
             return Err(format!("query {promql:?} failed: {json}"));
         }
         Ok(json["data"]["result"].clone())
+    }
+
+    /// Runs `/api/v1/query_exemplars` for `promql` over the last hour and returns `data`: one
+    /// entry per series, `{seriesLabels, exemplars: [{labels, value, timestamp}]}`.
+    pub async fn query_exemplars(&self, promql: &str) -> Result<Value, String> {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_err(|e| e.to_string())?
+            .as_secs();
+        let url = format!(
+            "{}/api/v1/query_exemplars?query={}&start={}&end={}",
+            self.url(),
+            percent_encode(promql),
+            now.saturating_sub(3600),
+            now + 60
+        );
+        let json = self.client.get(&url, &[]).await?.json()?;
+        if json["status"] != "success" {
+            return Err(format!("query_exemplars {promql:?} failed: {json}"));
+        }
+        Ok(json["data"].clone())
     }
 
     /// Runs `promql` until `accept` returns `Some` or `timeout` passes; returns the accepted
@@ -251,6 +274,56 @@ pub fn label_values(result: &Value, name: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Parses an OpenMetrics exposition with the reference parser (`prometheus_client`, in the
+/// workspace's `.venv`: `tests/python/openmetrics_check.py`), since `promtool check metrics`
+/// reads only the text format. `Ok` is its report: `families` (name → type) and `exemplars`
+/// (`sample`, `labels`, `exemplar_labels`, `value`, `timestamp`); `Err` is why it refused.
+///
+/// Panics when the venv is missing, with how to make it.
+pub fn openmetrics_check(text: &str) -> Result<Value, String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the workspace")
+        .to_path_buf();
+    let python = root.join(".venv/bin/python");
+    assert!(
+        python.is_file(),
+        "the OpenMetrics check needs a Python venv at {}; run ./scripts/test, or: python3 -m \
+         venv .venv && .venv/bin/pip install -r tests/python/requirements.txt",
+        python.display()
+    );
+    let mut child = Command::new(&python)
+        .arg(root.join("tests/python/openmetrics_check.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(text.as_bytes())
+        .map_err(|e| format!("write to the OpenMetrics check: {e}"))?;
+    let finished = poll_until_blocking(Duration::from_secs(30), Duration::from_millis(20), || {
+        child.try_wait().ok().flatten()
+    });
+    if finished.is_none() {
+        let _ = child.kill();
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|e| format!("wait for the OpenMetrics check: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| format!("the check's report: {e}"))
 }
 
 /// Runs `promtool check metrics` with `text` on stdin. Any output is a problem (promtool

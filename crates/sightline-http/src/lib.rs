@@ -29,6 +29,8 @@
 pub mod access;
 pub mod client;
 mod core;
+#[cfg(feature = "metrics")]
+pub mod exemplars;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 mod head;

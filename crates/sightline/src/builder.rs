@@ -50,6 +50,8 @@ pub struct SightlineBuilder {
         allow(dead_code)
     )]
     pub(crate) histogram_buckets: Vec<(HistogramMatch, Vec<f64>)>,
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+    pub(crate) exemplars: bool,
 }
 
 /// Which histograms a bucket list of [`SightlineBuilder::histogram_buckets`] is for.
@@ -99,6 +101,7 @@ impl Default for SightlineBuilder {
             tracer_provider: None,
             debug: None,
             histogram_buckets: Vec::new(),
+            exemplars: true,
         }
     }
 }
@@ -417,6 +420,24 @@ impl SightlineBuilder {
     /// ```
     pub fn histogram_buckets(mut self, histograms: HistogramMatch, bounds: &[f64]) -> Self {
         self.histogram_buckets.push((histograms, bounds.to_vec()));
+        self
+    }
+
+    /// Whether the duration histograms (HTTP and gRPC, server and client) keep exemplars: per
+    /// bucket, the trace and span of the latest sampled request that fell into it, written on
+    /// the buckets of `/metrics` when the scraper asks for OpenMetrics (Prometheus does; its
+    /// `--enable-feature=exemplar-storage` stores them). Unsampled requests never become
+    /// exemplars.
+    ///
+    /// Defaults to `true`: a sampled request pays a few atomic stores, an unsampled one
+    /// nothing.
+    ///
+    /// ```
+    /// let builder = sightline::Sightline::builder().exemplars(false);
+    /// # drop(builder);
+    /// ```
+    pub fn exemplars(mut self, enabled: bool) -> Self {
+        self.exemplars = enabled;
         self
     }
 

@@ -84,6 +84,8 @@ mod error;
 mod layers;
 #[cfg(feature = "otlp-logs")]
 mod logs;
+#[cfg(feature = "prometheus")]
+mod openmetrics;
 mod otel_env;
 mod parts;
 #[cfg(any(feature = "prometheus", feature = "otlp-metrics"))]

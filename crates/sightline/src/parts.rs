@@ -93,6 +93,8 @@ impl Parts {
                     timeout: push.timeout,
                 }),
             &settings.histogram_buckets,
+            settings.exemplars,
+            &resource,
         )?;
 
         // What the debug page says of the pipeline, and the spans it shows.

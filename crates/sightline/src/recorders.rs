@@ -156,19 +156,42 @@ impl Exposition {
     }
 }
 
-/// What `/metrics` needs: the exposition handle and the log writer whose drops it reports.
+/// What `/metrics` needs: the exposition handle, the log writer whose drops it reports, and
+/// the service's identity for `target_info`.
 #[cfg(feature = "prometheus")]
 #[derive(Clone)]
 pub(crate) struct Renderer {
     handle: PrometheusHandle,
     dropped_lines: DroppedLines,
+    target_labels: Arc<str>,
 }
 
 #[cfg(feature = "prometheus")]
 impl Renderer {
+    /// The Prometheus text exposition.
     pub(crate) fn render(&self) -> String {
         self.dropped_lines.publish();
-        self.handle.render()
+        crate::openmetrics::text_with_target_info(self.handle.render(), &self.target_labels)
+    }
+
+    /// The OpenMetrics exposition, with exemplars.
+    pub(crate) fn render_openmetrics(&self) -> String {
+        self.dropped_lines.publish();
+        let text = self.handle.render();
+        let exemplars = crate::openmetrics::ExemplarIndex::collect();
+        crate::openmetrics::openmetrics(&text, &exemplars, &self.target_labels)
+    }
+
+    /// The exposition the scraper's `Accept` asks for, with its content type.
+    pub(crate) fn negotiate(&self, accept: Option<&http::HeaderValue>) -> (&'static str, String) {
+        if crate::openmetrics::wants_openmetrics(accept) {
+            (
+                crate::openmetrics::OPENMETRICS_CONTENT_TYPE,
+                self.render_openmetrics(),
+            )
+        } else {
+            (crate::openmetrics::TEXT_CONTENT_TYPE, self.render())
+        }
     }
 }
 
@@ -228,6 +251,41 @@ pub fn prometheus_builder() -> Result<PrometheusBuilder, Error> {
     Ok(builder)
 }
 
+/// The bucket bounds of the histograms that carry exemplars (the duration histograms), as
+/// the exposition buckets them: the application's by full name, else Sightline's.
+#[cfg(feature = "prometheus")]
+struct ExemplarBounds(Vec<(String, Vec<f64>)>);
+
+#[cfg(feature = "prometheus")]
+impl ExemplarBounds {
+    fn new(buckets: &[(crate::HistogramMatch, Vec<f64>)]) -> Self {
+        use metrics_exporter_prometheus::formatting::sanitize_metric_name;
+        let mut bounds: Vec<(String, Vec<f64>)> = buckets
+            .iter()
+            .filter_map(|(histograms, bounds)| match histograms {
+                crate::HistogramMatch::Name(name) => {
+                    Some((sanitize_metric_name(name), bounds.clone()))
+                }
+                crate::HistogramMatch::Prefix(_) => None,
+            })
+            .collect();
+        bounds.extend(
+            histogram_buckets()
+                .into_iter()
+                .map(|(name, b)| (sanitize_metric_name(name), b.to_vec())),
+        );
+        Self(bounds)
+    }
+
+    fn of(&self, metric: &str) -> Option<Vec<f64>> {
+        let metric = metrics_exporter_prometheus::formatting::sanitize_metric_name(metric);
+        self.0
+            .iter()
+            .find(|(name, _)| *name == metric)
+            .map(|(_, bounds)| bounds.clone())
+    }
+}
+
 /// The instrumentation scope of the pushed metrics: Sightline, with its version.
 #[cfg(feature = "otlp-metrics")]
 pub(crate) fn scope() -> opentelemetry::InstrumentationScope {
@@ -248,6 +306,12 @@ pub(crate) struct OtlpPush {
 pub(crate) struct Recorders {
     #[cfg(feature = "prometheus")]
     prometheus: Option<PrometheusRecorder>,
+    /// Exemplars on the exposition's duration buckets, with each metric's bounds.
+    #[cfg(feature = "prometheus")]
+    exemplars: Option<ExemplarBounds>,
+    /// `target_info`'s labels.
+    #[cfg(feature = "prometheus")]
+    target_labels: Arc<str>,
     #[cfg(feature = "otlp-metrics")]
     otlp: Option<(sightline_otlp::MetricRecorder, OtlpPush)>,
 }
@@ -267,6 +331,8 @@ impl Recorders {
         prometheus: bool,
         #[cfg(feature = "otlp-metrics")] otlp: Option<OtlpPush>,
         buckets: &[(crate::HistogramMatch, Vec<f64>)],
+        exemplars: bool,
+        resource: &opentelemetry_sdk::Resource,
     ) -> Result<Self, Error> {
         for (_, bounds) in buckets {
             let increasing = bounds.windows(2).all(|w| w[0] < w[1]);
@@ -275,12 +341,16 @@ impl Recorders {
             }
         }
         #[cfg(not(feature = "prometheus"))]
-        let _ = prometheus;
+        let _ = (prometheus, exemplars, resource);
         Ok(Self {
             #[cfg(feature = "prometheus")]
             prometheus: prometheus
                 .then(|| prometheus_recorder(buckets))
                 .transpose()?,
+            #[cfg(feature = "prometheus")]
+            exemplars: (prometheus && exemplars).then(|| ExemplarBounds::new(buckets)),
+            #[cfg(feature = "prometheus")]
+            target_labels: crate::openmetrics::target_labels(resource).into(),
             #[cfg(feature = "otlp-metrics")]
             otlp: otlp.map(|push| {
                 let mut recorder = sightline_otlp::MetricRecorder::new();
@@ -376,8 +446,19 @@ impl Recorders {
         let runtime = ();
 
         #[cfg(feature = "prometheus")]
+        if let Some(bounds) = self.exemplars {
+            sightline_http::exemplars::enable(move |metric| bounds.of(metric));
+        }
+        #[cfg(feature = "prometheus")]
         let exposition = handle
-            .map(|handle| start_upkeep(handle, dropped_lines.clone(), runtime.clone()))
+            .map(|handle| {
+                let renderer = Renderer {
+                    handle,
+                    dropped_lines: dropped_lines.clone(),
+                    target_labels: self.target_labels,
+                };
+                start_upkeep(renderer, runtime.clone())
+            })
             .transpose()?;
         #[cfg(feature = "otlp-metrics")]
         let push = match (reader, push) {
@@ -396,15 +477,7 @@ impl Recorders {
 }
 
 #[cfg(feature = "prometheus")]
-fn start_upkeep(
-    handle: PrometheusHandle,
-    dropped_lines: DroppedLines,
-    runtime: Runtime,
-) -> Result<Exposition, Error> {
-    let renderer = Renderer {
-        handle,
-        dropped_lines,
-    };
+fn start_upkeep(renderer: Renderer, runtime: Runtime) -> Result<Exposition, Error> {
     #[cfg(not(feature = "runtime-metrics"))]
     let _ = &runtime;
     // metrics-exporter-prometheus keeps histogram samples until upkeep folds them into

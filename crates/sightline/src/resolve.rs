@@ -56,6 +56,8 @@ pub(crate) struct Settings {
         allow(dead_code)
     )]
     pub(crate) histogram_buckets: Vec<(crate::HistogramMatch, Vec<f64>)>,
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+    pub(crate) exemplars: bool,
     /// Where and how often metrics are pushed; `None`: they are not.
     #[cfg(feature = "otlp-metrics")]
     pub(crate) metrics_push: Option<MetricsPush>,
@@ -366,6 +368,7 @@ impl Settings {
             json,
             install_subscriber: builder.install_subscriber,
             histogram_buckets: builder.histogram_buckets.clone(),
+            exemplars: builder.exemplars,
             prometheus,
             #[cfg(feature = "otlp-metrics")]
             metrics_push,

@@ -162,8 +162,31 @@ impl Sightline {
             .unwrap_or_default()
     }
 
-    /// An axum handler serving the Prometheus exposition: mount it with
-    /// `.route("/metrics", sightline.metrics_handler())`.
+    /// The OpenMetrics exposition of every metric, as `/metrics` serves it to a scraper that
+    /// asks for it: the duration histograms' buckets carry exemplars (see
+    /// [`SightlineBuilder::exemplars`](crate::SightlineBuilder::exemplars)), and `target_info`
+    /// the service's resource.
+    ///
+    /// ```
+    /// # fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sightline = sightline::Sightline::builder().install_subscriber(false).build()?;
+    /// assert!(sightline.render_openmetrics().ends_with("# EOF\n"));
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "prometheus")]
+    pub fn render_openmetrics(&self) -> String {
+        self.inner
+            .metrics
+            .exposition
+            .as_ref()
+            .map(|p| p.renderer().render_openmetrics())
+            .unwrap_or_else(|| "# EOF\n".to_owned())
+    }
+
+    /// An axum handler serving the metrics: mount it with
+    /// `.route("/metrics", sightline.metrics_handler())`. It answers OpenMetrics (with
+    /// exemplars) when the scraper's `Accept` prefers `application/openmetrics-text`, as
+    /// Prometheus' does, and the Prometheus text format otherwise.
     ///
     /// It holds only the exposition handle, not this `Sightline`, so dropping the router does
     /// not keep the exporters alive.
@@ -172,12 +195,15 @@ impl Sightline {
         &self,
     ) -> axum::routing::MethodRouter<S> {
         let exposition = self.inner.metrics.exposition.as_ref().map(|p| p.renderer());
-        axum::routing::get(move || {
-            let body = exposition.as_ref().map(|r| r.render()).unwrap_or_default();
+        axum::routing::get(move |headers: http::HeaderMap| {
+            let (content_type, body) = match &exposition {
+                Some(renderer) => renderer.negotiate(headers.get(http::header::ACCEPT)),
+                None => (crate::openmetrics::TEXT_CONTENT_TYPE, String::new()),
+            };
             std::future::ready((
                 [(
                     http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                    http::HeaderValue::from_static(content_type),
                 )],
                 body,
             ))

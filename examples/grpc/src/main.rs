@@ -10,12 +10,12 @@
 //! - a call to `Greeter/SayHello`, for example with `grpcurl -plaintext -import-path
 //!   examples/grpc/proto -proto sightline/example/v1/greeter.proto 127.0.0.1:50051
 //!   sightline.example.v1.Greeter/SayHello`: the `x-request-id` response header; on stdout,
-//!   an access-log line with `rpc.method`, `rpc.response.status_code` and `duration_ms`;
+//!   an access-log line with `rpc.method`, `rpc.status_code` and `duration_ms`;
 //! - `Greeter/StreamHellos`: five answers 100 ms apart, and a duration of at least 500 ms,
 //!   measured to the end of the stream, not to the response headers;
 //! - `Greeter/Fail`: INTERNAL, counted with `error_type="INTERNAL"`;
 //! - `curl 127.0.0.1:9464/metrics`: `rpc_server_call_duration_seconds` by `rpc_method` and
-//!   `rpc_response_status_code`, and `rpc_server_active_calls`; health checks
+//!   `rpc_status_code`, and `rpc_server_active_calls`; health checks
 //!   (`grpc.health.v1.Health/Check`) are kept out of the traces;
 //! - with `OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317`, the server spans
 //!   `sightline.example.v1.Greeter/SayHello` in your trace viewer.

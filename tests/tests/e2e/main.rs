@@ -7,6 +7,7 @@ mod bad_input;
 mod cardinality;
 mod compose;
 mod debug;
+mod exemplars;
 mod handlers;
 mod log_correlation;
 mod logql;

@@ -238,7 +238,7 @@ async fn unary_errors_follow_the_server_and_client_error_rules() {
     // Non-error codes on the server carry no error_type label at all.
     for sample in t.samples() {
         if sample.name == SERVER_DURATION
-            && let Some(code) = sample.label("rpc_response_status_code")
+            && let Some(code) = sample.label("rpc_status_code")
         {
             let is_error = SERVER_ERRORS.iter().any(|c| code_name(*c) == code);
             assert_eq!(
@@ -386,7 +386,7 @@ async fn server_stream_trailers_only_error() {
         let name = code_name(code);
         let server_span = t
             .wait_span_where(SpanKind::Server, |s| {
-                attr(s, "rpc.response.status_code").as_deref() == Some(name)
+                attr(s, "rpc.status_code").as_deref() == Some(name)
             })
             .await;
         assert_call_span(&server_span, &method, name, server_error);
@@ -709,7 +709,7 @@ async fn a_panicking_handler_is_an_internal_answer_recorded_on_the_span() {
         opentelemetry::trace::Status::Error { .. }
     ));
     assert_eq!(
-        attr(panicked, "rpc.response.status_code").as_deref(),
+        attr(panicked, "rpc.status_code").as_deref(),
         Some("INTERNAL")
     );
     let message = panicked.events[0]
@@ -725,7 +725,7 @@ async fn a_panicking_handler_is_an_internal_answer_recorded_on_the_span() {
         SERVER_DURATION,
         &[
             ("rpc_method", &echo_method("Unary")),
-            ("rpc_response_status_code", "INTERNAL"),
+            ("rpc_status_code", "INTERNAL"),
         ],
         1.0,
     )

@@ -48,7 +48,7 @@ async fn assert_cancelled_once(t: &Telemetry, method: &str) {
     for sample in t.samples() {
         if sample.name == SERVER_DURATION || sample.name == CLIENT_DURATION {
             assert_eq!(
-                sample.label("rpc_response_status_code"),
+                sample.label("rpc_status_code"),
                 Some("CANCELLED"),
                 "only the cancellation is counted: {}\n{text}",
                 sample.series_key()

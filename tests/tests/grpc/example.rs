@@ -16,7 +16,8 @@ use sightline_tests::http::HttpClient;
 use sightline_tests::logs::LogLine;
 use sightline_tests::process::ExampleProcess;
 use sightline_tests::prometheus::{
-    Prometheus, label_values, parse_prometheus_float, promtool_check_metrics, scalar,
+    Prometheus, label_values, openmetrics_check, parse_prometheus_float, promtool_check_metrics,
+    scalar,
 };
 use sightline_tests::util::{random_span_id, random_trace_id};
 use tonic::transport::Channel;
@@ -197,7 +198,7 @@ async fn example_prometheus_counts_every_call() {
         };
         format!(
             "rpc_server_call_duration_seconds_count{{rpc_system_name=\"grpc\",rpc_method=\"{}\",\
-             rpc_response_status_code=\"{code}\"{error}}}",
+             rpc_status_code=\"{code}\"{error}}}",
             greeter(method)
         )
     };
@@ -227,7 +228,7 @@ async fn example_prometheus_counts_every_call() {
     );
     // OK calls carry no error_type.
     let ok_with_error =
-        "rpc_server_call_duration_seconds_count{rpc_response_status_code=\"OK\",error_type!=\"\"}";
+        "rpc_server_call_duration_seconds_count{rpc_status_code=\"OK\",error_type!=\"\"}";
     let result = prometheus
         .query(ok_with_error)
         .await
@@ -237,7 +238,7 @@ async fn example_prometheus_counts_every_call() {
     let sum = scalar_of(
         &prometheus,
         &format!(
-            "rpc_server_call_duration_seconds_sum{{rpc_method=\"{}\",rpc_response_status_code=\"OK\"}}",
+            "rpc_server_call_duration_seconds_sum{{rpc_method=\"{}\",rpc_status_code=\"OK\"}}",
             greeter("StreamHellos")
         ),
     )
@@ -276,6 +277,42 @@ async fn example_prometheus_counts_every_call() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(exposition.status, 200);
     promtool_check_metrics(&exposition.text()).unwrap_or_else(|e| panic!("{e}"));
+
+    // Asked for OpenMetrics, the call durations carry exemplars, and Prometheus stored them.
+    let openmetrics = HttpClient::new()
+        .get_with(
+            &format!("http://{metrics_addr}/metrics"),
+            &[("accept", "application/openmetrics-text; version=1.0.0")],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let report = openmetrics_check(&openmetrics.text())
+        .unwrap_or_else(|e| panic!("{e}\n{}", openmetrics.text()));
+    let exemplars = report["exemplars"].as_array().cloned().unwrap_or_default();
+    assert!(
+        exemplars
+            .iter()
+            .any(|e| e["sample"] == "rpc_server_call_duration_seconds_bucket"
+                && e["exemplar_labels"]["trace_id"]
+                    .as_str()
+                    .is_some_and(|t| t.len() == 32)),
+        "{}",
+        openmetrics.text()
+    );
+    let stored = prometheus
+        .query_exemplars(&format!(
+            "rpc_server_call_duration_seconds_bucket{{rpc_method=\"{}\"}}",
+            greeter("SayHello")
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        stored.as_array().is_some_and(|series| series
+            .iter()
+            .any(|s| s["exemplars"].as_array().is_some_and(|e| !e.is_empty()))),
+        "no stored exemplar: {stored}\nprometheus log:\n{}",
+        prometheus.log()
+    );
 }
 
 fn find_line(app: &ExampleProcess, pred: impl Fn(&LogLine) -> bool) -> Option<LogLine> {
@@ -363,7 +400,7 @@ async fn example_exports_spans_and_logs_each_call_with_its_request_id() {
         access.raw
     );
     assert_eq!(
-        access.field_text("rpc.response.status_code").as_deref(),
+        access.field_text("rpc.status_code").as_deref(),
         Some("OK"),
         "{}",
         access.raw
@@ -415,9 +452,7 @@ async fn example_exports_spans_and_logs_each_call_with_its_request_id() {
     })
     .await;
     assert_eq!(
-        fail_access
-            .field_text("rpc.response.status_code")
-            .as_deref(),
+        fail_access.field_text("rpc.status_code").as_deref(),
         Some("INTERNAL"),
         "{}",
         fail_access.raw
@@ -456,7 +491,7 @@ async fn example_exports_spans_and_logs_each_call_with_its_request_id() {
         hello.attr_str("rpc.method"),
         Some(greeter("SayHello").as_str())
     );
-    assert_eq!(hello.attr_str("rpc.response.status_code"), Some("OK"));
+    assert_eq!(hello.attr_str("rpc.status_code"), Some("OK"));
     assert_eq!(
         hello.attr_str("greeting.name"),
         Some("Ada"),
@@ -490,7 +525,7 @@ async fn example_exports_spans_and_logs_each_call_with_its_request_id() {
     assert_eq!(cancelled.span.name, greeter("StreamHellos"));
     assert_eq!(cancelled.parent_span_id(), cancel_parent);
     assert_eq!(
-        cancelled.attr_str("rpc.response.status_code"),
+        cancelled.attr_str("rpc.status_code"),
         Some("CANCELLED"),
         "{}",
         summary()
@@ -508,10 +543,7 @@ async fn example_exports_spans_and_logs_each_call_with_its_request_id() {
     );
 
     let failed = by_name(&greeter("Fail"));
-    assert_eq!(
-        failed.attr_str("rpc.response.status_code"),
-        Some("INTERNAL")
-    );
+    assert_eq!(failed.attr_str("rpc.status_code"), Some("INTERNAL"));
     assert_eq!(failed.attr_str("error.type"), Some("INTERNAL"));
     assert_eq!(
         failed.span.status.as_ref().map(|s| s.code),
@@ -569,15 +601,12 @@ async fn example_pushes_rpc_metrics_over_otlp() {
         .unwrap_or_else(|| panic!("no rpc.server.call.duration: {}", collector.summary()));
     assert_eq!(duration.metric.unit, "s");
     assert_eq!(duration.resource_str("service.name"), Some("example-grpc"));
-    let points =
-        duration.histogram_points(&[("rpc.method", &hello), ("rpc.response.status_code", "OK")]);
+    let points = duration.histogram_points(&[("rpc.method", &hello), ("rpc.status_code", "OK")]);
     assert_eq!(points.len(), 1, "{:?}", duration.metric);
     let finite: Vec<f64> = BUCKETS.iter().copied().filter(|b| b.is_finite()).collect();
     assert_eq!(points[0].explicit_bounds, finite);
-    let internal = duration.histogram_points(&[
-        ("rpc.method", &failed),
-        ("rpc.response.status_code", "INTERNAL"),
-    ]);
+    let internal =
+        duration.histogram_points(&[("rpc.method", &failed), ("rpc.status_code", "INTERNAL")]);
     assert_eq!(internal.len(), 1, "{:?}", duration.metric);
 
     let active = collector

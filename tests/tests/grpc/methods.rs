@@ -66,7 +66,7 @@ async fn unknown_methods_are_other(layer: GrpcServerLayer, t: &Telemetry, unknow
             "{server_span:#?}"
         );
         assert_eq!(
-            attr(&server_span, "rpc.response.status_code").as_deref(),
+            attr(&server_span, "rpc.status_code").as_deref(),
             Some("UNIMPLEMENTED"),
             "{server_span:#?}"
         );

@@ -298,7 +298,7 @@ pub(crate) fn parent_id(span: &SpanData) -> String {
 }
 
 /// Asserts what every finished call's span carries: kind, name, `rpc.system.name`,
-/// `rpc.method`, `rpc.response.status_code`, and `error.type` plus status Error exactly when
+/// `rpc.method`, `rpc.status_code`, and `error.type` plus status Error exactly when
 /// `error` says so.
 pub(crate) fn assert_call_span(span: &SpanData, method: &str, code: &str, error: bool) {
     assert_eq!(span.name, method, "span name: {span:#?}");
@@ -313,7 +313,7 @@ pub(crate) fn assert_call_span(span: &SpanData, method: &str, code: &str, error:
         "{span:#?}"
     );
     assert_eq!(
-        attr(span, "rpc.response.status_code").as_deref(),
+        attr(span, "rpc.status_code").as_deref(),
         Some(code),
         "{span:#?}"
     );
@@ -346,6 +346,6 @@ pub(crate) fn call_labels<'a>(method: &'a str, code: &'a str) -> Vec<(&'a str, &
     vec![
         ("rpc_system_name", "grpc"),
         ("rpc_method", method),
-        ("rpc_response_status_code", code),
+        ("rpc_status_code", code),
     ]
 }

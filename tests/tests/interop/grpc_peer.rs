@@ -271,7 +271,7 @@ async fn grpcio_client_context_reaches_the_server_span_and_unknown_methods_are_o
         .find(|s| s.span.name == SAY_HELLO)
         .unwrap_or_else(|| panic!("no {SAY_HELLO} span\n{}", summary()));
     assert_eq!(hello_span.attr_str("rpc.method"), Some(SAY_HELLO));
-    assert_eq!(hello_span.attr_str("rpc.response.status_code"), Some("OK"));
+    assert_eq!(hello_span.attr_str("rpc.status_code"), Some("OK"));
 
     let other = spans
         .iter()
@@ -279,10 +279,7 @@ async fn grpcio_client_context_reaches_the_server_span_and_unknown_methods_are_o
         .unwrap_or_else(|| panic!("no _OTHER span\n{}", summary()));
     assert_eq!(other.span.name, "grpc", "{}", summary());
     assert_eq!(other.attr_str("rpc.method_original"), Some(NOPE));
-    assert_eq!(
-        other.attr_str("rpc.response.status_code"),
-        Some("UNIMPLEMENTED")
-    );
+    assert_eq!(other.attr_str("rpc.status_code"), Some("UNIMPLEMENTED"));
     assert_eq!(other.attr_str("error.type"), Some("UNIMPLEMENTED"));
     assert_eq!(
         other.span.status.as_ref().map(|s| s.code),
@@ -344,7 +341,7 @@ async fn tonic_client_layer_context_reaches_a_grpcio_server() {
             .map(|kv| kv.value.as_str().into_owned())
     };
     assert_eq!(attr("rpc.method").as_deref(), Some(SAY_HELLO), "{span:#?}");
-    assert_eq!(attr("rpc.response.status_code").as_deref(), Some("OK"));
+    assert_eq!(attr("rpc.status_code").as_deref(), Some("OK"));
     assert_eq!(attr("server.address").as_deref(), Some("127.0.0.1"));
     assert_eq!(attr("server.port"), Some(port.to_string()));
 

@@ -9,12 +9,14 @@
 use std::sync::Arc;
 
 use http::StatusCode;
-use metrics::{Histogram, Label, SharedString, Unit};
+use metrics::{Label, SharedString, Unit};
+use opentelemetry::trace::SpanContext;
 use opentelemetry_semantic_conventions::{attribute, metric};
 
 use crate::core::classify::HttpError;
 use crate::core::intern::HandleCache;
 use crate::core::semconv::{self, METHODS};
+use crate::exemplars::DurationHistogram;
 
 /// `http.client.request.duration`: exposed to Prometheus as
 /// `http_client_request_duration_seconds`.
@@ -56,7 +58,7 @@ impl CallLabels<'_> {
             | u32::from(self.status.map_or(0, |s| s.as_u16())) << 8)
     }
 
-    fn register(&self, budget: &crate::core::budget::SeriesBudget) -> Histogram {
+    fn register(&self, budget: &crate::core::budget::SeriesBudget) -> DurationHistogram {
         let mut labels = Vec::with_capacity(5);
         labels.push(Label::from_static_parts(
             attribute::HTTP_REQUEST_METHOD,
@@ -91,7 +93,7 @@ impl CallLabels<'_> {
 pub(crate) struct Entry {
     server_address: Option<Arc<str>>,
     server_port: u16,
-    histogram: Histogram,
+    histogram: DurationHistogram,
 }
 
 /// The per-layer handle cache, and the histogram's series budget.
@@ -113,7 +115,8 @@ impl Default for Histograms {
 }
 
 impl Histograms {
-    pub(crate) fn record(&self, labels: &CallLabels<'_>, secs: f64) {
+    /// Records a finished call; a sampled `span` is the duration's exemplar.
+    pub(crate) fn record(&self, labels: &CallLabels<'_>, secs: f64, span: Option<&SpanContext>) {
         let entry = self.cache.get_or_insert_with(labels.cache_key(), || Entry {
             server_address: labels.server_address.cloned(),
             server_port: labels.server_port,
@@ -124,9 +127,9 @@ impl Histograms {
                 if entry.server_port == labels.server_port
                     && entry.server_address.as_deref() == labels.server_address.map(|a| &**a) =>
             {
-                entry.histogram.record(secs);
+                entry.histogram.record(secs, span);
             }
-            _ => labels.register(&self.budget).record(secs),
+            _ => labels.register(&self.budget).record(secs, span),
         }
     }
 }

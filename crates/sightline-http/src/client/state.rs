@@ -63,6 +63,7 @@ impl Call for CallState {
                     error,
                 },
                 elapsed.as_secs_f64(),
+                self.span.as_ref().map(|span| span.span_context()),
             );
         }
         #[cfg(not(feature = "metrics"))]

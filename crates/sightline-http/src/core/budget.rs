@@ -6,9 +6,9 @@ use std::hash::{Hash as _, Hasher as _};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use metrics::{Histogram, Label};
+use metrics::Label;
 
-use super::intern;
+use crate::exemplars::DurationHistogram;
 
 /// The name of the counter of recordings folded into an overflow series.
 pub const METRIC_OVERFLOW: &str = "sightline.metrics.overflow";
@@ -65,14 +65,13 @@ impl SeriesBudget {
     }
 
     /// The histogram of `labels`, or the overflow series once the budget is spent.
-    pub(crate) fn histogram(&self, labels: Vec<Label>) -> Histogram {
-        if self.admit(&labels) {
-            return intern::histogram(self.metric, labels);
-        }
-        metrics::counter!(METRIC_OVERFLOW, "metric" => self.metric).increment(1);
-        intern::histogram(
-            self.metric,
-            vec![Label::from_static_parts("otel_metric_overflow", "true")],
-        )
+    pub(crate) fn histogram(&self, labels: Vec<Label>) -> DurationHistogram {
+        let labels = if self.admit(&labels) {
+            labels
+        } else {
+            metrics::counter!(METRIC_OVERFLOW, "metric" => self.metric).increment(1);
+            vec![Label::from_static_parts("otel_metric_overflow", "true")]
+        };
+        DurationHistogram::register(self.metric, labels)
     }
 }

@@ -14,7 +14,7 @@ use opentelemetry_semantic_conventions::attribute;
 use super::body::MessageCounter;
 use super::code::Code;
 use super::method::{MethodInfo, Resolved};
-use super::{Grpc, legacy};
+use super::{Grpc, RPC_STATUS_CODE, legacy};
 use crate::core::classify::{ErrorKind, Outcome};
 use crate::core::config::Common;
 use crate::core::headers::HeaderCapture;
@@ -134,6 +134,7 @@ impl<X: Side> Call for GrpcCall<X> {
                 settled.error,
                 settled.elapsed.as_secs_f64(),
                 messages,
+                self.core.span.as_ref().map(|span| span.span_context()),
             );
         }
         self.core.end_span(grpc, &settled);
@@ -287,7 +288,7 @@ impl CallCore {
                 i64::from(settled.code.as_i32()),
             )
         } else {
-            KeyValue::new(attribute::RPC_RESPONSE_STATUS_CODE, settled.code.as_str())
+            KeyValue::new(RPC_STATUS_CODE, settled.code.as_str())
         });
         if settled.error {
             attrs.push(KeyValue::new(attribute::ERROR_TYPE, settled.code.as_str()));

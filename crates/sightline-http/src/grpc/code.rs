@@ -111,7 +111,7 @@ impl Code {
         self as i32
     }
 
-    /// The code's name as the semantic conventions record it in `rpc.response.status_code`
+    /// The code's name as the semantic conventions record it in `rpc.status_code`
     /// (`"OK"`, `"NOT_FOUND"`, ...).
     pub fn as_str(self) -> &'static str {
         NAMES[self as usize]

@@ -7,11 +7,13 @@
 use std::sync::{Arc, OnceLock};
 
 use metrics::{Gauge, Histogram, Label, SharedString, Unit};
+
+use crate::exemplars::DurationHistogram;
 use opentelemetry_semantic_conventions::{attribute, metric};
 
 use super::code::Code;
-use super::legacy;
 use super::method::MethodInfo;
+use super::{RPC_STATUS_CODE, legacy};
 use crate::core::classify::Side;
 use crate::core::intern::{self, HandleCache};
 
@@ -77,7 +79,7 @@ pub fn describe_grpc_metrics() {
 /// The cached handles of one method.
 #[derive(Default)]
 pub(crate) struct MethodMetrics {
-    durations: HandleCache<Histogram>,
+    durations: HandleCache<DurationHistogram>,
     active: OnceLock<Gauge>,
     messages: OnceLock<[Option<Histogram>; 2]>,
 }
@@ -158,10 +160,7 @@ impl Labels {
                 CODE_NUMBERS[code as usize],
             ));
         } else {
-            labels.push(Label::from_static_parts(
-                attribute::RPC_RESPONSE_STATUS_CODE,
-                code.as_str(),
-            ));
+            labels.push(Label::from_static_parts(RPC_STATUS_CODE, code.as_str()));
         }
         if error {
             labels.push(Label::from_static_parts(
@@ -179,7 +178,8 @@ impl Labels {
             .get_or_init(|| intern::gauge(RPC_SERVER_ACTIVE_CALLS, self.method_labels(info)))
     }
 
-    /// Records a finished call; `messages` are the (request, response) message counts.
+    /// Records a finished call; `messages` are the (request, response) message counts, and a
+    /// sampled `span` is the duration's exemplar.
     pub(crate) fn record(
         &self,
         info: &MethodInfo,
@@ -187,16 +187,21 @@ impl Labels {
         error: bool,
         secs: f64,
         messages: Option<(u64, u64)>,
+        span: Option<&opentelemetry::trace::SpanContext>,
     ) {
-        let register =
-            || intern::histogram(self.names.duration, self.duration_labels(info, code, error));
+        let register = || {
+            DurationHistogram::register(
+                self.names.duration,
+                self.duration_labels(info, code, error),
+            )
+        };
         match info
             .metrics
             .durations
             .get_or_insert_with(code as u32 + 1, register)
         {
-            Some(histogram) => histogram.record(secs),
-            None => register().record(secs),
+            Some(histogram) => histogram.record(secs, span),
+            None => register().record(secs, span),
         }
         if let Some((request_messages, response_messages)) = messages {
             let [requests, responses] = info.metrics.messages.get_or_init(|| {

@@ -48,16 +48,16 @@
 //! derived from a non-200 HTTP status) and:
 //!
 //! - `rpc.server.call.duration` / `rpc.client.call.duration` record the duration, labelled by
-//!   `rpc.system.name`, `rpc.method`, `rpc.response.status_code` (`"OK"`, `"INTERNAL"`, ...)
+//!   `rpc.system.name`, `rpc.method`, `rpc.status_code` (`"OK"`, `"INTERNAL"`, ...)
 //!   and `error.type` on errors; `rpc.server.active_calls` goes down;
-//! - the span gets `rpc.response.status_code`, and for an error code `error.type` and status
+//! - the span gets `rpc.status_code`, and for an error code `error.type` and status
 //!   Error, and ends. Errors are, by default, `UNKNOWN`, `DEADLINE_EXCEEDED`,
 //!   `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE` and `DATA_LOSS` on the server and every code
 //!   but `OK` on the client; [`error_codes`](GrpcServerLayerBuilder::error_codes) changes that;
 //! - the server writes one access-log event (target `sightline_http::access`): INFO for `OK`,
 //!   ERROR for an error code, WARN otherwise
 //!   ([`access_log_levels`](GrpcServerLayerBuilder::access_log_levels) changes them), with
-//!   `rpc.method`, `rpc.response.status_code`, `duration_ms`, the request and response bytes,
+//!   `rpc.method`, `rpc.status_code`, `duration_ms`, the request and response bytes,
 //!   `client.address` and `user_agent.original`.
 //!
 //! A call dropped before its end is recorded as `CANCELLED`. With
@@ -93,6 +93,18 @@ pub use server::{
 };
 
 use opentelemetry_semantic_conventions::attribute;
+
+/// `rpc.status_code`: the gRPC status name of a call (`"OK"`, `"NOT_FOUND"`, ...), on the
+/// span, the access line and the duration histograms (Prometheus label `rpc_status_code`).
+///
+/// The semantic conventions' registry renamed `rpc.response.status_code` to this after
+/// v1.44.0, and v1.45.0 made the RPC spans and `rpc.{server,client}.call.duration` stable;
+/// the `opentelemetry-semantic-conventions` crate does not have the new name yet.
+///
+/// ```
+/// assert_eq!(sightline_http::grpc::RPC_STATUS_CODE, "rpc.status_code");
+/// ```
+pub const RPC_STATUS_CODE: &str = "rpc.status_code";
 
 /// The pre-1.38 RPC names that [`legacy_semconv`](GrpcServerLayerBuilder::legacy_semconv)
 /// records, and the message-count metrics the conventions have since dropped. The semantic

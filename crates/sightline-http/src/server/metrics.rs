@@ -9,13 +9,15 @@
 use std::sync::{Arc, OnceLock};
 
 use http::StatusCode;
-use metrics::{Gauge, Histogram, Label, SharedString, Unit};
+use metrics::{Gauge, Label, SharedString, Unit};
+use opentelemetry::trace::SpanContext;
 use opentelemetry_semantic_conventions::{attribute, metric};
 
 use super::state::RequestState;
 use crate::core::classify::HttpError;
 use crate::core::intern;
 use crate::core::semconv::{self, METHODS};
+use crate::exemplars::DurationHistogram;
 
 /// Bucket boundaries, in seconds, that the HTTP and RPC semantic conventions advise for
 /// duration histograms.
@@ -69,7 +71,7 @@ impl RequestLabels<'_> {
             | u32::from(self.status.map_or(0, |s| s.as_u16())) << 8)
     }
 
-    fn histogram(&self) -> Histogram {
+    fn histogram(&self) -> DurationHistogram {
         let route: SharedString = match self.route_shared {
             Some(shared) => SharedString::from(Arc::clone(shared)),
             None => SharedString::from_owned(self.route.to_owned()),
@@ -98,8 +100,14 @@ impl RequestLabels<'_> {
 }
 
 /// Records a finished request: the in-flight gauge goes down and the duration is recorded,
-/// through the route's handle cache when it has one.
-pub(super) fn record(state: &RequestState, error: HttpError, secs: f64) {
+/// through the route's handle cache when it has one; a sampled `span` is the duration's
+/// exemplar.
+pub(super) fn record(
+    state: &RequestState,
+    error: HttpError,
+    secs: f64,
+    span: Option<&SpanContext>,
+) {
     let Some(active) = &state.shared.active_requests else {
         return;
     };
@@ -122,8 +130,8 @@ pub(super) fn record(state: &RequestState, error: HttpError, secs: f64) {
             .get_or_insert_with(labels.cache_key(), || labels.histogram())
     });
     match cached {
-        Some(histogram) => histogram.record(secs),
-        None => labels.histogram().record(secs),
+        Some(histogram) => histogram.record(secs, span),
+        None => labels.histogram().record(secs, span),
     }
 }
 

@@ -83,7 +83,7 @@ pub(crate) struct RouteInfo {
     /// Whether span names may be interned (the route is in the table, so the set is bounded).
     intern_names: bool,
     #[cfg(feature = "metrics")]
-    pub(crate) histograms: intern::HandleCache<::metrics::Histogram>,
+    pub(crate) histograms: intern::HandleCache<crate::exemplars::DurationHistogram>,
 }
 
 impl RouteInfo {

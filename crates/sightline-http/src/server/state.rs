@@ -180,7 +180,12 @@ impl Call for RequestState {
         let error = HttpError::of(Side::Server, self.status, outcome);
 
         #[cfg(feature = "metrics")]
-        super::metrics::record(self, error, elapsed.as_secs_f64());
+        super::metrics::record(
+            self,
+            error,
+            elapsed.as_secs_f64(),
+            self.spans.otel.as_ref().map(|span| span.span_context()),
+        );
 
         if let Some(mut otel) = self.spans.otel.take() {
             if let Some(message) = self.panicked.take() {

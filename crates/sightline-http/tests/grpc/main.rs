@@ -249,10 +249,7 @@ async fn unary_ok_reads_status_from_trailers() {
         attr(&span, "rpc.method").as_deref(),
         Some("test.unary.Greeter/SayHello")
     );
-    assert_eq!(
-        attr(&span, "rpc.response.status_code").as_deref(),
-        Some("OK")
-    );
+    assert_eq!(attr(&span, "rpc.status_code").as_deref(), Some("OK"));
     assert_eq!(
         attr(&span, "server.address").as_deref(),
         Some("greeter.local")
@@ -269,7 +266,7 @@ async fn unary_ok_reads_status_from_trailers() {
             "rpc_server_call_duration_seconds_count",
             &[
                 ("rpc_method", "test.unary.Greeter/SayHello"),
-                ("rpc_response_status_code", "OK"),
+                ("rpc_status_code", "OK"),
                 ("rpc_system_name", "grpc"),
             ]
         ),
@@ -291,10 +288,7 @@ async fn trailers_only_error_is_a_server_error() {
         .expect("infallible");
     // A trailers-only response ends the call at its head: its body may never be polled.
     let span = spans.only();
-    assert_eq!(
-        attr(&span, "rpc.response.status_code").as_deref(),
-        Some("INTERNAL")
-    );
+    assert_eq!(attr(&span, "rpc.status_code").as_deref(), Some("INTERNAL"));
     assert_eq!(attr(&span, "error.type").as_deref(), Some("INTERNAL"));
     assert!(matches!(span.status, Status::Error { .. }));
     drop(response);
@@ -304,7 +298,7 @@ async fn trailers_only_error_is_a_server_error() {
             "rpc_server_call_duration_seconds_count",
             &[
                 ("rpc_method", "test.fail.Greeter/Fail"),
-                ("rpc_response_status_code", "INTERNAL"),
+                ("rpc_status_code", "INTERNAL"),
                 ("error_type", "INTERNAL"),
             ]
         ),
@@ -404,10 +398,7 @@ async fn cancelled_mid_stream_ends_once_as_cancelled() {
     assert_eq!(spans.len(), 3);
     for span in &spans[1..] {
         assert_eq!(span.name, "test.cancel.Greeter/Stream");
-        assert_eq!(
-            attr(span, "rpc.response.status_code").as_deref(),
-            Some("CANCELLED")
-        );
+        assert_eq!(attr(span, "rpc.status_code").as_deref(), Some("CANCELLED"));
         assert_eq!(
             span.status,
             Status::Unset,
@@ -457,7 +448,7 @@ async fn unknown_methods_are_other() {
         Some("scan.Random0/Nope0")
     );
     assert_eq!(
-        attr(first, "rpc.response.status_code").as_deref(),
+        attr(first, "rpc.status_code").as_deref(),
         Some("UNIMPLEMENTED")
     );
     let known = &spans[20];
@@ -471,7 +462,7 @@ async fn unknown_methods_are_other() {
             "rpc_server_call_duration_seconds_count",
             &[
                 ("rpc_method", "_OTHER"),
-                ("rpc_response_status_code", "UNIMPLEMENTED")
+                ("rpc_status_code", "UNIMPLEMENTED")
             ]
         ),
         Some(20.0)
@@ -537,7 +528,7 @@ async fn only_a_handlers_answer_teaches_a_method() {
         Some(&path[1..])
     );
     assert_eq!(
-        attr(&spans[0], "rpc.response.status_code").as_deref(),
+        attr(&spans[0], "rpc.status_code").as_deref(),
         Some("CANCELLED")
     );
 }
@@ -575,7 +566,7 @@ async fn client_error_codes_are_configurable_and_other_keeps_the_original() {
     );
     assert_eq!(attr(&spans[0], "error.type"), None);
     assert_eq!(
-        attr(&spans[0], "rpc.response.status_code").as_deref(),
+        attr(&spans[0], "rpc.status_code").as_deref(),
         Some("NOT_FOUND")
     );
     assert!(matches!(spans[1].status, Status::Error { .. }));
@@ -808,10 +799,7 @@ async fn client_injects_its_span_and_treats_every_code_but_ok_as_error() {
             .map(|kv| kv.value.clone()),
         Some(opentelemetry::Value::I64(50051))
     );
-    assert_eq!(
-        attr(&span, "rpc.response.status_code").as_deref(),
-        Some("NOT_FOUND")
-    );
+    assert_eq!(attr(&span, "rpc.status_code").as_deref(), Some("NOT_FOUND"));
     assert!(matches!(span.status, Status::Error { .. }));
 }
 
@@ -829,7 +817,7 @@ async fn client_transport_failure_is_unavailable() {
     assert!(result.is_err(), "errors pass through");
     let span = spans.only();
     assert_eq!(
-        attr(&span, "rpc.response.status_code").as_deref(),
+        attr(&span, "rpc.status_code").as_deref(),
         Some("UNAVAILABLE")
     );
     assert!(matches!(span.status, Status::Error { .. }));
@@ -922,7 +910,7 @@ fn access_line_per_call_with_configurable_levels() {
     let field = |line: &serde_json::Value, key: &str| line["fields"][key].clone();
     assert_eq!(access[0]["level"], "INFO");
     assert_eq!(field(&access[0], "rpc.method"), "test.log.Greeter/Ok");
-    assert_eq!(field(&access[0], "rpc.response.status_code"), "OK");
+    assert_eq!(field(&access[0], "rpc.status_code"), "OK");
     assert_eq!(field(&access[0], "rpc.response.body.size"), 16);
     assert!(field(&access[0], "duration_ms").is_number());
     assert_eq!(access[0]["request_id"], "req-log");
@@ -931,7 +919,7 @@ fn access_line_per_call_with_configurable_levels() {
         access[1]["level"], "INFO",
         "NOT_FOUND: client error, set to INFO"
     );
-    assert_eq!(field(&access[1], "rpc.response.status_code"), "NOT_FOUND");
+    assert_eq!(field(&access[1], "rpc.status_code"), "NOT_FOUND");
     assert_eq!(access[2]["level"], "ERROR");
     assert_eq!(field(&access[2], "error.type"), "INTERNAL");
     assert_eq!(

@@ -67,7 +67,7 @@ impl RecentSpans {
                 .map(|kv| kv.value.to_string())
         };
         let status = attr("http.response.status_code")
-            .or_else(|| attr("rpc.response.status_code"))
+            .or_else(|| attr("rpc.status_code"))
             .or_else(|| attr("rpc.grpc.status_code"))
             .unwrap_or_default();
         SpanSummary {

@@ -41,7 +41,7 @@ fn pair<'a>(spans: &'a [SpanRecord], method: &str, code: &str) -> (&'a SpanRecor
             .find(|s| {
                 s.span.kind == kind as i32
                     && s.span.name == method
-                    && s.attr_str("rpc.response.status_code") == Some(code)
+                    && s.attr_str("rpc.status_code") == Some(code)
             })
             .unwrap_or_else(|| panic!("no {kind:?} span {method} {code}: {spans:#?}"))
     };
@@ -238,7 +238,7 @@ async fn facade_layers_compose_with_other_tower_layers() {
             let mut labels = vec![
                 ("rpc_system_name", "grpc"),
                 ("rpc_method", method),
-                ("rpc_response_status_code", code),
+                ("rpc_status_code", code),
             ];
             labels.extend(extra);
             assert_eq!(

@@ -108,7 +108,7 @@ impl Side for ServerSide {
             rpc.system.name = "grpc",
             rpc.method = info.rpc_method,
             rpc.method_original = info.is_other().then_some(call.method.requested()),
-            rpc.response.status_code = status,
+            rpc.status_code = status,
             // Whole microseconds: a binary fraction of a millisecond prints as 0.45517399999999997.
             duration_ms = settled.elapsed.as_micros() as f64 / 1e3,
             rpc.request.body.size = self.request.as_ref().map(|r| r.bytes.load(Ordering::Relaxed)),
