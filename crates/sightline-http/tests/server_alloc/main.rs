@@ -134,7 +134,55 @@ fn span_in_context_allocations() {
     );
 }
 
+/// Recording an exemplar writes into cells made when the series' handle was registered: a
+/// sampled call with exemplars on allocates exactly what it does with them off.
+fn exemplars_allocate_nothing_per_request() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).expect("the only recorder of this binary");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let provider = SdkTracerProvider::builder().build();
+    // A new layer per run: its handle cache registers the series again, with cells once
+    // exemplars are on.
+    let layer = || {
+        ServerLayer::builder()
+            .tracer(provider.tracer("alloc"))
+            .access_log(false)
+            .build()
+    };
+    let without = per_call(&runtime, layered(&layer(), false));
+    assert!(sightline_http::exemplars::collect().is_empty());
+    sightline_http::exemplars::enable(|_| Some(sightline_http::server::DURATION_BUCKETS.to_vec()));
+    let with = per_call(&runtime, layered(&layer(), false));
+    let recorded = sightline_http::exemplars::collect();
+    eprintln!(
+        "allocations per sampled call with metrics: exemplars off {without:.3}, on {with:.3} \
+         ({} series with exemplars)",
+        recorded.len()
+    );
+    assert!(
+        recorded.iter().any(|series| series.metric
+            == sightline_http::server::HTTP_SERVER_REQUEST_DURATION
+            && !series.buckets.is_empty()),
+        "no exemplar was recorded: {recorded:?}"
+    );
+    assert!(
+        with - without <= 0.01,
+        "recording exemplars allocates {:.3} per call",
+        with - without
+    );
+    drop(handle);
+}
+
 fn main() {
-    let tests: [(&str, fn()); 1] = [("span_in_context_allocations", span_in_context_allocations)];
+    let tests: [(&str, fn()); 2] = [
+        ("span_in_context_allocations", span_in_context_allocations),
+        (
+            "exemplars_allocate_nothing_per_request",
+            exemplars_allocate_nothing_per_request,
+        ),
+    ];
     sightline_tests::libtest::run(&tests);
 }
