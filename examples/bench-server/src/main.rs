@@ -4,8 +4,9 @@
 //! `MODE` selects what wraps the router:
 //!
 //! - `bare`: nothing;
-//! - `metrics-id`: the server layer with RED metrics and request IDs only (a Prometheus
-//!   recorder installed, no spans, no access log);
+//! - `metrics-id`: the server layer with RED metrics and request IDs only: no spans, no access
+//!   log, and the facade's metrics as a service gets them (its Prometheus recorder, the
+//!   runtime and process metrics sampled by the upkeep thread, exemplars on);
 //! - `full`: everything on: every request traced and batch-exported by OTLP/gRPC to the
 //!   collector at `OTEL_EXPORTER_OTLP_ENDPOINT` (the script runs `MODE=sink` on the other
 //!   core, so decoding the spans is not counted as our cost, while encoding and sending them
@@ -104,8 +105,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = match mode.as_str() {
         "bare" => router,
         "metrics-id" => {
-            let _handle =
-                metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+            // The facade for its recorders only: the layer below has no tracer.
+            let sightline = Sightline::builder()
+                .service_name("bench")
+                .install_subscriber(false)
+                .exemplars(true)
+                .build()?;
+            keep = Some(sightline);
             let layer = sightline::ServerLayer::builder().access_log(false).build();
             router.layer(layer)
         }
