@@ -56,6 +56,44 @@ impl DropBudget {
         admitted
     }
 
+    /// Takes `spans` places for a whole trace, leaving `reserve` places free for traces of a
+    /// higher priority; or takes none, and counts the trace and its spans as dropped
+    /// (`queue_full`): a trace is exported whole or not at all.
+    ///
+    /// ```
+    /// let budget = sightline_otlp::DropBudget::new("spans", 4);
+    /// assert!(budget.admit_trace(2, 2));
+    /// assert!(!budget.admit_trace(1, 2), "only the reserve is left");
+    /// assert!(budget.admit_trace(2, 0));
+    /// assert_eq!(budget.fill(), 1.0);
+    /// ```
+    pub fn admit_trace(&self, spans: usize, reserve: usize) -> bool {
+        let limit = self.capacity.saturating_sub(reserve);
+        let admitted = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n + spans <= limit).then_some(n + spans)
+            })
+            .is_ok();
+        if !admitted {
+            self.dropped("queue_full", spans);
+            metrics::counter!(DROPPED, "signal" => "traces", "reason" => "queue_full").increment(1);
+        }
+        admitted
+    }
+
+    /// How full the queue is, from 0 to 1.
+    pub fn fill(&self) -> f64 {
+        #[allow(clippy::cast_precision_loss)]
+        let fill = self.in_flight.load(Ordering::Relaxed) as f64 / self.capacity.max(1) as f64;
+        fill.min(1.0)
+    }
+
+    /// The queue's size.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// Gives back the places of an exported (or failed) batch.
     fn exported(&self, count: usize, result: &OTelSdkResult) {
         let _ = self
@@ -79,13 +117,33 @@ impl DropBudget {
 pub struct CountingSpanProcessor<P> {
     inner: P,
     budget: Arc<DropBudget>,
+    /// Whether spans take their place here; `false` when a processor in front admits whole
+    /// traces ([`DropBudget::admit_trace`]).
+    admits: bool,
 }
 
 impl<P> CountingSpanProcessor<P> {
     /// Admits spans to `inner` while `budget` has room; the exporter behind `inner` must be
     /// a [`CountingSpanExporter`] with the same budget, which gives the places back.
     pub fn new(inner: P, budget: Arc<DropBudget>) -> Self {
-        Self { inner, budget }
+        Self {
+            inner,
+            budget,
+            admits: true,
+        }
+    }
+
+    /// The budget shared with the exporter behind.
+    pub fn budget(&self) -> &Arc<DropBudget> {
+        &self.budget
+    }
+
+    /// Hands every sampled span on, for a processor in front that has already taken its
+    /// place with [`DropBudget::admit_trace`].
+    #[must_use]
+    pub fn admitted_in_front(mut self) -> Self {
+        self.admits = false;
+        self
     }
 }
 
@@ -183,7 +241,7 @@ impl<P: SpanProcessor> SpanProcessor for CountingSpanProcessor<P> {
 
     fn on_end(&self, span: SpanData) {
         // Unsampled spans are never exported: nothing to count.
-        if !span.span_context.is_sampled() || self.budget.admit() {
+        if !span.span_context.is_sampled() || !self.admits || self.budget.admit() {
             self.inner.on_end(span);
         }
     }

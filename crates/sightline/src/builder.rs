@@ -28,6 +28,8 @@ pub struct SightlineBuilder {
     pub(crate) export_interval: Option<Duration>,
     pub(crate) export_queue_size: Option<usize>,
     pub(crate) sampler: Option<opentelemetry_sdk::trace::Sampler>,
+    pub(crate) adaptive_sampling: Option<crate::AdaptiveSampling>,
+    pub(crate) keep: Option<crate::KeepPolicy>,
     pub(crate) log_writer: Option<BoxMakeWriter>,
     pub(crate) log_buffer_bytes: usize,
     pub(crate) log_filter: Option<String>,
@@ -86,6 +88,8 @@ impl Default for SightlineBuilder {
             export_interval: None,
             export_queue_size: None,
             sampler: None,
+            adaptive_sampling: None,
+            keep: None,
             log_writer: None,
             log_buffer_bytes: 8 * 1024 * 1024,
             log_filter: None,
@@ -217,6 +221,44 @@ impl SightlineBuilder {
     /// ```
     pub fn sampler(mut self, sampler: opentelemetry_sdk::trace::Sampler) -> Self {
         self.sampler = Some(sampler);
+        self
+    }
+
+    /// Adaptive head sampling instead of a fixed sampler: each route's probability follows
+    /// its traffic so that it sends about `target` traces per second, rising with its errors
+    /// and its latency, and at the minimum for OK requests while the process is overloaded
+    /// (`OTEL_TRACES_SAMPLER=parentbased_sightline_adaptive`, `OTEL_TRACES_SAMPLER_ARG=target`).
+    /// [`sampler`](Self::sampler) wins over it. Errors and slow requests are kept
+    /// ([`keep`](Self::keep)).
+    ///
+    /// ```
+    /// let builder = sightline::Sightline::builder()
+    ///     .adaptive_sampling(sightline::AdaptiveSampling::new(5.0).min_ratio(0.01));
+    /// # drop(builder);
+    /// ```
+    pub fn adaptive_sampling(mut self, settings: crate::AdaptiveSampling) -> Self {
+        self.adaptive_sampling = Some(settings);
+        self
+    }
+
+    /// What is exported of the requests head sampling did not pick: those that end with a
+    /// server error, and those slower than a threshold, each with its whole local subtree.
+    /// Defaults to [`KeepPolicy::default`](crate::KeepPolicy::default) (errors, and slower
+    /// than 1 s) when the sampler can drop (a ratio below 1, the adaptive sampler), to
+    /// [`KeepPolicy::none`](crate::KeepPolicy::none) otherwise; `SIGHTLINE_KEEP_ERRORS` and
+    /// `SIGHTLINE_KEEP_SLOWER_THAN_MS` override either.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use opentelemetry_sdk::trace::Sampler;
+    ///
+    /// let builder = sightline::Sightline::builder()
+    ///     .sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(0.1))))
+    ///     .keep(sightline::KeepPolicy::default().slower_than(Some(Duration::from_millis(500))));
+    /// # drop(builder);
+    /// ```
+    pub fn keep(mut self, policy: crate::KeepPolicy) -> Self {
+        self.keep = Some(policy);
         self
     }
 

@@ -96,6 +96,7 @@ mod resolve;
     any(feature = "prometheus", feature = "otlp-metrics")
 ))]
 mod runtime_metrics;
+mod sampling;
 mod sightline;
 
 pub use builder::{HistogramMatch, OtlpProtocol, SightlineBuilder};
@@ -104,6 +105,7 @@ pub use error::{ConfigError, Error, Global};
 pub use metrics_exporter_prometheus;
 #[cfg(feature = "prometheus")]
 pub use recorders::prometheus_builder;
+pub use sampling::{AdaptiveSampling, DEFAULT_KEEP_SLOWER_THAN, KeepPolicy};
 pub use sightline::{Sightline, shutdown_signal};
 
 /// The middleware crate: the layers' types, builders and configuration.

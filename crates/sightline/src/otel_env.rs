@@ -7,6 +7,19 @@ use std::time::Duration;
 
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::{Sampler, SpanLimits};
+
+/// The adaptive sampler's target when `OTEL_TRACES_SAMPLER_ARG` is unset: traces per second
+/// per route.
+const DEFAULT_ADAPTIVE_TARGET: f64 = 10.0;
+
+/// A sampler named by `OTEL_TRACES_SAMPLER`.
+#[derive(Debug)]
+pub(crate) enum EnvSampler {
+    /// One of the specification's.
+    Spec(Sampler),
+    /// Ours.
+    Adaptive(crate::AdaptiveSampling),
+}
 use sightline_propagation::{Format, Propagator};
 
 use crate::resolve::Env;
@@ -153,41 +166,81 @@ impl<'a> Reader<'a> {
     }
 
     /// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`; `None` when unset (the default,
-    /// `parentbased_always_on`).
-    pub(crate) fn sampler(&mut self) -> Option<Sampler> {
+    /// `parentbased_always_on`). Besides the specification's samplers, ours:
+    /// `parentbased_sightline_adaptive` and `sightline_adaptive`, whose argument is the target
+    /// number of sampled traces per second per route.
+    pub(crate) fn sampler(&mut self) -> Option<EnvSampler> {
         let name = "OTEL_TRACES_SAMPLER";
         let value = self.get(name)?;
-        let ratio = |reader: &mut Self| {
-            let arg = "OTEL_TRACES_SAMPLER_ARG";
-            match reader.get(arg) {
-                None => 1.0,
-                Some(v) => match v.parse::<f64>() {
-                    Ok(r) if (0.0..=1.0).contains(&r) => r,
-                    _ => {
-                        reader.warn(arg, &v, "is not a ratio from 0 to 1; 1.0 is used");
-                        1.0
-                    }
-                },
-            }
+        let arg = "OTEL_TRACES_SAMPLER_ARG";
+        let ratio = |reader: &mut Self| match reader.get(arg) {
+            None => 1.0,
+            Some(v) => match v.parse::<f64>() {
+                Ok(r) if (0.0..=1.0).contains(&r) => r,
+                _ => {
+                    reader.warn(arg, &v, "is not a ratio from 0 to 1; 1.0 is used");
+                    1.0
+                }
+            },
         };
-        let parent_based = |root: Sampler| Sampler::ParentBased(Box::new(root));
+        let target = |reader: &mut Self| match reader.get(arg) {
+            None => DEFAULT_ADAPTIVE_TARGET,
+            Some(v) => match v.parse::<f64>() {
+                Ok(t) if t.is_finite() && t > 0.0 => t,
+                _ => {
+                    reader.warn(
+                        arg,
+                        &v,
+                        "is not a positive number of traces per second; 10 is used",
+                    );
+                    DEFAULT_ADAPTIVE_TARGET
+                }
+            },
+        };
+        let parent_based = |root: Sampler| EnvSampler::Spec(Sampler::ParentBased(Box::new(root)));
         Some(match value.to_ascii_lowercase().as_str() {
-            "always_on" => Sampler::AlwaysOn,
-            "always_off" => Sampler::AlwaysOff,
-            "traceidratio" => Sampler::TraceIdRatioBased(ratio(self)),
+            "always_on" => EnvSampler::Spec(Sampler::AlwaysOn),
+            "always_off" => EnvSampler::Spec(Sampler::AlwaysOff),
+            "traceidratio" => EnvSampler::Spec(Sampler::TraceIdRatioBased(ratio(self))),
             "parentbased_always_on" => parent_based(Sampler::AlwaysOn),
             "parentbased_always_off" => parent_based(Sampler::AlwaysOff),
             "parentbased_traceidratio" => parent_based(Sampler::TraceIdRatioBased(ratio(self))),
+            "parentbased_sightline_adaptive" => {
+                EnvSampler::Adaptive(crate::AdaptiveSampling::new(target(self)))
+            }
+            "sightline_adaptive" => {
+                EnvSampler::Adaptive(crate::AdaptiveSampling::new(target(self)).parent_based(false))
+            }
             _ => {
                 self.warn(
                     name,
                     &value,
-                    "is not a sampler offered here (always_on, always_off, traceidratio and \
-                     their parentbased_ forms); parentbased_always_on is used",
+                    "is not a sampler offered here (always_on, always_off, traceidratio, \
+                     sightline_adaptive and their parentbased_ forms); parentbased_always_on is \
+                     used",
                 );
                 return None;
             }
         })
+    }
+
+    /// `SIGHTLINE_KEEP_ERRORS` (true/false) and `SIGHTLINE_KEEP_SLOWER_THAN_MS` (0 keeps none
+    /// for being slow) over `policy`.
+    pub(crate) fn keep(&mut self, mut policy: crate::KeepPolicy) -> crate::KeepPolicy {
+        let errors = "SIGHTLINE_KEEP_ERRORS";
+        if let Some(value) = self.get(errors) {
+            match value.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => policy = policy.errors(true),
+                "0" | "false" | "no" | "off" => policy = policy.errors(false),
+                _ => self.warn(errors, &value, "is not true or false; it is left as it was"),
+            }
+        }
+        match self.number("SIGHTLINE_KEEP_SLOWER_THAN_MS") {
+            Some(0) => policy = policy.slower_than(None),
+            Some(ms) => policy = policy.slower_than(Some(std::time::Duration::from_millis(ms))),
+            None => {}
+        }
+        policy
     }
 
     /// `OTEL_PROPAGATORS`: the formats read (in order) and written, and baggage. `None` when
@@ -489,6 +542,32 @@ mod tests {
     }
 
     #[test]
+    fn keep_policy_from_the_environment() {
+        use std::time::Duration;
+        let default = crate::KeepPolicy::default();
+        let mut unset = reader(&[]);
+        assert_eq!(unset.keep(default), default);
+        let mut set = reader(&[
+            ("SIGHTLINE_KEEP_ERRORS", "false"),
+            ("SIGHTLINE_KEEP_SLOWER_THAN_MS", "250"),
+        ]);
+        let policy = set.keep(default);
+        assert!(!policy.keeps_errors());
+        assert_eq!(
+            policy.slower_than_threshold(),
+            Some(Duration::from_millis(250))
+        );
+        let mut off = reader(&[("SIGHTLINE_KEEP_SLOWER_THAN_MS", "0")]);
+        assert_eq!(off.keep(default).slower_than_threshold(), None);
+        let mut bad = reader(&[
+            ("SIGHTLINE_KEEP_ERRORS", "maybe"),
+            ("SIGHTLINE_KEEP_SLOWER_THAN_MS", "soon"),
+        ]);
+        assert_eq!(bad.keep(default), default);
+        assert_eq!(bad.warnings.len(), 2, "{:?}", bad.warnings);
+    }
+
+    #[test]
     fn samplers_by_name_with_their_argument() {
         // (variables, expected sampler as Debug text or None, warnings)
         type Case = (
@@ -535,10 +614,37 @@ mod tests {
             ),
             (&[("OTEL_TRACES_SAMPLER", "bogus")], None, 1),
             (&[("OTEL_TRACES_SAMPLER", "xray")], None, 1),
+            (
+                &[
+                    ("OTEL_TRACES_SAMPLER", "parentbased_sightline_adaptive"),
+                    ("OTEL_TRACES_SAMPLER_ARG", "5"),
+                ],
+                Some("adaptive 5 parent-based"),
+                0,
+            ),
+            (
+                &[("OTEL_TRACES_SAMPLER", "sightline_adaptive")],
+                Some("adaptive 10"),
+                0,
+            ),
+            (
+                &[
+                    ("OTEL_TRACES_SAMPLER", "parentbased_sightline_adaptive"),
+                    ("OTEL_TRACES_SAMPLER_ARG", "-3"),
+                ],
+                Some("adaptive 10 parent-based"),
+                1,
+            ),
         ];
         for (vars, expected, warnings) in cases {
             let mut reader = reader(vars);
-            let sampler = reader.sampler().map(|s| format!("{s:?}"));
+            let sampler = reader.sampler().map(|s| match s {
+                EnvSampler::Spec(s) => format!("{s:?}"),
+                EnvSampler::Adaptive(a) if a.honours_parent() => {
+                    format!("adaptive {} parent-based", a.target())
+                }
+                EnvSampler::Adaptive(a) => format!("adaptive {}", a.target()),
+            });
             assert_eq!(sampler.as_deref(), *expected, "{vars:?}");
             assert_eq!(
                 reader.warnings.len(),
@@ -548,7 +654,7 @@ mod tests {
             );
         }
         let mut bogus = reader(&[("OTEL_TRACES_SAMPLER", "bogus")]);
-        bogus.sampler();
+        let _ = bogus.sampler();
         assert!(
             bogus.warnings[0].starts_with("OTEL_TRACES_SAMPLER=\"bogus\""),
             "{:?}",

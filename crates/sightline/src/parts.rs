@@ -17,6 +17,8 @@ use crate::sightline::{Inner, Sightline};
 /// What `build` makes before it installs anything.
 pub(crate) struct Parts {
     service_name: String,
+    /// The fixed head sampler's rate, for `sightline.traces.sampling_ratio`.
+    sampling_ratio: Option<f64>,
     provider: SdkTracerProvider,
     #[cfg(feature = "otlp-logs")]
     logger_provider: Option<opentelemetry_sdk::logs::SdkLoggerProvider>,
@@ -114,51 +116,85 @@ impl Parts {
             };
             (
                 crate::debug::recent::RecentSpans::default(),
-                format!("{:?}", settings.sampler),
+                format!("{:?} (keep: {:?})", settings.head, settings.keep),
                 exporter,
             )
         });
+        // Published once the recorder is installed; the adaptive sampler publishes per route.
+        let sampling_ratio = settings
+            .tracer_provider
+            .is_none()
+            .then(|| settings.head.fixed_ratio())
+            .flatten();
         let provider = match settings.tracer_provider {
             // The application's own provider, with its processors, exporters and sampler.
             Some(provider) => provider,
             None => {
-                let mut provider = SdkTracerProvider::builder()
+                let provider = SdkTracerProvider::builder()
                     .with_resource(resource.clone())
-                    .with_sampler(settings.sampler)
+                    .with_sampler(crate::sampling::HeadSampler::new(
+                        settings.head.clone(),
+                        settings.keep,
+                    ))
                     .with_span_limits(settings.span_limits);
-                // Every span the queue cannot take, or the collector does not accept, is counted in
+                // Whole traces are admitted to the export queue, and every span the queue
+                // cannot take, or the collector does not accept, is counted in
                 // `sightline.telemetry.dropped`.
+                #[allow(unused_mut)]
+                let mut export: Option<crate::sampling::Export> = None;
                 #[cfg(feature = "otlp")]
                 if let Some(exporter) = span_exporter {
                     let processor = sightline_otlp::counting_batch_span_processor(
                         exporter,
                         settings.span_batch,
-                    );
-                    provider = match settings.value_length_limit {
-                        Some((limit, marked)) => {
-                            let truncating =
-                                sightline_otlp::TruncatingSpanProcessor::new(processor, limit);
-                            provider.with_span_processor(if marked {
-                                truncating.marked(crate::TRUNCATED)
-                            } else {
-                                truncating
-                            })
-                        }
-                        None => provider.with_span_processor(processor),
-                    };
+                    )
+                    .admitted_in_front();
+                    let budget = std::sync::Arc::clone(processor.budget());
+                    let processor: Box<dyn opentelemetry_sdk::trace::SpanProcessor> =
+                        match settings.value_length_limit {
+                            Some((limit, marked)) => {
+                                let truncating =
+                                    sightline_otlp::TruncatingSpanProcessor::new(processor, limit);
+                                Box::new(if marked {
+                                    truncating.marked(crate::TRUNCATED)
+                                } else {
+                                    truncating
+                                })
+                            }
+                            None => Box::new(processor),
+                        };
+                    export = Some(crate::sampling::Export { processor, budget });
                 }
+                let mut others: Vec<Box<dyn opentelemetry_sdk::trace::SpanProcessor>> = Vec::new();
                 if settings.console_traces {
                     #[cfg(feature = "otlp")]
                     let batch = settings.span_batch;
                     #[cfg(not(feature = "otlp"))]
                     let batch = ();
-                    provider = provider.with_span_processor(console_processor(batch));
+                    others.push(Box::new(console_processor(batch)));
                 }
                 #[cfg(feature = "debug")]
                 if let Some((recent, _, _)) = &debug {
-                    provider = provider.with_span_processor(recent.clone());
+                    others.push(Box::new(recent.clone()));
                 }
-                provider.build()
+                let adaptive = match &settings.head {
+                    crate::sampling::Head::Adaptive { adaptive, .. } => {
+                        if let Some(export) = &export {
+                            let budget = std::sync::Arc::clone(&export.budget);
+                            adaptive.watch_queue(std::sync::Arc::new(move || budget.fill()));
+                        }
+                        Some(std::sync::Arc::clone(adaptive))
+                    }
+                    crate::sampling::Head::Spec(_) => None,
+                };
+                provider
+                    .with_span_processor(crate::sampling::TraceSelector::new(
+                        settings.keep,
+                        adaptive,
+                        export,
+                        others,
+                    ))
+                    .build()
             }
         };
 
@@ -203,6 +239,7 @@ impl Parts {
 
         Ok(Self {
             service_name: settings.service_name,
+            sampling_ratio,
             provider,
             #[cfg(feature = "otlp-logs")]
             logger_provider,
@@ -234,6 +271,9 @@ impl Parts {
         let metrics = self.recorders.install(self.log_writer)?;
         #[cfg(not(any(feature = "prometheus", feature = "otlp-metrics")))]
         let _ = self.log_writer;
+        if let Some(ratio) = self.sampling_ratio {
+            metrics::gauge!(crate::sampling::SAMPLING_RATIO).set(ratio);
+        }
         if let Some(dispatch) = self.dispatch {
             tracing::dispatcher::set_global_default(dispatch)
                 .map_err(|_| Error::AlreadyInstalled(Global::TracingSubscriber))?;

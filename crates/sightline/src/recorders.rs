@@ -108,6 +108,17 @@ fn describe() {
          metric reached its series limit, by metric."
     );
     metrics::describe_counter!(
+        crate::sampling::TRACES,
+        metrics::Unit::Count,
+        "Traces decided when their local root ended, by decision (sampled: picked by the head \
+         sampler; kept_error and kept_slow: not picked but kept; dropped)."
+    );
+    metrics::describe_gauge!(
+        crate::sampling::SAMPLING_RATIO,
+        "The head sampler's current probability of sampling a new trace (by route for the \
+         adaptive sampler)."
+    );
+    metrics::describe_counter!(
         DROPPED_LINES,
         metrics::Unit::Count,
         "JSON log lines dropped because the writer's buffer was full."

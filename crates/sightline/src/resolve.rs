@@ -37,7 +37,9 @@ pub(crate) struct Settings {
     pub(crate) log_batch: sightline_otlp::BatchSettings,
     #[cfg(feature = "otlp-logs")]
     pub(crate) log_limits: sightline_otlp::LogRecordLimits,
-    pub(crate) sampler: Sampler,
+    /// The head decision, and what is kept of what it did not pick.
+    pub(crate) head: crate::sampling::Head,
+    pub(crate) keep: crate::KeepPolicy,
     pub(crate) span_limits: SpanLimits,
     /// String attribute values are cut to this many characters, and whether the cut is
     /// marked (Sightline's default limit) or not (a limit the operator or code set).
@@ -265,17 +267,35 @@ impl Settings {
         #[cfg(all(feature = "otlp", not(feature = "otlp-logs")))]
         let _ = log_batch;
 
-        let sampler = if sdk_disabled {
+        let from_env = reader.sampler();
+        let head = if sdk_disabled {
             // Spans still get ids for the log lines; nothing is recorded.
-            Sampler::AlwaysOff
+            crate::sampling::Head::Spec(Sampler::AlwaysOff)
         } else {
-            match builder.sampler.clone() {
-                Some(sampler) => sampler,
-                None => reader
-                    .sampler()
-                    .unwrap_or_else(|| Sampler::ParentBased(Box::new(Sampler::AlwaysOn))),
+            match (&builder.sampler, builder.adaptive_sampling, from_env) {
+                (Some(sampler), _, _) => crate::sampling::Head::Spec(sampler.clone()),
+                (None, Some(settings), _)
+                | (None, None, Some(crate::otel_env::EnvSampler::Adaptive(settings))) => {
+                    crate::sampling::Head::Adaptive {
+                        adaptive: std::sync::Arc::new(crate::sampling::Adaptive::new(settings)),
+                        parent_based: settings.honours_parent(),
+                    }
+                }
+                (None, None, Some(crate::otel_env::EnvSampler::Spec(sampler))) => {
+                    crate::sampling::Head::Spec(sampler)
+                }
+                (None, None, None) => {
+                    crate::sampling::Head::Spec(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
+                }
             }
         };
+        // Keeping is on by default where the head can drop; the code's policy, then the
+        // variables, over that.
+        let keep = reader.keep(builder.keep.unwrap_or(if head.can_drop() {
+            crate::KeepPolicy::default()
+        } else {
+            crate::KeepPolicy::none()
+        }));
         let span_limits = reader.span_limits();
         let value_length_limit = match builder.attribute_value_length_limit {
             Some(limit) => limit.map(|l| (l, false)),
@@ -362,7 +382,8 @@ impl Settings {
             log_limits,
             console_traces: console_traces && builder.tracer_provider.is_none(),
             tracer_provider: builder.tracer_provider.clone(),
-            sampler,
+            head,
+            keep,
             span_limits,
             value_length_limit,
             json,

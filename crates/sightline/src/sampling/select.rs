@@ -1,0 +1,420 @@
+//! The span processor in front of every other: it holds each local trace until its root
+//! ends, then hands it on whole (sampled, or unpicked but kept as an error or as slow) or
+//! drops it whole, counting the decision; and it admits whole traces to the export queue,
+//! ordinary ones only while a quarter of the queue is still free, so that errors and slow
+//! requests are the last to be dropped.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use opentelemetry::Context;
+use opentelemetry::trace::{SpanContext, SpanId, Status, TraceFlags, TraceId};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+
+use super::{Adaptive, KeepPolicy, TRACES};
+
+/// Most spans held for roots that have not ended; past it, new ones are dropped and counted.
+const MAX_PENDING_SPANS: usize = 8192;
+/// How many decided traces are remembered, for children that end after their root.
+const DECIDED: usize = 4096;
+
+/// Why a trace goes on, or not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Decision {
+    Sampled,
+    KeptError,
+    KeptSlow,
+    Dropped,
+}
+
+impl Decision {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Sampled => "sampled",
+            Self::KeptError => "kept_error",
+            Self::KeptSlow => "kept_slow",
+            Self::Dropped => "dropped",
+        }
+    }
+
+    fn exported(self) -> bool {
+        self != Self::Dropped
+    }
+
+    /// Errors and slow requests may fill the queue; the others leave a quarter free.
+    fn reserve(self, capacity: usize) -> usize {
+        match self {
+            Self::Sampled => capacity / 4,
+            _ => 0,
+        }
+    }
+}
+
+/// The export processor and its queue's budget, admitting whole traces.
+pub(crate) struct Export {
+    pub(crate) processor: Box<dyn SpanProcessor>,
+    pub(crate) budget: Arc<sightline_otlp::DropBudget>,
+}
+
+impl std::fmt::Debug for Export {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Export")
+            .field("budget", &self.budget)
+            .finish()
+    }
+}
+
+#[derive(Default)]
+struct Pending {
+    /// The ended spans of each trace whose local root is still running.
+    traces: HashMap<TraceId, Vec<SpanData>>,
+    spans: usize,
+    /// The pending traces, oldest first (with some already decided, skipped on eviction).
+    order: VecDeque<TraceId>,
+    /// Recently decided traces, oldest first, and whether each went on.
+    decided: VecDeque<TraceId>,
+    outcomes: HashMap<TraceId, Decision>,
+}
+
+/// See the module's documentation.
+pub(crate) struct TraceSelector {
+    keep: KeepPolicy,
+    adaptive: Option<Arc<Adaptive>>,
+    export: Option<Export>,
+    /// The console exporter and the debug page's recent spans: they see what is exported.
+    others: Vec<Box<dyn SpanProcessor>>,
+    pending: Mutex<Pending>,
+    /// How many traces have spans pending: the root of a trace without children skips the
+    /// lock while it is zero.
+    pending_traces: AtomicUsize,
+}
+
+impl std::fmt::Debug for TraceSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceSelector")
+            .field("keep", &self.keep)
+            .field("export", &self.export)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TraceSelector {
+    pub(crate) fn new(
+        keep: KeepPolicy,
+        adaptive: Option<Arc<Adaptive>>,
+        export: Option<Export>,
+        others: Vec<Box<dyn SpanProcessor>>,
+    ) -> Self {
+        Self {
+            keep,
+            adaptive,
+            export,
+            others,
+            pending: Mutex::new(Pending::default()),
+            pending_traces: AtomicUsize::new(0),
+        }
+    }
+
+    fn decide(&self, root: &SpanData) -> Decision {
+        if root.span_context.is_sampled() {
+            return Decision::Sampled;
+        }
+        if self.keep.keeps_errors() && matches!(root.status, Status::Error { .. }) {
+            return Decision::KeptError;
+        }
+        let duration = root
+            .end_time
+            .duration_since(root.start_time)
+            .unwrap_or(Duration::ZERO);
+        match self.keep.slower_than_threshold() {
+            Some(threshold) if duration >= threshold => Decision::KeptSlow,
+            _ => Decision::Dropped,
+        }
+    }
+
+    /// Hands a decided trace on: whole to the export queue (or dropped whole when it has no
+    /// room), and to the other processors.
+    fn hand_on(&self, decision: Decision, mut spans: Vec<SpanData>) {
+        if !decision.exported() {
+            return;
+        }
+        if decision != Decision::Sampled {
+            for span in &mut spans {
+                span.span_context = sampled(&span.span_context);
+            }
+        }
+        for other in &self.others {
+            for span in &spans {
+                other.on_end(span.clone());
+            }
+        }
+        if let Some(export) = &self.export {
+            let reserve = decision.reserve(export.budget.capacity());
+            if export.budget.admit_trace(spans.len(), reserve) {
+                for span in spans {
+                    export.processor.on_end(span);
+                }
+            }
+        }
+    }
+
+    fn remember(pending: &mut Pending, trace: TraceId, decision: Decision) {
+        if pending.outcomes.insert(trace, decision).is_none() {
+            pending.decided.push_back(trace);
+        }
+        while pending.decided.len() > DECIDED {
+            if let Some(old) = pending.decided.pop_front() {
+                pending.outcomes.remove(&old);
+            }
+        }
+    }
+}
+
+/// The same span context with the sampled flag: a kept trace is exported as sampled.
+fn sampled(ids: &SpanContext) -> SpanContext {
+    SpanContext::new(
+        ids.trace_id(),
+        ids.span_id(),
+        TraceFlags::new(ids.trace_flags().to_u8() | TraceFlags::SAMPLED.to_u8()),
+        ids.is_remote(),
+        ids.trace_state().clone(),
+    )
+}
+
+impl SpanProcessor for TraceSelector {
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        for other in &self.others {
+            other.on_start(span, cx);
+        }
+        if let Some(export) = &self.export {
+            export.processor.on_start(span, cx);
+        }
+    }
+
+    fn on_end(&self, span: SpanData) {
+        let trace = span.span_context.trace_id();
+        let local_root = span.parent_span_id == SpanId::INVALID || span.parent_span_is_remote;
+        if !local_root {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            // A child that ends after its root follows the root's decision.
+            if let Some(&decision) = pending.outcomes.get(&trace) {
+                drop(pending);
+                self.hand_on(decision, vec![span]);
+                return;
+            }
+            // Full: the oldest trace whose root has not ended (a root that outlives its
+            // children by far, or never ends) gives way, counted.
+            while pending.spans >= MAX_PENDING_SPANS {
+                let Some(oldest) = pending.order.pop_front() else {
+                    break;
+                };
+                if let Some(evicted) = pending.traces.remove(&oldest) {
+                    pending.spans -= evicted.len();
+                    self.pending_traces.fetch_sub(1, Ordering::Relaxed);
+                    metrics::counter!(
+                        sightline_otlp::DROPPED,
+                        "signal" => "spans",
+                        "reason" => "pending_full"
+                    )
+                    .increment(evicted.len() as u64);
+                }
+            }
+            pending.spans += 1;
+            let spans = pending.traces.entry(trace).or_default();
+            let new = spans.is_empty();
+            spans.push(span);
+            if new {
+                self.pending_traces.fetch_add(1, Ordering::Relaxed);
+                pending.order.push_back(trace);
+                if pending.order.len() > 2 * pending.traces.len() + 64 {
+                    let Pending { order, traces, .. } = &mut *pending;
+                    order.retain(|t| traces.contains_key(t));
+                }
+            }
+            return;
+        }
+
+        let decision = self.decide(&span);
+        if let Some(adaptive) = &self.adaptive {
+            let duration = span
+                .end_time
+                .duration_since(span.start_time)
+                .unwrap_or(Duration::ZERO);
+            adaptive.observe(
+                &span.name,
+                &span.attributes,
+                matches!(span.status, Status::Error { .. }),
+                duration,
+            );
+        }
+        metrics::counter!(TRACES, "decision" => decision.label()).increment(1);
+        let children = if self.pending_traces.load(Ordering::Relaxed) == 0 {
+            Vec::new()
+        } else {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            let children = pending.traces.remove(&trace).unwrap_or_default();
+            if !children.is_empty() {
+                pending.spans -= children.len();
+                self.pending_traces.fetch_sub(1, Ordering::Relaxed);
+                Self::remember(&mut pending, trace, decision);
+            }
+            children
+        };
+        let mut trace_spans = children;
+        trace_spans.push(span);
+        self.hand_on(decision, trace_spans);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        let mut result = Ok(());
+        for other in &self.others {
+            result = result.and(other.force_flush());
+        }
+        if let Some(export) = &self.export {
+            result = result.and(export.processor.force_flush());
+        }
+        result
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        let mut result = Ok(());
+        for other in &self.others {
+            result = result.and(other.shutdown_with_timeout(timeout));
+        }
+        if let Some(export) = &self.export {
+            result = result.and(export.processor.shutdown_with_timeout(timeout));
+        }
+        result
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        for other in &mut self.others {
+            other.set_resource(resource);
+        }
+        if let Some(export) = &mut self.export {
+            export.processor.set_resource(resource);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use opentelemetry::trace::{SpanKind, TraceState};
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SimpleSpanProcessor};
+
+    use super::*;
+
+    fn span(trace: u128, id: u64, parent: u64, sampled: bool, status: Status, ms: u64) -> SpanData {
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        SpanData {
+            span_context: SpanContext::new(
+                TraceId::from(trace),
+                SpanId::from(id),
+                if sampled {
+                    TraceFlags::SAMPLED
+                } else {
+                    TraceFlags::default()
+                },
+                false,
+                TraceState::NONE,
+            ),
+            parent_span_id: SpanId::from(parent),
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Internal,
+            name: format!("span {id}").into(),
+            start_time: start,
+            end_time: start + Duration::from_millis(ms),
+            attributes: Vec::new(),
+            dropped_attributes_count: 0,
+            events: Default::default(),
+            links: Default::default(),
+            status,
+            instrumentation_scope: Default::default(),
+        }
+    }
+
+    fn selector(keep: KeepPolicy, capacity: usize) -> (TraceSelector, InMemorySpanExporter) {
+        let exporter = InMemorySpanExporter::default();
+        let budget = sightline_otlp::DropBudget::new("spans", capacity);
+        let selector = TraceSelector::new(
+            keep,
+            None,
+            Some(Export {
+                processor: Box::new(SimpleSpanProcessor::new(exporter.clone())),
+                budget,
+            }),
+            Vec::new(),
+        );
+        (selector, exporter)
+    }
+
+    fn exported(exporter: &InMemorySpanExporter) -> Vec<(u64, bool)> {
+        let mut spans: Vec<_> = exporter
+            .get_finished_spans()
+            .expect("spans")
+            .iter()
+            .map(|s| {
+                (
+                    u64::from_be_bytes(s.span_context.span_id().to_bytes()),
+                    s.span_context.is_sampled(),
+                )
+            })
+            .collect();
+        spans.sort_unstable();
+        spans
+    }
+
+    #[test]
+    fn an_unpicked_error_is_kept_with_its_subtree_and_an_ok_one_dropped_whole() {
+        let (selector, exporter) = selector(KeepPolicy::default(), 100);
+        // Trace 1 fails: its child ended first, and both go out, as sampled.
+        selector.on_end(span(1, 11, 10, false, Status::Unset, 1));
+        selector.on_end(span(1, 10, 0, false, Status::error("500"), 2));
+        // Trace 2 is fine and fast: nothing of it goes out.
+        selector.on_end(span(2, 21, 20, false, Status::Unset, 1));
+        selector.on_end(span(2, 20, 0, false, Status::Unset, 2));
+        // Trace 3 is slow.
+        selector.on_end(span(3, 30, 0, false, Status::Unset, 1500));
+        assert_eq!(
+            exported(&exporter),
+            vec![(10, true), (11, true), (30, true)]
+        );
+        // A late child of the kept trace follows it; one of the dropped trace does not.
+        selector.on_end(span(1, 12, 10, false, Status::Unset, 1));
+        selector.on_end(span(2, 22, 20, false, Status::Unset, 1));
+        assert_eq!(exported(&exporter).len(), 4);
+        assert_eq!(selector.pending.lock().expect("lock").spans, 0);
+    }
+
+    #[test]
+    fn nothing_is_kept_when_the_policy_keeps_nothing() {
+        let (selector, exporter) = selector(KeepPolicy::none(), 100);
+        selector.on_end(span(1, 10, 0, false, Status::error("500"), 5000));
+        selector.on_end(span(2, 20, 0, true, Status::Unset, 1));
+        assert_eq!(exported(&exporter), vec![(20, true)]);
+    }
+
+    #[test]
+    fn a_full_queue_drops_whole_traces_ordinary_ones_first() {
+        // A queue of 4: an ordinary trace may use 3 places, an error all 4.
+        let (selector, exporter) = selector(KeepPolicy::default(), 4);
+        for (trace, id) in [(1, 10), (1, 11)] {
+            selector.on_end(span(trace, id + 1, id, true, Status::Unset, 1));
+        }
+        selector.on_end(span(1, 10, 0, true, Status::Unset, 1));
+        // Trace 1 took 3 places (10, 11's child 12 and 11); trace 2, ordinary and of 2 spans,
+        // finds no room and is dropped whole; trace 3, an error of 1 span, takes the last.
+        assert_eq!(exported(&exporter).len(), 3);
+        selector.on_end(span(2, 21, 20, true, Status::Unset, 1));
+        selector.on_end(span(2, 20, 0, true, Status::Unset, 1));
+        assert_eq!(exported(&exporter).len(), 3, "trace 2 dropped whole");
+        selector.on_end(span(3, 30, 0, false, Status::error("500"), 1));
+        assert_eq!(exported(&exporter).len(), 4, "the error still fits");
+    }
+}
