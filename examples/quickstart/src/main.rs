@@ -12,6 +12,15 @@
 //!   `trace_id` and `request_id` with that child's own `span_id`;
 //! - `curl -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
 //!   127.0.0.1:3000/users/7`: the log lines now carry that trace id;
+//! - `curl 127.0.0.1:3000/orders/0`: a 500 after its `load order` child span has ended (the
+//!   order does not exist);
+//! - `curl '127.0.0.1:3000/slow?ms=1200'`: answers after sleeping that long (at most 5000 ms);
+//! - with `OTEL_TRACES_SAMPLER=traceidratio OTEL_TRACES_SAMPLER_ARG=0.1`, one trace in ten
+//!   is exported, plus every request that fails with a 5xx or takes longer than
+//!   `SIGHTLINE_KEEP_SLOWER_THAN_MS` (1000 by default), each with its child spans; with
+//!   `OTEL_TRACES_SAMPLER=parentbased_sightline_adaptive OTEL_TRACES_SAMPLER_ARG=5`, about 5
+//!   traces per second per route; `sightline_traces_total{decision}` and
+//!   `sightline_traces_sampling_ratio` on `/metrics` show the decisions;
 //! - `curl 127.0.0.1:3000/fail`: a 500, logged at ERROR, counted with `error_type="500"`;
 //! - `curl -i 127.0.0.1:3000/panic`: the handler panics; the answer is a 500, the span has
 //!   status Error and an `exception` event with the panic message, the access line is at
@@ -84,6 +93,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/users/{id}", get(user))
         .route("/orders/{id}", get(order))
+        .route("/slow", get(slow))
         .route("/fail", get(fail))
         .route("/panic", get(panic))
         .route("/proxy/users/{id}", get(proxy_user).with_state(proxy))
@@ -158,11 +168,36 @@ async fn proxy_user(State(proxy): State<Proxy>, Path(id): Path<String>) -> (Stat
     }
 }
 
-/// An order, looked up in a span of the handler's own.
-async fn order(Path(id): Path<String>) -> Json<serde_json::Value> {
+/// An order, looked up in a span of the handler's own; order `0` does not exist, which the
+/// handler answers with a 500 once the lookup's span has ended.
+async fn order(Path(id): Path<String>) -> (StatusCode, Json<serde_json::Value>) {
     tracing::info!(order.id = %id, "looking up order");
     let status = load_order(&id).await;
-    Json(serde_json::json!({ "id": id, "status": status }))
+    if id == "0" {
+        tracing::error!(order.id = %id, "order 0 cannot be loaded");
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::json!({ "id": id, "error": "order 0 cannot be loaded" })),
+        );
+    }
+    (
+        StatusCode::OK,
+        Json(serde_json::json!({ "id": id, "status": status })),
+    )
+}
+
+/// `GET /slow?ms=N`: answers 200 after sleeping N milliseconds (at most 5000; 0 when N is
+/// missing or not a number).
+async fn slow(
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> String {
+    let ms = query
+        .get("ms")
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .unwrap_or(0)
+        .min(5000);
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    format!("slept {ms} ms")
 }
 
 /// The store lookup as a span of its own: exported as a child of the server span, and its

@@ -15,5 +15,6 @@ mod otel_env;
 mod otlp_export;
 mod otlp_logs;
 mod prometheus_scrape;
+mod sampling;
 mod secrets;
 mod support;
