@@ -12,6 +12,11 @@
 //!   core, so decoding the spans is not counted as our cost, while encoding and sending them
 //!   is), RED metrics, request IDs, and one JSON access-log line per request written to stdout
 //!   through the non-blocking writer;
+//! - `sampled`: `full` as production runs it: one new trace in ten sampled
+//!   (`traceidratio` 0.1), every error and every request slower than 1 s kept besides (none
+//!   in this benchmark: every request here is a fast 200);
+//! - `unsampled`: `full` with no request sampled but every one recorded until it ends, as an
+//!   unpicked request is when errors and slow requests are kept: what such a request costs;
 //! - `sink`: an OTLP/gRPC collector that reads and drops every export request without
 //!   decoding it, so that it takes as little as possible from the load generator's core.
 //!
@@ -24,6 +29,7 @@ use axum::extract::Path;
 use axum::routing::get;
 use axum::{Json, Router};
 use sightline::Sightline;
+use sightline::opentelemetry_sdk::trace::Sampler;
 
 async fn user(Path(id): Path<String>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "id": id, "name": "Ada" }))
@@ -115,10 +121,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let layer = sightline::ServerLayer::builder().access_log(false).build();
             router.layer(layer)
         }
-        "full" => {
+        "full" | "sampled" | "unsampled" => {
             let mut builder = Sightline::builder()
                 .service_name("bench")
                 .export_interval(std::time::Duration::from_millis(500));
+            let ratio = |r| Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)));
+            builder = match mode.as_str() {
+                "sampled" => builder.sampler(ratio(0.1)),
+                "unsampled" => builder
+                    .sampler(ratio(0.0))
+                    .keep(sightline::KeepPolicy::default()),
+                _ => builder,
+            };
             // `LOG_WRITER=sink` formats every line but writes it nowhere, to tell the cost of
             // the non-blocking writer apart from the cost of formatting.
             if std::env::var("LOG_WRITER").as_deref() == Ok("sink") {
@@ -129,7 +143,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             keep = Some(sightline);
             app
         }
-        other => return Err(format!("unknown MODE {other:?}: bare, metrics-id or full").into()),
+        other => {
+            return Err(format!(
+                "unknown MODE {other:?}: bare, metrics-id, full, sampled, unsampled or sink"
+            )
+            .into());
+        }
     };
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     axum::serve(

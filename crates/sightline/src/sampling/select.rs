@@ -7,7 +7,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use opentelemetry::Context;
 use opentelemetry::trace::{SpanContext, SpanId, Status, TraceFlags, TraceId};
@@ -17,10 +17,14 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
 use super::{Adaptive, KeepPolicy, TRACES};
 
-/// Most spans held for roots that have not ended; past it, new ones are dropped and counted.
+/// Most spans held for roots that have not ended; past it, the oldest trace gives way.
 const MAX_PENDING_SPANS: usize = 8192;
 /// How many decided traces are remembered, for children that end after their root.
-const DECIDED: usize = 4096;
+const DECIDED: usize = 65_536;
+/// How long a child waits for its root: then a sampled trace's spans go on without it (the
+/// root ended long ago and was forgotten, or it is a long stream), an unsampled one's are
+/// dropped.
+const ROOT_WAIT: Duration = Duration::from_secs(30);
 
 /// Why a trace goes on, or not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,12 +74,13 @@ impl std::fmt::Debug for Export {
 
 #[derive(Default)]
 struct Pending {
-    /// The ended spans of each trace whose local root is still running.
-    traces: HashMap<TraceId, Vec<SpanData>>,
+    /// The ended spans of each trace whose local root is still running, and when the first
+    /// of them ended.
+    traces: HashMap<TraceId, (Instant, Vec<SpanData>)>,
     spans: usize,
     /// The pending traces, oldest first (with some already decided, skipped on eviction).
     order: VecDeque<TraceId>,
-    /// Recently decided traces, oldest first, and whether each went on.
+    /// Recently decided traces, oldest first, and their decisions.
     decided: VecDeque<TraceId>,
     outcomes: HashMap<TraceId, Decision>,
 }
@@ -162,6 +167,64 @@ impl TraceSelector {
         }
     }
 
+    /// Holds a child until its root decides, or hands it on after a root that has decided.
+    fn hold(&self, trace: TraceId, span: SpanData) {
+        let now = Instant::now();
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(&decision) = pending.outcomes.get(&trace) {
+            drop(pending);
+            self.hand_on(decision, vec![span]);
+            return;
+        }
+        // The oldest traces give way when too many spans wait, or when they have waited
+        // longer than any root should take.
+        let mut released = Vec::new();
+        while let Some(&oldest) = pending.order.front() {
+            let stale = pending
+                .traces
+                .get(&oldest)
+                .is_some_and(|(since, _)| now.duration_since(*since) >= ROOT_WAIT);
+            if pending.spans < MAX_PENDING_SPANS && !stale && pending.traces.contains_key(&oldest) {
+                break;
+            }
+            pending.order.pop_front();
+            if let Some((_, spans)) = pending.traces.remove(&oldest) {
+                pending.spans -= spans.len();
+                self.pending_traces.fetch_sub(1, Ordering::Relaxed);
+                released.push(spans);
+            }
+        }
+        pending.spans += 1;
+        let entry = pending
+            .traces
+            .entry(trace)
+            .or_insert_with(|| (now, Vec::new()));
+        let new = entry.1.is_empty();
+        entry.1.push(span);
+        if new {
+            self.pending_traces.fetch_add(1, Ordering::Relaxed);
+            pending.order.push_back(trace);
+            if pending.order.len() > 2 * pending.traces.len() + 64 {
+                let Pending { order, traces, .. } = &mut *pending;
+                order.retain(|t| traces.contains_key(t));
+            }
+        }
+        drop(pending);
+        for spans in released {
+            // A sampled trace's root was sampled: its spans go on without it.
+            if spans.iter().all(|s| s.span_context.is_sampled()) {
+                self.hand_on(Decision::Sampled, spans);
+            } else {
+                metrics::counter!(
+                    sightline_otlp::DROPPED,
+                    "signal" => "spans",
+                    "reason" => "pending_full"
+                )
+                .increment(spans.len() as u64);
+            }
+        }
+    }
+
     fn remember(pending: &mut Pending, trace: TraceId, decision: Decision) {
         if pending.outcomes.insert(trace, decision).is_none() {
             pending.decided.push_back(trace);
@@ -199,42 +262,7 @@ impl SpanProcessor for TraceSelector {
         let trace = span.span_context.trace_id();
         let local_root = span.parent_span_id == SpanId::INVALID || span.parent_span_is_remote;
         if !local_root {
-            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            // A child that ends after its root follows the root's decision.
-            if let Some(&decision) = pending.outcomes.get(&trace) {
-                drop(pending);
-                self.hand_on(decision, vec![span]);
-                return;
-            }
-            // Full: the oldest trace whose root has not ended (a root that outlives its
-            // children by far, or never ends) gives way, counted.
-            while pending.spans >= MAX_PENDING_SPANS {
-                let Some(oldest) = pending.order.pop_front() else {
-                    break;
-                };
-                if let Some(evicted) = pending.traces.remove(&oldest) {
-                    pending.spans -= evicted.len();
-                    self.pending_traces.fetch_sub(1, Ordering::Relaxed);
-                    metrics::counter!(
-                        sightline_otlp::DROPPED,
-                        "signal" => "spans",
-                        "reason" => "pending_full"
-                    )
-                    .increment(evicted.len() as u64);
-                }
-            }
-            pending.spans += 1;
-            let spans = pending.traces.entry(trace).or_default();
-            let new = spans.is_empty();
-            spans.push(span);
-            if new {
-                self.pending_traces.fetch_add(1, Ordering::Relaxed);
-                pending.order.push_back(trace);
-                if pending.order.len() > 2 * pending.traces.len() + 64 {
-                    let Pending { order, traces, .. } = &mut *pending;
-                    order.retain(|t| traces.contains_key(t));
-                }
-            }
+            self.hold(trace, span);
             return;
         }
 
@@ -252,19 +280,22 @@ impl SpanProcessor for TraceSelector {
             );
         }
         metrics::counter!(TRACES, "decision" => decision.label()).increment(1);
-        let children = if self.pending_traces.load(Ordering::Relaxed) == 0 {
-            Vec::new()
-        } else {
+        let mut trace_spans = {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            let children = pending.traces.remove(&trace).unwrap_or_default();
-            if !children.is_empty() {
-                pending.spans -= children.len();
-                self.pending_traces.fetch_sub(1, Ordering::Relaxed);
-                Self::remember(&mut pending, trace, decision);
+            Self::remember(&mut pending, trace, decision);
+            if self.pending_traces.load(Ordering::Relaxed) == 0 {
+                Vec::new()
+            } else {
+                match pending.traces.remove(&trace) {
+                    Some((_, children)) => {
+                        pending.spans -= children.len();
+                        self.pending_traces.fetch_sub(1, Ordering::Relaxed);
+                        children
+                    }
+                    None => Vec::new(),
+                }
             }
-            children
         };
-        let mut trace_spans = children;
         trace_spans.push(span);
         self.hand_on(decision, trace_spans);
     }
@@ -390,6 +421,10 @@ mod tests {
         selector.on_end(span(2, 22, 20, false, Status::Unset, 1));
         assert_eq!(exported(&exporter).len(), 4);
         assert_eq!(selector.pending.lock().expect("lock").spans, 0);
+        // A sampled child of a sampled root that ended first goes on too.
+        selector.on_end(span(4, 40, 0, true, Status::Unset, 1));
+        selector.on_end(span(4, 41, 40, true, Status::Unset, 1));
+        assert!(exported(&exporter).contains(&(41, true)));
     }
 
     #[test]
