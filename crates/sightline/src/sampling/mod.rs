@@ -28,6 +28,24 @@ pub(crate) const TRACES: &str = "sightline.traces";
 /// labelled `http_route` (or `rpc_method`) for the adaptive sampler.
 pub(crate) const SAMPLING_RATIO: &str = "sightline.traces.sampling_ratio";
 
+/// The decisions' counters, registered once: `metrics::counter!` with a label builds its key
+/// and searches the registry on every call, which a per-request decision cannot afford. The
+/// recorder is installed before any span can start (`build` installs it first).
+pub(crate) fn decision_counter(decision: &'static str) -> &'static metrics::Counter {
+    static COUNTERS: std::sync::OnceLock<[metrics::Counter; 4]> = std::sync::OnceLock::new();
+    let counters = COUNTERS.get_or_init(|| {
+        ["sampled", "kept_error", "kept_slow", "dropped"]
+            .map(|decision| metrics::counter!(TRACES, "decision" => decision))
+    });
+    let index = match decision {
+        "sampled" => 0,
+        "kept_error" => 1,
+        "kept_slow" => 2,
+        _ => 3,
+    };
+    &counters[index]
+}
+
 /// The default threshold past which an unpicked request is kept as slow.
 pub const DEFAULT_KEEP_SLOWER_THAN: Duration = Duration::from_secs(1);
 
@@ -218,7 +236,7 @@ impl ShouldSample for HeadSampler {
                 ..result
             },
             _ => {
-                metrics::counter!(TRACES, "decision" => "dropped").increment(1);
+                decision_counter("dropped").increment(1);
                 result
             }
         }

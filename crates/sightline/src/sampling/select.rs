@@ -15,7 +15,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
-use super::{Adaptive, KeepPolicy, TRACES};
+use super::{Adaptive, KeepPolicy};
 
 /// Most spans held for roots that have not ended; past it, the oldest trace gives way.
 const MAX_PENDING_SPANS: usize = 8192;
@@ -72,17 +72,45 @@ impl std::fmt::Debug for Export {
     }
 }
 
+/// Trace ids are random: their low bits are hash enough (SipHash would cost more than the
+/// rest of a lookup).
+#[derive(Clone, Copy, Default)]
+struct TraceIdHash(u64);
+
+impl std::hash::Hasher for TraceIdHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
+        }
+    }
+
+    fn write_u128(&mut self, value: u128) {
+        #[allow(clippy::cast_possible_truncation)]
+        {
+            self.0 ^= value as u64 ^ (value >> 64) as u64;
+        }
+    }
+}
+
+type TraceMap<V> = HashMap<TraceId, V, std::hash::BuildHasherDefault<TraceIdHash>>;
+
 #[derive(Default)]
 struct Pending {
     /// The ended spans of each trace whose local root is still running, and when the first
     /// of them ended.
-    traces: HashMap<TraceId, (Instant, Vec<SpanData>)>,
+    traces: TraceMap<(Instant, Vec<SpanData>)>,
     spans: usize,
     /// The pending traces, oldest first (with some already decided, skipped on eviction).
     order: VecDeque<TraceId>,
     /// Recently decided traces, oldest first, and their decisions.
     decided: VecDeque<TraceId>,
-    outcomes: HashMap<TraceId, Decision>,
+    outcomes: TraceMap<Decision>,
 }
 
 /// See the module's documentation.
@@ -279,7 +307,7 @@ impl SpanProcessor for TraceSelector {
                 duration,
             );
         }
-        metrics::counter!(TRACES, "decision" => decision.label()).increment(1);
+        super::decision_counter(decision.label()).increment(1);
         let mut trace_spans = {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
             Self::remember(&mut pending, trace, decision);
