@@ -171,24 +171,36 @@ impl TraceSelector {
 
     /// Hands a decided trace on: whole to the export queue (or dropped whole when it has no
     /// room), and to the other processors.
-    fn hand_on(&self, decision: Decision, mut spans: Vec<SpanData>) {
+    fn hand_on(&self, decision: Decision, spans: Vec<SpanData>) {
+        self.hand_on_with(decision, spans, None);
+    }
+
+    /// [`hand_on`](Self::hand_on) for `children` and a `last` span apart, so that a trace of
+    /// one span (most of them) is handed on without a `Vec`.
+    fn hand_on_with(
+        &self,
+        decision: Decision,
+        mut children: Vec<SpanData>,
+        mut last: Option<SpanData>,
+    ) {
         if !decision.exported() {
             return;
         }
         if decision != Decision::Sampled {
-            for span in &mut spans {
+            for span in children.iter_mut().chain(last.as_mut()) {
                 span.span_context = sampled(&span.span_context);
             }
         }
         for other in &self.others {
-            for span in &spans {
+            for span in children.iter().chain(last.as_ref()) {
                 other.on_end(span.clone());
             }
         }
         if let Some(export) = &self.export {
+            let count = children.len() + usize::from(last.is_some());
             let reserve = decision.reserve(export.budget.capacity());
-            if export.budget.admit_trace(spans.len(), reserve) {
-                for span in spans {
+            if export.budget.admit_trace(count, reserve) {
+                for span in children.into_iter().chain(last) {
                     export.processor.on_end(span);
                 }
             }
@@ -201,7 +213,7 @@ impl TraceSelector {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(&decision) = pending.outcomes.get(&trace) {
             drop(pending);
-            self.hand_on(decision, vec![span]);
+            self.hand_on_with(decision, Vec::new(), Some(span));
             return;
         }
         // The oldest traces give way when too many spans wait, or when they have waited
@@ -308,7 +320,7 @@ impl SpanProcessor for TraceSelector {
             );
         }
         super::decision_counter(decision.label()).increment(1);
-        let mut trace_spans = {
+        let children = {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
             Self::remember(&mut pending, trace, decision);
             if self.pending_traces.load(Ordering::Relaxed) == 0 {
@@ -324,8 +336,7 @@ impl SpanProcessor for TraceSelector {
                 }
             }
         };
-        trace_spans.push(span);
-        self.hand_on(decision, trace_spans);
+        self.hand_on_with(decision, children, Some(span));
     }
 
     fn force_flush(&self) -> OTelSdkResult {
