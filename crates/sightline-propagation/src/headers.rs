@@ -11,6 +11,13 @@ pub trait HeaderSource {
     /// `name` is lowercase; implementations match it ASCII case-insensitively. A header that
     /// appears on several lines yields each line separately (a line is not split on `,`).
     fn get_all<'a>(&'a self, name: &'static str, f: &mut dyn FnMut(&'a [u8]));
+
+    /// Whether a header named one of `names` (lowercase) is present, when the carrier can
+    /// tell in one pass cheaper than looking each name up; `None` otherwise (the default).
+    fn contains_any(&self, names: &[&'static str]) -> Option<bool> {
+        let _ = names;
+        None
+    }
 }
 
 /// Write access to request or message headers.
@@ -91,6 +98,12 @@ impl HeaderSource for http::HeaderMap {
             f(v.as_bytes());
         }
     }
+
+    /// One pass over the names of a request's few headers: most requests carry no trace
+    /// context, and hashing every propagation header's name to learn it cost more.
+    fn contains_any(&self, names: &[&'static str]) -> Option<bool> {
+        (self.keys_len() <= 32).then(|| self.keys().any(|key| names.contains(&key.as_str())))
+    }
 }
 
 #[cfg(feature = "http")]
@@ -124,6 +137,20 @@ mod tests {
         assert_eq!(collect(&h[..], "missing"), Vec::<Vec<u8>>::new());
         let owned: Vec<(String, String)> = vec![("B3".into(), "0".into())];
         assert_eq!(collect(&owned, "b3"), [b"0".to_vec()]);
+    }
+
+    #[cfg(feature = "http")]
+    #[test]
+    fn a_header_map_tells_whether_it_holds_any_of_the_names() {
+        let mut map = http::HeaderMap::new();
+        map.insert(
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static("x"),
+        );
+        assert_eq!(map.contains_any(&["traceparent", "b3"]), Some(false));
+        map.insert("b3", http::HeaderValue::from_static("0"));
+        assert_eq!(map.contains_any(&["traceparent", "b3"]), Some(true));
+        assert_eq!([("b3", "0")].contains_any(&["b3"]), None);
     }
 
     #[test]

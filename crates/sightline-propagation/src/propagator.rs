@@ -281,6 +281,20 @@ fn from_b3(ctx: B3Context, format: Format) -> RemoteContext {
     }
 }
 
+/// Every header any format or the baggage reads.
+const EVERY_HEADER: [&str; 10] = [
+    TRACEPARENT,
+    TRACESTATE,
+    BAGGAGE,
+    b3::B3,
+    b3::X_B3_TRACE_ID,
+    b3::X_B3_SPAN_ID,
+    b3::X_B3_PARENT_SPAN_ID,
+    b3::X_B3_SAMPLED,
+    b3::X_B3_FLAGS,
+    "uber-trace-id",
+];
+
 impl Propagator {
     /// The default propagator: extracts W3C `traceparent` + `tracestate`, then B3 single, then B3
     /// multi; baggage on; injects W3C Trace Context and baggage.
@@ -353,6 +367,10 @@ impl Propagator {
     ///
     /// Allocates only when `tracestate` or `baggage` headers are present.
     pub fn extract<H: HeaderSource + ?Sized>(&self, headers: &H) -> Extracted {
+        if headers.contains_any(&EVERY_HEADER) == Some(false) {
+            // Nothing any format or the baggage reads: what the lookups would conclude.
+            return Extracted::default();
+        }
         let mut out = Extracted::default();
         let mut found = None;
         for format in &self.extract {
