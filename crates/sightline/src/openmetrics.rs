@@ -14,15 +14,18 @@ use opentelemetry_sdk::Resource;
 use sightline_http::exemplars::{self, Exemplar};
 
 /// The content type of the OpenMetrics exposition.
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
 pub(crate) const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// The content type of the Prometheus text exposition.
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
 pub(crate) const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Whether a scraper's `Accept` prefers OpenMetrics to the text format: an
 /// `application/openmetrics-text` range with a weight above zero and at least that of any
 /// range the text format matches. No `Accept` means the text format.
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
 pub(crate) fn wants_openmetrics(accept: Option<&http::HeaderValue>) -> bool {
     let Some(accept) = accept.and_then(|v| v.to_str().ok()) else {
         return false;

@@ -180,8 +180,7 @@ impl Parts {
                 let adaptive = match &settings.head {
                     crate::sampling::Head::Adaptive { adaptive, .. } => {
                         if let Some(export) = &export {
-                            let budget = std::sync::Arc::clone(&export.budget);
-                            adaptive.watch_queue(std::sync::Arc::new(move || budget.fill()));
+                            adaptive.watch_queue(export.fill());
                         }
                         Some(std::sync::Arc::clone(adaptive))
                     }

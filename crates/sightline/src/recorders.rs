@@ -194,6 +194,7 @@ impl Renderer {
     }
 
     /// The exposition the scraper's `Accept` asks for, with its content type.
+    #[cfg(feature = "axum")]
     pub(crate) fn negotiate(&self, accept: Option<&http::HeaderValue>) -> (&'static str, String) {
         if crate::openmetrics::wants_openmetrics(accept) {
             (

@@ -59,18 +59,76 @@ impl Decision {
 }
 
 /// The export processor and its queue's budget, admitting whole traces.
+#[cfg(feature = "otlp")]
 pub(crate) struct Export {
     pub(crate) processor: Box<dyn SpanProcessor>,
     pub(crate) budget: Arc<sightline_otlp::DropBudget>,
 }
 
+/// Without the `otlp` feature there is no export queue.
+#[cfg(not(feature = "otlp"))]
+pub(crate) enum Export {}
+
+#[cfg(feature = "otlp")]
+impl Export {
+    fn processor(&self) -> &dyn SpanProcessor {
+        &*self.processor
+    }
+
+    fn processor_mut(&mut self) -> &mut dyn SpanProcessor {
+        &mut *self.processor
+    }
+
+    /// Takes places for a whole trace of `spans`, leaving `reserve` free; counts a refusal.
+    fn admit(&self, spans: usize, reserve: usize) -> bool {
+        self.budget.admit_trace(spans, reserve)
+    }
+
+    fn capacity(&self) -> usize {
+        self.budget.capacity()
+    }
+
+    /// How full the queue is, for the adaptive sampler's overload.
+    pub(crate) fn fill(&self) -> Arc<dyn Fn() -> f64 + Send + Sync> {
+        let budget = Arc::clone(&self.budget);
+        Arc::new(move || budget.fill())
+    }
+}
+
+#[cfg(not(feature = "otlp"))]
+impl Export {
+    fn processor(&self) -> &dyn SpanProcessor {
+        match *self {}
+    }
+
+    fn processor_mut(&mut self) -> &mut dyn SpanProcessor {
+        match *self {}
+    }
+
+    fn admit(&self, _: usize, _: usize) -> bool {
+        match *self {}
+    }
+
+    fn capacity(&self) -> usize {
+        match *self {}
+    }
+
+    pub(crate) fn fill(&self) -> Arc<dyn Fn() -> f64 + Send + Sync> {
+        match *self {}
+    }
+}
+
 impl std::fmt::Debug for Export {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Export")
-            .field("budget", &self.budget)
+            .field("capacity", &self.capacity())
             .finish()
     }
 }
+
+/// The counter of lost telemetry: `sightline_otlp::DROPPED`, named here too for a build
+/// without the `otlp` feature (a test checks that the two agree).
+pub(crate) const DROPPED: &str = "sightline.telemetry.dropped";
 
 /// Trace ids are random: their low bits are hash enough (SipHash would cost more than the
 /// rest of a lookup).
@@ -198,10 +256,10 @@ impl TraceSelector {
         }
         if let Some(export) = &self.export {
             let count = children.len() + usize::from(last.is_some());
-            let reserve = decision.reserve(export.budget.capacity());
-            if export.budget.admit_trace(count, reserve) {
+            let reserve = decision.reserve(export.capacity());
+            if export.admit(count, reserve) {
                 for span in children.into_iter().chain(last) {
-                    export.processor.on_end(span);
+                    export.processor().on_end(span);
                 }
             }
         }
@@ -256,7 +314,7 @@ impl TraceSelector {
                 self.hand_on(Decision::Sampled, spans);
             } else {
                 metrics::counter!(
-                    sightline_otlp::DROPPED,
+                    DROPPED,
                     "signal" => "spans",
                     "reason" => "pending_full"
                 )
@@ -294,7 +352,7 @@ impl SpanProcessor for TraceSelector {
             other.on_start(span, cx);
         }
         if let Some(export) = &self.export {
-            export.processor.on_start(span, cx);
+            export.processor().on_start(span, cx);
         }
     }
 
@@ -345,7 +403,7 @@ impl SpanProcessor for TraceSelector {
             result = result.and(other.force_flush());
         }
         if let Some(export) = &self.export {
-            result = result.and(export.processor.force_flush());
+            result = result.and(export.processor().force_flush());
         }
         result
     }
@@ -356,7 +414,7 @@ impl SpanProcessor for TraceSelector {
             result = result.and(other.shutdown_with_timeout(timeout));
         }
         if let Some(export) = &self.export {
-            result = result.and(export.processor.shutdown_with_timeout(timeout));
+            result = result.and(export.processor().shutdown_with_timeout(timeout));
         }
         result
     }
@@ -366,12 +424,12 @@ impl SpanProcessor for TraceSelector {
             other.set_resource(resource);
         }
         if let Some(export) = &mut self.export {
-            export.processor.set_resource(resource);
+            export.processor_mut().set_resource(resource);
         }
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "otlp"))]
 mod tests {
     use std::time::SystemTime;
 
@@ -407,6 +465,11 @@ mod tests {
             status,
             instrumentation_scope: Default::default(),
         }
+    }
+
+    #[test]
+    fn the_dropped_counter_is_the_otlp_crates() {
+        assert_eq!(DROPPED, sightline_otlp::DROPPED);
     }
 
     fn selector(keep: KeepPolicy, capacity: usize) -> (TraceSelector, InMemorySpanExporter) {
