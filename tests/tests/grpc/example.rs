@@ -659,3 +659,58 @@ async fn example_serves_metrics_on_its_grpc_port_too() {
     let (_, by_itself) = app.terminate().await;
     assert!(by_itself, "{}", app.output_report());
 }
+
+/// Head sampling that picks nothing, with errors kept: the failed calls (`INTERNAL`, a server
+/// error) are exported, the good ones are not, and `/metrics` counts both decisions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_keeps_failed_calls_that_head_sampling_did_not_pick() {
+    const HELLOS: usize = 5;
+    const FAILS: usize = 2;
+    let collector = OtlpCollector::start().await;
+    let endpoint = collector.grpc_endpoint();
+    let (mut app, channel) = start(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ("OTEL_TRACES_SAMPLER", "traceidratio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "0"),
+        ("SIGHTLINE_KEEP_ERRORS", "true"),
+    ])
+    .await;
+    let mut client = GreeterClient::new(channel.clone());
+    for _ in 0..HELLOS {
+        say_hello(&mut client, &[]).await;
+    }
+    for _ in 0..FAILS {
+        fail(&mut client).await;
+    }
+    let servers = |s: &SpanRecord| s.span.kind == SpanKind::Server as i32;
+    let failed = collector
+        .wait_for_span_count(servers, FAILS, Duration::from_secs(15))
+        .await;
+    // A margin for a late export of a call that should not be there.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let exported: Vec<_> = collector.spans().into_iter().filter(servers).collect();
+    assert_eq!(exported.len(), FAILS, "{}", collector.summary());
+    assert!(
+        failed.iter().all(
+            |s| s.attr_str("rpc.method") == Some(greeter("Fail").as_str())
+                && s.attr_str("rpc.status_code") == Some("INTERNAL")
+        ),
+        "{failed:?}"
+    );
+    let metrics = HttpClient::new()
+        .get_text(&format!(
+            "http://{}/metrics",
+            app.listening_addr("metrics_addr").expect("metrics_addr")
+        ))
+        .await;
+    assert!(
+        metrics.contains("sightline_traces_total{decision=\"kept_error\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sightline_traces_total{decision=\"dropped\"} 5"),
+        "{metrics}"
+    );
+    app.terminate().await;
+}

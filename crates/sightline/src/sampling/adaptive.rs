@@ -602,4 +602,64 @@ mod tests {
         assert_eq!(picked, 10);
         assert!(process_cpu_seconds().is_some());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            /// Whatever the traffic, errors and latency: within [min, 1], never above 1 for
+            /// a route at or under its target, and at the minimum when overloaded.
+            #[test]
+            fn the_probability_stays_within_its_bounds(
+                target in 0.1f64..1000.0,
+                min in 0.0f64..0.5,
+                rate in 0.0f64..1e7,
+                errors in 0.0f64..=1.0,
+                p95 in proptest::option::of(1e-6f64..100.0),
+                baseline in proptest::option::of(1e-6f64..100.0),
+                overloaded: bool,
+            ) {
+                let s = AdaptiveSampling::new(target).min_ratio(min);
+                let p = probability(&s, rate, errors, p95, baseline, overloaded);
+                prop_assert!((min..=1.0).contains(&p), "{p}");
+                if overloaded {
+                    prop_assert_eq!(p, min);
+                } else if rate <= target {
+                    prop_assert_eq!(p, 1.0);
+                }
+            }
+
+            /// More errors or a slower p95 never lower the probability; more traffic never
+            /// raises it.
+            #[test]
+            fn the_probability_moves_the_right_way(
+                rate in 1.0f64..1e6,
+                more_rate in 0.0f64..1e6,
+                errors in 0.0f64..0.5,
+                more_errors in 0.0f64..0.5,
+                p95 in 1e-4f64..10.0,
+                slower in 0.0f64..10.0,
+            ) {
+                let s = AdaptiveSampling::new(5.0).min_ratio(0.001);
+                let base = probability(&s, rate, errors, Some(p95), Some(p95), false);
+                prop_assert!(probability(&s, rate, errors + more_errors, Some(p95), Some(p95), false) >= base);
+                prop_assert!(probability(&s, rate, errors, Some(p95 + slower), Some(p95), false) >= base);
+                prop_assert!(probability(&s, rate + more_rate, errors, Some(p95), Some(p95), false) <= base);
+            }
+
+            /// A steady route's sampled traces per second converge on the target (or all of
+            /// its traffic when quieter), within one window of the windows' average.
+            #[test]
+            fn a_steady_route_converges_on_its_target(per_second in 1u64..5000) {
+                let adaptive = Adaptive::new(AdaptiveSampling::new(5.0).min_ratio(0.0001));
+                let ratios = drive(&adaptive, "/steady", &vec![(per_second, 0.0); 12]);
+                let last = *ratios.last().expect("windows");
+                #[allow(clippy::cast_precision_loss)]
+                let expected = (5.0 / per_second as f64).min(1.0);
+                prop_assert!((last - expected).abs() < 1e-9, "{last} vs {expected}");
+            }
+        }
+    }
 }
