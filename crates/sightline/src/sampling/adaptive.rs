@@ -153,7 +153,7 @@ impl Adaptive {
             settings,
             epoch: Instant::now(),
             routes: RwLock::new(HashMap::new()),
-            other: Arc::new(RouteState::new(OTHER_ROUTE, 0)),
+            other: Arc::new(RouteState::new(OTHER_ROUTE, None, 0)),
             load: Load::new(),
         }
     }
@@ -168,7 +168,7 @@ impl Adaptive {
     }
 
     /// The route's state, made the first time (up to [`MAX_ROUTES`]).
-    fn route(&self, route: &str) -> Arc<RouteState> {
+    fn route(&self, (route, attribute): (&str, Option<&'static str>)) -> Arc<RouteState> {
         if let Some(state) = self
             .routes
             .read()
@@ -181,7 +181,7 @@ impl Adaptive {
         if routes.len() >= MAX_ROUTES {
             return Arc::clone(&self.other);
         }
-        let state = Arc::new(RouteState::new(route, self.now_ms()));
+        let state = Arc::new(RouteState::new(route, attribute, self.now_ms()));
         routes.insert(Arc::from(route), Arc::clone(&state));
         state
     }
@@ -272,16 +272,23 @@ impl Adaptive {
     }
 }
 
-/// The route a span is sampled by: `http.route`, `rpc.method`, else its name.
-fn route_of<'a>(name: &'a str, attributes: &'a [KeyValue]) -> &'a str {
+/// The route a span is sampled by (`http.route`, `rpc.method`, else its name), and the
+/// attribute it came from.
+fn route_of<'a>(name: &'a str, attributes: &'a [KeyValue]) -> (&'a str, Option<&'static str>) {
     attributes
         .iter()
-        .find(|kv| kv.key.as_str() == "http.route" || kv.key.as_str() == "rpc.method")
-        .and_then(|kv| match &kv.value {
-            opentelemetry::Value::String(s) => Some(s.as_str()),
-            _ => None,
+        .find_map(|kv| {
+            let attribute = match kv.key.as_str() {
+                "http.route" => "http_route",
+                "rpc.method" => "rpc_method",
+                _ => return None,
+            };
+            match &kv.value {
+                opentelemetry::Value::String(s) => Some((s.as_str(), Some(attribute))),
+                _ => None,
+            }
         })
-        .unwrap_or(name)
+        .unwrap_or((name, None))
 }
 
 /// One route's windows.
@@ -309,8 +316,17 @@ struct History {
 }
 
 impl RouteState {
-    fn new(route: &str, now: u64) -> Self {
-        let gauge = metrics::gauge!(super::SAMPLING_RATIO, "route" => route.to_owned());
+    /// A route's state; its gauge is labelled `route`, and `http_route` or `rpc_method` as
+    /// well when the route is one, so that it joins the RED metrics' series.
+    fn new(route: &str, attribute: Option<&'static str>, now: u64) -> Self {
+        let gauge = match attribute {
+            Some(attribute) => metrics::gauge!(
+                super::SAMPLING_RATIO,
+                "route" => route.to_owned(),
+                attribute => route.to_owned()
+            ),
+            None => metrics::gauge!(super::SAMPLING_RATIO, "route" => route.to_owned()),
+        };
         gauge.set(1.0);
         Self {
             window_start: AtomicU64::new(now),
@@ -518,7 +534,7 @@ mod tests {
     /// Drives one route through windows by hand: `per_window` requests each (a fraction
     /// `errors` failing, all taking about 2 ms), and returns the probability after each.
     fn drive(adaptive: &Adaptive, route: &str, windows: &[(u64, f64)]) -> Vec<f64> {
-        let state = adaptive.route(route);
+        let state = adaptive.route((route, Some("http_route")));
         let mut ratios = Vec::new();
         let mut now = 0;
         for &(per_window, errors) in windows {
@@ -545,11 +561,15 @@ mod tests {
         let adaptive = Adaptive::new(settings());
         let attrs = [KeyValue::new("http.route", "/orders/{id}")];
         adaptive.observe("GET", &attrs, true, Duration::from_millis(3));
-        let state = adaptive.route("/orders/{id}");
+        let state = adaptive.route(("/orders/{id}", Some("http_route")));
         assert_eq!(state.ended.load(Ordering::Relaxed), 1);
         assert_eq!(state.errors.load(Ordering::Relaxed), 1);
         assert_eq!(state.latency[11].load(Ordering::Relaxed), 1);
-        assert_eq!(route_of("GET /x", &[]), "GET /x");
+        assert_eq!(route_of("GET /x", &[]), ("GET /x", None));
+        assert_eq!(
+            route_of("GET", &attrs),
+            ("/orders/{id}", Some("http_route"))
+        );
     }
 
     #[test]
@@ -654,7 +674,7 @@ mod tests {
             #[test]
             fn a_steady_route_converges_on_its_target(per_second in 1u64..5000) {
                 let adaptive = Adaptive::new(AdaptiveSampling::new(5.0).min_ratio(0.0001));
-                let ratios = drive(&adaptive, "/steady", &vec![(per_second, 0.0); 12]);
+                let ratios = drive(&adaptive, "/steady", &[(per_second, 0.0); 12]);
                 let last = *ratios.last().expect("windows");
                 #[allow(clippy::cast_precision_loss)]
                 let expected = (5.0 / per_second as f64).min(1.0);
