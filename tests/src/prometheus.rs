@@ -294,28 +294,9 @@ pub fn openmetrics_check(text: &str) -> Result<Value, String> {
          venv .venv && .venv/bin/pip install -r tests/python/requirements.txt",
         python.display()
     );
-    let mut child = Command::new(&python)
-        .arg(root.join("tests/python/openmetrics_check.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(text.as_bytes())
-        .map_err(|e| format!("write to the OpenMetrics check: {e}"))?;
-    let finished = poll_until_blocking(Duration::from_secs(30), Duration::from_millis(20), || {
-        child.try_wait().ok().flatten()
-    });
-    if finished.is_none() {
-        let _ = child.kill();
-    }
-    let output = child
-        .wait_with_output()
-        .map_err(|e| format!("wait for the OpenMetrics check: {e}"))?;
+    let mut command = Command::new(&python);
+    command.arg(root.join("tests/python/openmetrics_check.py"));
+    let output = run_with_stdin(command, text, "the OpenMetrics check")?;
     if !output.status.success() {
         return Err(format!(
             "{}{}",
@@ -326,38 +307,49 @@ pub fn openmetrics_check(text: &str) -> Result<Value, String> {
     serde_json::from_slice(&output.stdout).map_err(|e| format!("the check's report: {e}"))
 }
 
-/// Runs `promtool check metrics` with `text` on stdin. Any output is a problem (promtool
-/// prints lint findings such as missing HELP or counter names without `_total`), so `Err`
-/// carries everything it printed; `Ok` means it printed nothing and exited 0.
-pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
-    let binary = tool("promtool");
-    let mut child = Command::new(&binary)
-        .args(["check", "metrics"])
+/// Runs `command` with `text` on stdin and its output piped, for at most 30 s (then it is
+/// killed); `what` names it in errors.
+fn run_with_stdin(
+    mut command: Command,
+    text: &str,
+    what: &str,
+) -> Result<std::process::Output, String> {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| {
-            format!(
-                "cannot run {}: {e} (apt-get install -y prometheus)",
-                binary.display()
-            )
-        })?;
-    {
-        let mut stdin = child.stdin.take().expect("stdin is piped");
-        stdin
-            .write_all(text.as_bytes())
-            .map_err(|e| format!("write to promtool: {e}"))?;
-    }
+        .map_err(|e| format!("cannot run {what}: {e}"))?;
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(text.as_bytes())
+        .map_err(|e| format!("write to {what}: {e}"))?;
     let finished = poll_until_blocking(Duration::from_secs(30), Duration::from_millis(20), || {
         child.try_wait().ok().flatten()
     });
     if finished.is_none() {
         let _ = child.kill();
     }
-    let output = child
+    child
         .wait_with_output()
-        .map_err(|e| format!("wait for promtool: {e}"))?;
+        .map_err(|e| format!("wait for {what}: {e}"))
+}
+
+/// Runs `promtool check metrics` with `text` on stdin. Any output is a problem (promtool
+/// prints lint findings such as missing HELP or counter names without `_total`), so `Err`
+/// carries everything it printed; `Ok` means it printed nothing and exited 0.
+pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
+    let binary = tool("promtool");
+    let mut command = Command::new(&binary);
+    command.args(["check", "metrics"]);
+    let output = run_with_stdin(command, text, "promtool").map_err(|e| {
+        format!(
+            "{e} (apt-get install -y prometheus for {})",
+            binary.display()
+        )
+    })?;
     let printed = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
