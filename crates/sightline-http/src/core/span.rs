@@ -284,8 +284,6 @@ fn request_span(
     request_id: Option<&RequestId>,
     kind: RequestKind,
 ) -> tracing::Span {
-    use tracing::field::display;
-
     // One callsite per name: a `tracing` span's name is fixed at its callsite.
     macro_rules! span {
         ($($fields:tt)*) => {
@@ -300,7 +298,9 @@ fn request_span(
         };
     }
 
-    let request_id = request_id.map(|id| display(id.as_str()));
+    // As `&str`, not `display(..)`: a subscriber records a string as it is, where a
+    // `Display` value goes through the formatting machinery (about 250 instructions a field).
+    let request_id = request_id.map(RequestId::as_str);
     let Some(ids) = ids else {
         return span!(request_id);
     };
@@ -310,9 +310,9 @@ fn request_span(
     let flags = ids.trace_flags().to_u8();
     let flags_hex = [HEX[usize::from(flags >> 4)], HEX[usize::from(flags & 0xf)]];
     span!(
-        trace_id = display(ascii(&trace_hex)),
-        span_id = display(ascii(&span_hex)),
-        trace_flags = display(ascii(&flags_hex)),
+        trace_id = ascii(&trace_hex),
+        span_id = ascii(&span_hex),
+        trace_flags = ascii(&flags_hex),
         request_id,
     )
 }

@@ -100,8 +100,8 @@ impl Side for ServerSide {
         let info = call.info(&self.shared.grpc);
         let status = code.as_str();
         let (client, user_agent) = self.peer.texts();
-        // Displayed (unquoted in text formats) as before, but not formatted again.
-        let client = client.as_deref().map(tracing::field::display);
+        // A string, recorded as it is (a `Display` value would go through `fmt`).
+        let client = client.as_deref();
         access_event!(
             level,
             parent: &self.spans.span,
