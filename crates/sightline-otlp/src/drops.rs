@@ -83,6 +83,11 @@ impl DropBudget {
     }
 
     /// How full the queue is, from 0 to 1.
+    ///
+    /// ```
+    /// let budget = sightline_otlp::DropBudget::new("spans", 8);
+    /// assert_eq!(budget.fill(), 0.0);
+    /// ```
     pub fn fill(&self) -> f64 {
         #[allow(clippy::cast_precision_loss)]
         let fill = self.in_flight.load(Ordering::Relaxed) as f64 / self.capacity.max(1) as f64;
@@ -90,6 +95,10 @@ impl DropBudget {
     }
 
     /// The queue's size.
+    ///
+    /// ```
+    /// assert_eq!(sightline_otlp::DropBudget::new("spans", 2048).capacity(), 2048);
+    /// ```
     pub fn capacity(&self) -> usize {
         self.capacity
     }
@@ -134,12 +143,33 @@ impl<P> CountingSpanProcessor<P> {
     }
 
     /// The budget shared with the exporter behind.
+    ///
+    /// ```no_run
+    /// use sightline_otlp::{BatchSettings, SpanExporter, counting_batch_span_processor};
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let processor = counting_batch_span_processor(SpanExporter::from_env()?, BatchSettings::SPANS);
+    /// assert_eq!(processor.budget().capacity(), BatchSettings::SPANS.max_queue_size);
+    /// # Ok(()) }
+    /// ```
     pub fn budget(&self) -> &Arc<DropBudget> {
         &self.budget
     }
 
     /// Hands every sampled span on, for a processor in front that has already taken its
     /// place with [`DropBudget::admit_trace`].
+    ///
+    /// ```no_run
+    /// use sightline_otlp::{BatchSettings, SpanExporter, counting_batch_span_processor};
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let processor = counting_batch_span_processor(SpanExporter::from_env()?, BatchSettings::SPANS)
+    ///     .admitted_in_front();
+    /// let budget = std::sync::Arc::clone(processor.budget());
+    /// // Whole traces take their places before their spans are handed on.
+    /// if budget.admit_trace(3, 0) { /* processor.on_end(..) for each of the 3 */ }
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn admitted_in_front(mut self) -> Self {
         self.admits = false;

@@ -14,6 +14,19 @@ pub trait HeaderSource {
 
     /// Whether a header named one of `names` (lowercase) is present, when the carrier can
     /// tell in one pass cheaper than looking each name up; `None` otherwise (the default).
+    ///
+    /// ```
+    /// use sightline_propagation::HeaderSource;
+    ///
+    /// // Pairs cannot tell cheaply: look each name up.
+    /// assert_eq!([("traceparent", "00-…")].contains_any(&["traceparent"]), None);
+    /// # #[cfg(feature = "http")]
+    /// # {
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("accept", http::HeaderValue::from_static("*/*"));
+    /// assert_eq!(headers.contains_any(&["traceparent"]), Some(false));
+    /// # }
+    /// ```
     fn contains_any(&self, names: &[&'static str]) -> Option<bool> {
         let _ = names;
         None
