@@ -45,6 +45,13 @@ impl Decision {
         }
     }
 
+    const ALL: [Self; 4] = [
+        Self::Sampled,
+        Self::KeptError,
+        Self::KeptSlow,
+        Self::Dropped,
+    ];
+
     fn exported(self) -> bool {
         self != Self::Dropped
     }
@@ -130,6 +137,57 @@ impl std::fmt::Debug for Export {
 /// without the `otlp` feature (a test checks that the two agree).
 pub(crate) const DROPPED: &str = "sightline.telemetry.dropped";
 
+/// The decisions of recent roots, for children that end after them: a slot per trace id's
+/// low bits, holding a tag of the id and the decision in one atomic word, so a root records
+/// its decision without a lock. A newer trace on the same slot replaces an older one.
+struct Decided {
+    slots: Box<[std::sync::atomic::AtomicU64]>,
+}
+
+impl Decided {
+    fn new() -> Self {
+        Self {
+            slots: (0..DECIDED)
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect(),
+        }
+    }
+
+    /// The slot of `trace`, and its tag: the id folded to 61 bits, never zero.
+    fn slot(&self, trace: TraceId) -> (&std::sync::atomic::AtomicU64, u64) {
+        let id = u128::from_be_bytes(trace.to_bytes());
+        #[allow(clippy::cast_possible_truncation)]
+        let (high, low) = ((id >> 64) as u64, id as u64);
+        #[allow(clippy::cast_possible_truncation)]
+        let index = (low as usize) & (DECIDED - 1);
+        let tag = ((high ^ low.rotate_left(29)) << 3) | 1 << 63;
+        (&self.slots[index], tag)
+    }
+
+    fn record(&self, trace: TraceId, decision: Decision) {
+        let (slot, tag) = self.slot(trace);
+        let code = Decision::ALL
+            .iter()
+            .position(|d| *d == decision)
+            .unwrap_or(3) as u64
+            + 1;
+        debug_assert!((1..=4).contains(&code));
+        slot.store(tag | code, Ordering::SeqCst);
+    }
+
+    fn get(&self, trace: TraceId) -> Option<Decision> {
+        let (slot, tag) = self.slot(trace);
+        let value = slot.load(Ordering::SeqCst);
+        if value & !7 != tag {
+            return None;
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        Decision::ALL
+            .get(((value & 7) as usize).checked_sub(1)?)
+            .copied()
+    }
+}
+
 /// Trace ids are random: their low bits are hash enough (SipHash would cost more than the
 /// rest of a lookup).
 #[derive(Clone, Copy, Default)]
@@ -166,9 +224,6 @@ struct Pending {
     spans: usize,
     /// The pending traces, oldest first (with some already decided, skipped on eviction).
     order: VecDeque<TraceId>,
-    /// Recently decided traces, oldest first, and their decisions.
-    decided: VecDeque<TraceId>,
-    outcomes: TraceMap<Decision>,
 }
 
 /// See the module's documentation.
@@ -179,6 +234,7 @@ pub(crate) struct TraceSelector {
     /// The console exporter and the debug page's recent spans: they see what is exported.
     others: Vec<Box<dyn SpanProcessor>>,
     pending: Mutex<Pending>,
+    decided: Decided,
     /// How many traces have spans pending: the root of a trace without children skips the
     /// lock while it is zero.
     pending_traces: AtomicUsize,
@@ -206,6 +262,7 @@ impl TraceSelector {
             export,
             others,
             pending: Mutex::new(Pending::default()),
+            decided: Decided::new(),
             pending_traces: AtomicUsize::new(0),
         }
     }
@@ -267,9 +324,17 @@ impl TraceSelector {
 
     /// Holds a child until its root decides, or hands it on after a root that has decided.
     fn hold(&self, trace: TraceId, span: SpanData) {
+        if let Some(decision) = self.decided.get(trace) {
+            self.hand_on_with(decision, Vec::new(), Some(span));
+            return;
+        }
         let now = Instant::now();
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(&decision) = pending.outcomes.get(&trace) {
+        // Counted before the second look: a root that records its decision after this sees a
+        // child may be waiting and takes the lock (the two use sequentially consistent order).
+        self.pending_traces.fetch_add(1, Ordering::SeqCst);
+        if let Some(decision) = self.decided.get(trace) {
+            self.pending_traces.fetch_sub(1, Ordering::SeqCst);
             drop(pending);
             self.hand_on_with(decision, Vec::new(), Some(span));
             return;
@@ -288,7 +353,7 @@ impl TraceSelector {
             pending.order.pop_front();
             if let Some((_, spans)) = pending.traces.remove(&oldest) {
                 pending.spans -= spans.len();
-                self.pending_traces.fetch_sub(1, Ordering::Relaxed);
+                self.pending_traces.fetch_sub(1, Ordering::SeqCst);
                 released.push(spans);
             }
         }
@@ -300,12 +365,14 @@ impl TraceSelector {
         let new = entry.1.is_empty();
         entry.1.push(span);
         if new {
-            self.pending_traces.fetch_add(1, Ordering::Relaxed);
             pending.order.push_back(trace);
             if pending.order.len() > 2 * pending.traces.len() + 64 {
                 let Pending { order, traces, .. } = &mut *pending;
                 order.retain(|t| traces.contains_key(t));
             }
+        } else {
+            // The trace was counted already.
+            self.pending_traces.fetch_sub(1, Ordering::SeqCst);
         }
         drop(pending);
         for spans in released {
@@ -319,17 +386,6 @@ impl TraceSelector {
                     "reason" => "pending_full"
                 )
                 .increment(spans.len() as u64);
-            }
-        }
-    }
-
-    fn remember(pending: &mut Pending, trace: TraceId, decision: Decision) {
-        if pending.outcomes.insert(trace, decision).is_none() {
-            pending.decided.push_back(trace);
-        }
-        while pending.decided.len() > DECIDED {
-            if let Some(old) = pending.decided.pop_front() {
-                pending.outcomes.remove(&old);
             }
         }
     }
@@ -378,20 +434,19 @@ impl SpanProcessor for TraceSelector {
             );
         }
         super::decision_counter(decision.label()).increment(1);
-        let children = {
+        // Recorded before looking for children: a child that comes after finds it.
+        self.decided.record(trace, decision);
+        let children = if self.pending_traces.load(Ordering::SeqCst) == 0 {
+            Vec::new()
+        } else {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            Self::remember(&mut pending, trace, decision);
-            if self.pending_traces.load(Ordering::Relaxed) == 0 {
-                Vec::new()
-            } else {
-                match pending.traces.remove(&trace) {
-                    Some((_, children)) => {
-                        pending.spans -= children.len();
-                        self.pending_traces.fetch_sub(1, Ordering::Relaxed);
-                        children
-                    }
-                    None => Vec::new(),
+            match pending.traces.remove(&trace) {
+                Some((_, children)) => {
+                    pending.spans -= children.len();
+                    self.pending_traces.fetch_sub(1, Ordering::SeqCst);
+                    children
                 }
+                None => Vec::new(),
             }
         };
         self.hand_on_with(decision, children, Some(span));
@@ -465,6 +520,62 @@ mod tests {
             status,
             instrumentation_scope: Default::default(),
         }
+    }
+
+    #[test]
+    fn decisions_are_found_by_their_trace_and_replaced_on_their_slot() {
+        let decided = Decided::new();
+        let (a, b) = (
+            TraceId::from(0xabc_u128 << 64 | 7),
+            TraceId::from(0xdef_u128 << 64 | 7),
+        );
+        assert_eq!(decided.get(a), None);
+        decided.record(a, Decision::KeptSlow);
+        assert_eq!(decided.get(a), Some(Decision::KeptSlow));
+        // Same slot (same low bits), another trace: it takes the slot over.
+        assert_eq!(decided.get(b), None);
+        decided.record(b, Decision::Dropped);
+        assert_eq!(
+            (decided.get(a), decided.get(b)),
+            (None, Some(Decision::Dropped))
+        );
+    }
+
+    #[test]
+    fn no_child_is_left_waiting_when_it_races_its_root() {
+        // Children and roots of the same traces end on two threads at once, in no order:
+        // every child is either taken by its root or finds the root's decision.
+        const TRACES: u64 = 5000;
+        let (selector, exporter) = selector(KeepPolicy::default(), 1_000_000);
+        let selector = std::sync::Arc::new(selector);
+        let children = {
+            let selector = std::sync::Arc::clone(&selector);
+            std::thread::spawn(move || {
+                for t in 1..=TRACES {
+                    selector.on_end(span(
+                        u128::from(t),
+                        t * 10 + 1,
+                        t * 10,
+                        false,
+                        Status::Unset,
+                        1,
+                    ));
+                }
+            })
+        };
+        for t in 1..=TRACES {
+            // Every third trace failed: kept with its child.
+            let status = if t % 3 == 0 {
+                Status::error("500")
+            } else {
+                Status::Unset
+            };
+            selector.on_end(span(u128::from(t), t * 10, 0, false, status, 1));
+        }
+        children.join().expect("children");
+        assert_eq!(selector.pending.lock().expect("lock").spans, 0);
+        assert_eq!(selector.pending_traces.load(Ordering::SeqCst), 0);
+        assert_eq!(exported(&exporter).len() as u64, 2 * (TRACES / 3));
     }
 
     #[test]
