@@ -12,15 +12,16 @@ use std::convert::Infallible;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response};
-use http_body_util::{BodyExt as _, Full, StreamBody};
+use http_body_util::{Full, StreamBody};
 use sightline_http::grpc::GrpcServerLayer;
-use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
-use tower::{Layer as _, Service, ServiceExt as _};
+use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
+use tower::{Layer as _, Service};
+
+#[path = "../alloc_support/mod.rs"]
+mod alloc_support;
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-const CALLS: usize = 1000;
 
 type Frames = StreamBody<
     futures_lite_iter::Iter<std::vec::IntoIter<Result<http_body::Frame<Bytes>, Infallible>>>,
@@ -69,40 +70,16 @@ fn request() -> Request<Full<Bytes>> {
         .expect("request")
 }
 
-/// Average allocations (and reallocations) per call through `svc`, after a warm-up; the
-/// request is built outside the counted region.
-fn per_call<S, B>(runtime: &tokio::runtime::Runtime, mut svc: S) -> f64
+/// Average allocations per call through `svc` (see `alloc_support::per_call`).
+fn per_call<S, B>(runtime: &tokio::runtime::Runtime, svc: S) -> f64
 where
     S: Service<Request<Full<Bytes>>, Response = Response<B>, Error = Infallible>,
     B: http_body::Body,
     B::Error: std::fmt::Debug,
 {
-    let mut one = |counted: bool| {
-        let req = request();
-        let region = Region::new(GLOBAL);
-        runtime.block_on(async {
-            let response = svc
-                .ready()
-                .await
-                .expect("ready")
-                .call(req)
-                .await
-                .expect("infallible");
-            let collected = response.into_body().collect().await.expect("body");
-            assert!(collected.trailers().is_some());
-        });
-        let change = region.change();
-        if counted {
-            change.allocations + change.reallocations
-        } else {
-            0
-        }
-    };
-    for _ in 0..32 {
-        one(false);
-    }
-    let total: usize = (0..CALLS).map(|_| one(true)).sum();
-    total as f64 / CALLS as f64
+    alloc_support::per_call(GLOBAL, runtime, svc, request, |collected| {
+        assert!(collected.trailers().is_some())
+    })
 }
 
 fn bare() -> impl Service<Request<Full<Bytes>>, Response = Response<Frames>, Error = Infallible> {

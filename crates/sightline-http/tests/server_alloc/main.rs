@@ -22,18 +22,19 @@ use std::convert::Infallible;
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::Full;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use sightline_http::server::ServerLayer;
-use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
-use tower::{Layer as _, Service, ServiceExt as _};
+use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
+use tower::{Layer as _, Service};
+
+#[path = "../alloc_support/mod.rs"]
+mod alloc_support;
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-const CALLS: usize = 1000;
 
 /// What attaching the context cost when it held the span's identity alone.
 const ATTACH_BEFORE: f64 = 4.0;
@@ -45,38 +46,14 @@ fn request() -> Request<Full<Bytes>> {
         .expect("request")
 }
 
-/// Average allocations (and reallocations) per call through `svc`, after a warm-up.
-fn per_call<S, B>(runtime: &tokio::runtime::Runtime, mut svc: S) -> f64
+/// Average allocations per call through `svc` (see `alloc_support::per_call`).
+fn per_call<S, B>(runtime: &tokio::runtime::Runtime, svc: S) -> f64
 where
     S: Service<Request<Full<Bytes>>, Response = Response<B>, Error = Infallible>,
     B: http_body::Body,
     B::Error: std::fmt::Debug,
 {
-    let mut one = |counted: bool| {
-        let req = request();
-        let region = Region::new(GLOBAL);
-        runtime.block_on(async {
-            let response = svc
-                .ready()
-                .await
-                .expect("ready")
-                .call(req)
-                .await
-                .expect("infallible");
-            let _ = response.into_body().collect().await.expect("body");
-        });
-        let change = region.change();
-        if counted {
-            change.allocations + change.reallocations
-        } else {
-            0
-        }
-    };
-    for _ in 0..32 {
-        one(false);
-    }
-    let total: usize = (0..CALLS).map(|_| one(true)).sum();
-    total as f64 / CALLS as f64
+    alloc_support::per_call(GLOBAL, runtime, svc, request, |_| {})
 }
 
 fn layered(
