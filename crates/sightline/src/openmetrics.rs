@@ -76,15 +76,16 @@ pub(crate) fn text_with_target_info(mut text: String, target_labels: &str) -> St
 
 /// The exemplars of every series, by bucket sample name and label set.
 pub(crate) struct ExemplarIndex {
-    /// (`<name>_bucket`, sorted `key="value"` labels) → `(upper bound, exemplar)`s.
-    series: HashMap<(String, String), Vec<(f64, Exemplar)>>,
+    /// `<name>_bucket` → sorted `key="value"` labels → `(upper bound, exemplar)`s: nested, so
+    /// that a bucket line is looked up by the `&str`s it is parsed into.
+    series: HashMap<String, HashMap<String, Vec<(f64, Exemplar)>>>,
 }
 
 impl ExemplarIndex {
     /// What the middlewares have recorded so far. Every histogram with exemplars is a
     /// duration in seconds, so its exposition name ends in `_seconds`.
     pub(crate) fn collect() -> Self {
-        let mut series = HashMap::new();
+        let mut series: HashMap<String, HashMap<_, _>> = HashMap::new();
         for recorded in exemplars::collect() {
             let mut name = sanitize_metric_name(recorded.metric);
             if !name.ends_with("_seconds") {
@@ -94,15 +95,18 @@ impl ExemplarIndex {
             let labels = canonical(recorded.labels.iter().map(|(k, v)| {
                 format!("{}=\"{}\"", sanitize_label_key(k), sanitize_label_value(v))
             }));
-            series.insert((name, labels), recorded.buckets);
+            series
+                .entry(name)
+                .or_default()
+                .insert(labels, recorded.buckets);
         }
         Self { series }
     }
 
     fn find(&self, name: &str, labels: &str, bound: f64) -> Option<&Exemplar> {
-        // Looked up by owned key only for bucket lines of series that have exemplars.
         self.series
-            .get(&(name.to_owned(), labels.to_owned()))?
+            .get(name)?
+            .get(labels)?
             .iter()
             .find(|(b, _)| *b == bound || (b.is_infinite() && bound.is_infinite()))
             .map(|(_, e)| e)
@@ -218,7 +222,8 @@ fn bucket_exemplar<'a>(line: &str, index: &'a ExemplarIndex) -> Option<&'a Exemp
         return None;
     }
     let (name, labels, _) = split_sample(line)?;
-    if !name.ends_with("_bucket") {
+    // Only the buckets of a histogram with exemplars have their labels put in order.
+    if !index.series.contains_key(name) {
         return None;
     }
     let mut bound = None;
@@ -310,8 +315,11 @@ mod tests {
         };
         let mut series = HashMap::new();
         series.insert(
-            ("d_seconds_bucket".to_owned(), "a=\"1\",b=\"2\"".to_owned()),
-            vec![(0.5, exemplar(1, 0.25)), (f64::INFINITY, exemplar(2, 3.0))],
+            "d_seconds_bucket".to_owned(),
+            HashMap::from([(
+                "a=\"1\",b=\"2\"".to_owned(),
+                vec![(0.5, exemplar(1, 0.25)), (f64::INFINITY, exemplar(2, 3.0))],
+            )]),
         );
         let index = ExemplarIndex { series };
         let om = openmetrics(text, &index, "service_name=\"checkout\"");
