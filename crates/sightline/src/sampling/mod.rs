@@ -47,6 +47,13 @@ pub(crate) fn decision_counter(decision: &'static str) -> &'static metrics::Coun
 }
 
 /// The default threshold past which an unpicked request is kept as slow.
+///
+/// ```
+/// assert_eq!(
+///     sightline::KeepPolicy::default().slower_than_threshold(),
+///     Some(sightline::DEFAULT_KEEP_SLOWER_THAN)
+/// );
+/// ```
 pub const DEFAULT_KEEP_SLOWER_THAN: Duration = Duration::from_secs(1);
 
 /// What is kept of the requests head sampling did not pick: those that end with a server
