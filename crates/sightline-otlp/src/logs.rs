@@ -176,20 +176,6 @@ impl opentelemetry_sdk::logs::LogExporter for LogExporter {
 // array_value = 5 (ArrayValue: values = 1), kvlist_value = 6 (KeyValueList: values = 1 of
 // KeyValue: key = 1, value = 2), bytes_value = 7.
 
-fn log_value_len(value: &AnyValue) -> usize {
-    match value {
-        AnyValue::Int(v) => scalar_len(Scalar::I64(*v)),
-        AnyValue::Double(v) => scalar_len(Scalar::F64(*v)),
-        AnyValue::String(s) => scalar_len(Scalar::Str(s.as_str())),
-        AnyValue::Boolean(v) => scalar_len(Scalar::Bool(*v)),
-        AnyValue::Bytes(bytes) => len_field(7, bytes.len()),
-        AnyValue::ListAny(values) => len_field(5, list_len(values)),
-        AnyValue::Map(map) => len_field(6, map_len(map)),
-        // A value type added after this was written: its debug form, as a string.
-        other => scalar_len(Scalar::Str(&format!("{other:?}"))),
-    }
-}
-
 fn put_log_value(buf: &mut Vec<u8>, value: &AnyValue) {
     match value {
         AnyValue::Int(v) => put_scalar(buf, Scalar::I64(*v)),
@@ -197,69 +183,31 @@ fn put_log_value(buf: &mut Vec<u8>, value: &AnyValue) {
         AnyValue::String(s) => put_scalar(buf, Scalar::Str(s.as_str())),
         AnyValue::Boolean(v) => put_scalar(buf, Scalar::Bool(*v)),
         AnyValue::Bytes(bytes) => put_bytes(buf, 7, bytes),
-        AnyValue::ListAny(values) => {
-            put_len_prefix(buf, 5, list_len(values));
+        AnyValue::ListAny(values) => put_message(buf, 5, |buf| {
             for v in values.iter() {
-                put_len_prefix(buf, 1, log_value_len(v));
-                put_log_value(buf, v);
+                put_message(buf, 1, |buf| put_log_value(buf, v));
             }
-        }
-        AnyValue::Map(map) => {
-            put_len_prefix(buf, 6, map_len(map));
+        }),
+        AnyValue::Map(map) => put_message(buf, 6, |buf| {
             for (key, v) in map.iter() {
                 put_log_key_value(buf, 1, key.as_str(), v);
             }
-        }
+        }),
+        // A value type added after this was written: its debug form, as a string.
         other => put_scalar(buf, Scalar::Str(&format!("{other:?}"))),
     }
 }
 
-fn list_len(values: &[AnyValue]) -> usize {
-    values.iter().map(|v| len_field(1, log_value_len(v))).sum()
-}
-
-fn map_len(map: &std::collections::HashMap<opentelemetry::Key, AnyValue>) -> usize {
-    map.iter()
-        .map(|(key, v)| len_field(1, log_key_value_len(key.as_str(), v)))
-        .sum()
-}
-
-fn log_key_value_len(key: &str, value: &AnyValue) -> usize {
-    opt_bytes_len(1, key.as_bytes()) + len_field(2, log_value_len(value))
-}
-
 fn put_log_key_value(buf: &mut Vec<u8>, field: u32, key: &str, value: &AnyValue) {
-    put_len_prefix(buf, field, log_key_value_len(key, value));
-    put_opt_bytes(buf, 1, key.as_bytes());
-    put_len_prefix(buf, 2, log_value_len(value));
-    put_log_value(buf, value);
+    put_message(buf, field, |buf| {
+        put_opt_bytes(buf, 1, key.as_bytes());
+        put_message(buf, 2, |buf| put_log_value(buf, value));
+    });
 }
 
 // LogRecord: time_unix_nano = 1, severity_number = 2, severity_text = 3, body = 5,
 // attributes = 6, dropped_attributes_count = 7, flags = 8, trace_id = 9, span_id = 10,
 // observed_time_unix_nano = 11, event_name = 12, written in that order, as prost does.
-
-fn record_len(record: &SdkLogRecord, limits: &LogRecordLimits) -> usize {
-    let cx = record.trace_context();
-    let (attributes, dropped) = limits.attributes(record);
-    opt_fixed64_len(1, record.timestamp().map_or(0, nanos))
-        + opt_fixed64_len(11, record.observed_timestamp().map_or(0, nanos))
-        + opt_varint_len(2, record.severity_number().map_or(0, |s| s as u64))
-        + opt_bytes_len(3, record.severity_text().unwrap_or_default().as_bytes())
-        + record
-            .body()
-            .map_or(0, |body| len_field(5, log_value_len(body)))
-        + attributes
-            .map(|(key, v)| len_field(6, log_key_value_len(key.as_str(), &limits.apply(v))))
-            .sum::<usize>()
-        + opt_varint_len(7, dropped as u64)
-        + cx.map_or(0, |cx| {
-            opt_fixed32_len(8, cx.trace_flags.map_or(0, |f| u32::from(f.to_u8())))
-                + len_field(9, 16)
-                + len_field(10, 8)
-        })
-        + opt_bytes_len(12, record.event_name().unwrap_or_default().as_bytes())
-}
 
 fn put_record(buf: &mut Vec<u8>, record: &SdkLogRecord, limits: &LogRecordLimits) {
     let cx = record.trace_context();
@@ -272,8 +220,7 @@ fn put_record(buf: &mut Vec<u8>, record: &SdkLogRecord, limits: &LogRecordLimits
         record.severity_text().unwrap_or_default().as_bytes(),
     );
     if let Some(body) = record.body() {
-        put_len_prefix(buf, 5, log_value_len(body));
-        put_log_value(buf, body);
+        put_message(buf, 5, |buf| put_log_value(buf, body));
     }
     for (key, v) in attributes {
         put_log_key_value(buf, 6, key.as_str(), &limits.apply(v));
@@ -304,15 +251,6 @@ fn same_scope(a: &InstrumentationScope, b: &InstrumentationScope) -> bool {
 }
 
 // InstrumentationScope: name = 1, version = 2, attributes = 3.
-fn named_scope_len(name: &str, scope: &InstrumentationScope) -> usize {
-    opt_bytes_len(1, name.as_bytes())
-        + opt_bytes_len(2, scope.version().unwrap_or_default().as_bytes())
-        + scope
-            .attributes()
-            .map(|kv| len_field(3, key_value_len(kv.key.as_str(), &kv.value)))
-            .sum::<usize>()
-}
-
 fn put_named_scope(buf: &mut Vec<u8>, name: &str, scope: &InstrumentationScope) {
     put_opt_bytes(buf, 1, name.as_bytes());
     put_opt_bytes(buf, 2, scope.version().unwrap_or_default().as_bytes());
@@ -365,44 +303,27 @@ fn encode_records(
             }),
         }
     }
-    let record_lens: Vec<usize> = records.iter().map(|(r, _)| record_len(r, limits)).collect();
-
-    // ScopeLogs: scope = 1, log_records = 2, schema_url = 3.
-    let scope_logs_len = |group: &ScopeGroup<'_>| {
-        len_field(1, named_scope_len(group.name, group.scope))
-            + group
-                .members
-                .iter()
-                .map(|&i| len_field(2, record_lens[i]))
-                .sum::<usize>()
-            + opt_bytes_len(3, group.scope.schema_url().unwrap_or_default().as_bytes())
-    };
     // ResourceLogs: resource = 1, scope_logs = 2, schema_url = 3.
-    let resource_logs_len = len_field(1, resource.len())
-        + groups
-            .iter()
-            .map(|g| len_field(2, scope_logs_len(g)))
-            .sum::<usize>()
-        + opt_bytes_len(3, resource_schema_url.as_bytes());
-
-    buf.reserve(len_field(1, resource_logs_len));
-    put_len_prefix(buf, 1, resource_logs_len);
-    put_bytes(buf, 1, resource);
-    for group in &groups {
-        put_len_prefix(buf, 2, scope_logs_len(group));
-        put_len_prefix(buf, 1, named_scope_len(group.name, group.scope));
-        put_named_scope(buf, group.name, group.scope);
-        for &i in &group.members {
-            put_len_prefix(buf, 2, record_lens[i]);
-            put_record(buf, records[i].0, limits);
+    put_message(buf, 1, |buf| {
+        put_bytes(buf, 1, resource);
+        for group in &groups {
+            // ScopeLogs: scope = 1, log_records = 2, schema_url = 3.
+            put_message(buf, 2, |buf| {
+                put_message(buf, 1, |buf| {
+                    put_named_scope(buf, group.name, group.scope);
+                });
+                for &i in &group.members {
+                    put_message(buf, 2, |buf| put_record(buf, records[i].0, limits));
+                }
+                put_opt_bytes(
+                    buf,
+                    3,
+                    group.scope.schema_url().unwrap_or_default().as_bytes(),
+                );
+            });
         }
-        put_opt_bytes(
-            buf,
-            3,
-            group.scope.schema_url().unwrap_or_default().as_bytes(),
-        );
-    }
-    put_opt_bytes(buf, 3, resource_schema_url.as_bytes());
+        put_opt_bytes(buf, 3, resource_schema_url.as_bytes());
+    });
 }
 
 #[cfg(test)]

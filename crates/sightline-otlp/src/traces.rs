@@ -32,22 +32,6 @@ fn status_parts(status: &SpanStatus) -> (&str, u64) {
     }
 }
 
-fn status_len(status: &SpanStatus) -> usize {
-    let (message, code) = status_parts(status);
-    opt_bytes_len(2, message.as_bytes()) + opt_varint_len(3, code)
-}
-
-// Event: time_unix_nano = 1, name = 2, attributes = 3, dropped_attributes_count = 4.
-// Link: trace_id = 1, span_id = 2, trace_state = 3, attributes = 4,
-// dropped_attributes_count = 5, flags = 6.
-
-fn event_len(event: &opentelemetry::trace::Event) -> usize {
-    opt_fixed64_len(1, nanos(event.timestamp))
-        + opt_bytes_len(2, event.name.as_bytes())
-        + attributes_len(3, &event.attributes)
-        + opt_varint_len(4, u64::from(event.dropped_attributes_count))
-}
-
 fn put_event(buf: &mut Vec<u8>, event: &opentelemetry::trace::Event) {
     put_opt_fixed64(buf, 1, nanos(event.timestamp));
     put_opt_bytes(buf, 2, event.name.as_bytes());
@@ -55,21 +39,13 @@ fn put_event(buf: &mut Vec<u8>, event: &opentelemetry::trace::Event) {
     put_opt_varint(buf, 4, u64::from(event.dropped_attributes_count));
 }
 
-fn link_len(link: &opentelemetry::trace::Link, trace_state: &str) -> usize {
-    let cx = &link.span_context;
-    len_field(1, 16)
-        + len_field(2, 8)
-        + opt_bytes_len(3, trace_state.as_bytes())
-        + attributes_len(4, &link.attributes)
-        + opt_varint_len(5, u64::from(link.dropped_attributes_count))
-        + opt_fixed32_len(6, span_flags(cx.trace_flags().to_u8(), cx.is_remote()))
-}
-
-fn put_link(buf: &mut Vec<u8>, link: &opentelemetry::trace::Link, trace_state: &str) {
+fn put_link(buf: &mut Vec<u8>, link: &opentelemetry::trace::Link) {
     let cx = &link.span_context;
     put_bytes(buf, 1, &cx.trace_id().to_bytes());
     put_bytes(buf, 2, &cx.span_id().to_bytes());
-    put_opt_bytes(buf, 3, trace_state.as_bytes());
+    // `TraceState::header()` builds a string; an empty state (the usual case) costs no
+    // allocation.
+    put_opt_bytes(buf, 3, cx.trace_state().header().as_bytes());
     put_attributes(buf, 4, &link.attributes);
     put_opt_varint(buf, 5, u64::from(link.dropped_attributes_count));
     put_opt_fixed32(buf, 6, span_flags(cx.trace_flags().to_u8(), cx.is_remote()));
@@ -80,69 +56,11 @@ fn put_link(buf: &mut Vec<u8>, link: &opentelemetry::trace::Link, trace_state: &
 // dropped_attributes_count = 10, events = 11, dropped_events_count = 12, links = 13,
 // dropped_links_count = 14, status = 15, flags = 16.
 
-/// The parts of a span that are computed rather than borrowed, computed once per span.
-struct SpanParts {
-    trace_state: String,
-    link_trace_states: Vec<String>,
-}
-
-impl SpanParts {
-    fn of(span: &SpanData) -> Self {
-        // `TraceState::header()` builds a string; an empty state (the usual case) costs no
-        // allocation.
-        Self {
-            trace_state: span.span_context.trace_state().header(),
-            link_trace_states: span
-                .links
-                .iter()
-                .map(|link| link.span_context.trace_state().header())
-                .collect(),
-        }
-    }
-}
-
-fn span_len(span: &SpanData, parts: &SpanParts) -> usize {
-    let parent = span.parent_span_id != SpanId::INVALID;
-    let events: usize = span
-        .events
-        .iter()
-        .map(|e| len_field(11, event_len(e)))
-        .sum();
-    let links: usize = span
-        .links
-        .iter()
-        .zip(&parts.link_trace_states)
-        .map(|(l, ts)| len_field(13, link_len(l, ts)))
-        .sum();
-    len_field(1, 16)
-        + len_field(2, 8)
-        + opt_bytes_len(3, parts.trace_state.as_bytes())
-        + if parent { len_field(4, 8) } else { 0 }
-        + opt_fixed32_len(
-            16,
-            span_flags(
-                span.span_context.trace_flags().to_u8(),
-                span.parent_span_is_remote,
-            ),
-        )
-        + opt_bytes_len(5, span.name.as_bytes())
-        + opt_varint_len(6, kind(&span.span_kind))
-        + opt_fixed64_len(7, nanos(span.start_time))
-        + opt_fixed64_len(8, nanos(span.end_time))
-        + attributes_len(9, &span.attributes)
-        + opt_varint_len(10, u64::from(span.dropped_attributes_count))
-        + events
-        + opt_varint_len(12, u64::from(span.events.dropped_count))
-        + links
-        + opt_varint_len(14, u64::from(span.links.dropped_count))
-        + len_field(15, status_len(&span.status))
-}
-
-fn put_span(buf: &mut Vec<u8>, span: &SpanData, parts: &SpanParts) {
+fn put_span(buf: &mut Vec<u8>, span: &SpanData) {
     let cx = &span.span_context;
     put_bytes(buf, 1, &cx.trace_id().to_bytes());
     put_bytes(buf, 2, &cx.span_id().to_bytes());
-    put_opt_bytes(buf, 3, parts.trace_state.as_bytes());
+    put_opt_bytes(buf, 3, cx.trace_state().header().as_bytes());
     if span.parent_span_id != SpanId::INVALID {
         put_bytes(buf, 4, &span.parent_span_id.to_bytes());
     }
@@ -153,19 +71,18 @@ fn put_span(buf: &mut Vec<u8>, span: &SpanData, parts: &SpanParts) {
     put_attributes(buf, 9, &span.attributes);
     put_opt_varint(buf, 10, u64::from(span.dropped_attributes_count));
     for event in span.events.iter() {
-        put_len_prefix(buf, 11, event_len(event));
-        put_event(buf, event);
+        put_message(buf, 11, |buf| put_event(buf, event));
     }
     put_opt_varint(buf, 12, u64::from(span.events.dropped_count));
-    for (link, trace_state) in span.links.iter().zip(&parts.link_trace_states) {
-        put_len_prefix(buf, 13, link_len(link, trace_state));
-        put_link(buf, link, trace_state);
+    for link in span.links.iter() {
+        put_message(buf, 13, |buf| put_link(buf, link));
     }
     put_opt_varint(buf, 14, u64::from(span.links.dropped_count));
-    put_len_prefix(buf, 15, status_len(&span.status));
-    let (message, code) = status_parts(&span.status);
-    put_opt_bytes(buf, 2, message.as_bytes());
-    put_opt_varint(buf, 3, code);
+    put_message(buf, 15, |buf| {
+        let (message, code) = status_parts(&span.status);
+        put_opt_bytes(buf, 2, message.as_bytes());
+        put_opt_varint(buf, 3, code);
+    });
     // Field 16 was added last; prost writes it last too.
     put_opt_fixed32(
         buf,
@@ -193,44 +110,23 @@ pub(crate) fn encode_request(
             None => scopes.push((&span.instrumentation_scope, vec![i])),
         }
     }
-    let parts: Vec<SpanParts> = spans.iter().map(SpanParts::of).collect();
-    let span_lens: Vec<usize> = spans
-        .iter()
-        .zip(&parts)
-        .map(|(span, parts)| span_len(span, parts))
-        .collect();
-
-    // ScopeSpans: scope = 1, spans = 2, schema_url = 3.
-    let scope_spans_len = |scope: &InstrumentationScope, members: &[usize]| {
-        len_field(1, scope_len(scope))
-            + members
-                .iter()
-                .map(|&i| len_field(2, span_lens[i]))
-                .sum::<usize>()
-            + opt_bytes_len(3, scope.schema_url().unwrap_or_default().as_bytes())
-    };
+    // A span of a dozen attributes takes about 400 bytes.
+    buf.reserve(resource.len() + 512 * spans.len());
     // ResourceSpans: resource = 1, scope_spans = 2, schema_url = 3.
-    let resource_spans_len = len_field(1, resource.len())
-        + scopes
-            .iter()
-            .map(|(scope, members)| len_field(2, scope_spans_len(scope, members)))
-            .sum::<usize>()
-        + opt_bytes_len(3, resource_schema_url.as_bytes());
-
-    buf.reserve(len_field(1, resource_spans_len));
-    put_len_prefix(buf, 1, resource_spans_len);
-    put_bytes(buf, 1, resource);
-    for (scope, members) in &scopes {
-        put_len_prefix(buf, 2, scope_spans_len(scope, members));
-        put_len_prefix(buf, 1, scope_len(scope));
-        put_scope(buf, scope);
-        for &i in members {
-            put_len_prefix(buf, 2, span_lens[i]);
-            put_span(buf, &spans[i], &parts[i]);
+    put_message(buf, 1, |buf| {
+        put_bytes(buf, 1, resource);
+        for (scope, members) in &scopes {
+            // ScopeSpans: scope = 1, spans = 2, schema_url = 3.
+            put_message(buf, 2, |buf| {
+                put_message(buf, 1, |buf| put_scope(buf, scope));
+                for &i in members {
+                    put_message(buf, 2, |buf| put_span(buf, &spans[i]));
+                }
+                put_opt_bytes(buf, 3, scope.schema_url().unwrap_or_default().as_bytes());
+            });
         }
-        put_opt_bytes(buf, 3, scope.schema_url().unwrap_or_default().as_bytes());
-    }
-    put_opt_bytes(buf, 3, resource_schema_url.as_bytes());
+        put_opt_bytes(buf, 3, resource_schema_url.as_bytes());
+    });
 }
 
 #[cfg(test)]
@@ -539,19 +435,30 @@ pub(super) mod tests {
 
     #[test]
     fn varint_lengths() {
-        for value in [
-            0,
-            1,
-            127,
-            128,
-            16_383,
-            16_384,
-            u64::from(u32::MAX),
-            u64::MAX,
+        for (value, len) in [
+            (0, 1),
+            (1, 1),
+            (127, 1),
+            (128, 2),
+            (16_383, 2),
+            (16_384, 3),
+            (u64::from(u32::MAX), 5),
+            (u64::MAX, 10),
         ] {
             let mut buf = Vec::new();
             put_varint(&mut buf, value);
-            assert_eq!(buf.len(), varint_len(value), "{value}");
+            assert_eq!(buf.len(), len, "{value}");
+        }
+    }
+
+    #[test]
+    fn a_message_of_any_length_gets_a_minimal_length_prefix() {
+        for len in [0, 1, 127, 128, 300, 16_383, 16_384, 70_000] {
+            let mut ours = vec![0xaa];
+            put_message(&mut ours, 2, |buf| buf.extend(std::iter::repeat_n(7, len)));
+            let mut expected = vec![0xaa];
+            put_bytes(&mut expected, 2, &vec![7; len]);
+            assert_eq!(ours, expected, "{len} bytes");
         }
     }
 }
