@@ -7,6 +7,9 @@
 //! - `metrics-id`: the server layer with RED metrics and request IDs only: no spans, no access
 //!   log, and the facade's metrics as a service gets them (its Prometheus recorder, the
 //!   runtime and process metrics sampled by the upkeep thread, exemplars on);
+//! - `logged`: `metrics-id` plus the JSON access line, written as in `full`, and the request's
+//!   `tracing` span that carries its request ID; no tracer: the reference the issue measures an
+//!   unpicked request against;
 //! - `full`: everything on: every request traced and batch-exported by OTLP/gRPC to the
 //!   collector at `OTEL_EXPORTER_OTLP_ENDPOINT` (the script runs `MODE=sink` on the other
 //!   core, so decoding the spans is not counted as our cost, while encoding and sending them
@@ -121,6 +124,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let layer = sightline::ServerLayer::builder().access_log(false).build();
             router.layer(layer)
         }
+        "logged" => {
+            // What `unsampled` is measured against: `metrics-id` plus the JSON access line (and
+            // the request's `tracing` span, which carries its request ID), with no tracer.
+            let sightline = Sightline::builder()
+                .service_name("bench")
+                .exemplars(true)
+                .build()?;
+            keep = Some(sightline);
+            router.layer(sightline::ServerLayer::builder().build())
+        }
         "full" | "sampled" | "unsampled" => {
             let mut builder = Sightline::builder()
                 .service_name("bench")
@@ -145,7 +158,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         other => {
             return Err(format!(
-                "unknown MODE {other:?}: bare, metrics-id, full, sampled, unsampled or sink"
+                "unknown MODE {other:?}: bare, metrics-id, logged, full, sampled, unsampled or sink"
             )
             .into());
         }
