@@ -17,13 +17,29 @@ pub(super) const FIXED64: u32 = 1;
 pub(super) const LEN: u32 = 2;
 pub(super) const FIXED32: u32 = 5;
 
+/// `value` as a varint: its bytes, and how many of them are used (1 to 10).
 #[inline]
-pub(super) fn put_varint(buf: &mut Vec<u8>, mut value: u64) {
+fn varint(mut value: u64) -> ([u8; 10], usize) {
+    let mut bytes = [0u8; 10];
+    let mut n = 0;
     while value >= 0x80 {
-        buf.push((value as u8) | 0x80);
+        bytes[n] = (value as u8) | 0x80;
         value >>= 7;
+        n += 1;
     }
-    buf.push(value as u8);
+    bytes[n] = value as u8;
+    (bytes, n + 1)
+}
+
+#[inline]
+pub(super) fn put_varint(buf: &mut Vec<u8>, value: u64) {
+    if value < 0x80 {
+        // Keys, kinds, flags and most lengths.
+        buf.push(value as u8);
+        return;
+    }
+    let (bytes, n) = varint(value);
+    buf.extend_from_slice(&bytes[..n]);
 }
 
 #[inline]
@@ -61,16 +77,7 @@ pub(super) fn put_message(buf: &mut Vec<u8>, field: u32, write: impl FnOnce(&mut
         buf[at] = len as u8;
         return;
     }
-    let mut prefix = [0u8; 10];
-    let mut n = 0;
-    let mut rest = len as u64;
-    while rest >= 0x80 {
-        prefix[n] = (rest as u8) | 0x80;
-        rest >>= 7;
-        n += 1;
-    }
-    prefix[n] = rest as u8;
-    n += 1;
+    let (prefix, n) = varint(len as u64);
     buf.resize(end + n - 1, 0);
     buf.copy_within(at + 1..end, at + n);
     buf[at..at + n].copy_from_slice(&prefix[..n]);
