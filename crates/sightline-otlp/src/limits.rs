@@ -96,9 +96,12 @@ pub(crate) fn shortened(text: &str, limit: usize, marker: Option<&str>) -> Optio
     }))
 }
 
+#[inline]
 fn truncate_value(value: &mut Value, limit: usize, marker: Option<&str>) {
     match value {
-        Value::String(s) => {
+        // The length compared here first: a value within the limit, nearly all of them, costs
+        // no call.
+        Value::String(s) if s.as_str().len() > limit => {
             if let Some(short) = shortened(s.as_str(), limit, marker) {
                 *s = short;
             }
